@@ -1,0 +1,36 @@
+# Everything runs from the project venv; `make venv` creates it (or refreshes it when
+# pyproject.toml changes) and every other target depends on it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BENCH_URL ?= http://127.0.0.1:8000
+
+.PHONY: venv run test lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Start an embedded Redis unless REDIS_URL is set, seed the demo site, serve on :8000.
+run: venv
+	$(BIN)/python -m app run
+
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check .
+
+# Needs a running server (`make run` in another terminal, or BENCH_URL=...).
+bench: venv
+	$(BIN)/python -m bench --url $(BENCH_URL)
+
+# Removes data and caches; keeps .venv (use `rm -rf .venv` for that).
+clean:
+	rm -rf var test-artifacts build dist .pytest_cache .ruff_cache *.egg-info
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""Lobbyline: a real-time patient queue and waiting-room display system."""

@@ -1,0 +1,223 @@
+"""The JSON API of API.md, version 1. Routes parse, call the store, serialise."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.auth import require
+from app.errors import ApiError, invalid, not_found
+from app.lobby import lobby_view
+from app.store import Store
+from app.visits import FLAGS, MOVES, NAME_MAX, PRIORITIES
+
+JSON_BODY_MAX = 64 * 1024
+EVENTS_LIMIT_MAX = 1000
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+async def read_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object (or an htmx button's form fields); {} for no body.
+
+    Anything else is read as JSON whatever its Content-Type, so `curl -d '{…}'` works."""
+    content_type = request.headers.get("content-type", "")
+    if request.headers.get("hx-request") and content_type.startswith(
+            "application/x-www-form-urlencoded"):
+        form = await request.form()
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+    raw = await request.body()
+    if len(raw) > JSON_BODY_MAX:
+        raise ApiError(413, "too_large", "The request body is larger than 64 KiB.")
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_json", "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise invalid("The request body must be a JSON object.")
+    return data
+
+
+def _text(body: dict[str, Any], key: str, max_len: int, required: bool = False) -> str:
+    value = body.get(key)
+    if value is None or value == "":
+        if required:
+            raise invalid(f"'{key}' is required.", field=key)
+        return ""
+    if not isinstance(value, str):
+        raise invalid(f"'{key}' must be a string.", field=key)
+    value = value.strip()
+    if len(value) > max_len:
+        raise invalid(f"'{key}' is longer than {max_len} characters.", field=key)
+    if any(ord(ch) < 32 for ch in value):
+        raise invalid(f"'{key}' contains control characters.", field=key)
+    return value
+
+
+def parse_check_in(body: dict[str, Any]) -> dict[str, Any]:
+    """Validated check-in fields from an API body; raises 422 naming the bad field."""
+    priority = body.get("priority", 0)
+    if isinstance(priority, str) and priority.isdigit():
+        priority = int(priority)
+    if isinstance(priority, bool) or not isinstance(priority, int) or priority not in PRIORITIES:
+        raise invalid("'priority' must be 0 (normal), 1 (high) or 2 (urgent).", field="priority")
+    flags = body.get("flags") or []
+    if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+        raise invalid("'flags' must be a list of strings.", field="flags")
+    unknown = [f for f in flags if f not in FLAGS]
+    if unknown:
+        raise invalid(f"Unknown flag '{unknown[0]}'; known flags: {', '.join(FLAGS)}.",
+                      field="flags")
+    return {
+        "queue": _text(body, "queue", 32, required=True),
+        "name": _text(body, "name", NAME_MAX),
+        "appointment_id": _text(body, "appointment_id", 64),
+        "language": _text(body, "language", 16),
+        "priority": priority,
+        "flags": list(dict.fromkeys(flags)),
+    }
+
+
+async def create_visit(request: Request) -> Response:
+    principal, site = await require(request, request.path_params["site"], ("desk", "kiosk"))
+    fields = parse_check_in(await read_body(request))
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 0 < len(key) <= 200:
+        raise invalid("The Idempotency-Key header must be 1 to 200 characters.")
+    if site.queue(fields["queue"]) is None:
+        raise invalid(f"There is no queue '{fields['queue']}' at this site.", field="queue")
+    visit, created = await _store(request).check_in(
+        site, actor=principal.actor, idempotency_key=key, **fields)
+    return JSONResponse(visit, status_code=201 if created else 200)
+
+
+async def get_visit(request: Request) -> Response:
+    _, site = await require(request, request.path_params["site"], ("desk",))
+    visit = await _store(request).get_visit(site, request.path_params["visit_id"])
+    if visit is None:
+        raise not_found("The visit")
+    return JSONResponse(visit)
+
+
+async def move_visit(request: Request) -> Response:
+    principal, site = await require(request, request.path_params["site"], ("desk",))
+    action = request.path_params["action"]
+    if action not in MOVES:
+        raise not_found(f"The action '{action}'")
+    body = await read_body(request)
+    room = _text(body, "room", 32, required=action == "room")
+    queue = _text(body, "queue", 32, required=action == "transfer")
+    visit = await _store(request).move(
+        site, request.path_params["visit_id"], action, actor=principal.actor,
+        room=room if action in ("call", "room") else "",
+        queue=queue if action == "transfer" else "",
+    )
+    return JSONResponse(visit)
+
+
+async def call_next(request: Request) -> Response:
+    principal, site = await require(request, request.path_params["site"], ("desk",))
+    queue = request.path_params["queue"]
+    if site.queue(queue) is None:
+        raise not_found(f"The queue '{queue}'")
+    room = _text(await read_body(request), "room", 32)
+    visit = await _store(request).move(site, None, "call", actor=principal.actor, room=room,
+                                       next_queue=queue)
+    if visit is None:
+        return Response(status_code=204)
+    return JSONResponse(visit)
+
+
+async def set_queue(request: Request) -> Response:
+    principal, site = await require(request, request.path_params["site"], ("desk",))
+    queue = request.path_params["queue"]
+    if site.queue(queue) is None:
+        raise not_found(f"The queue '{queue}'")
+    is_open = (await read_body(request)).get("open")
+    if not isinstance(is_open, bool):
+        raise invalid("'open' must be true or false.", field="open")
+    await _store(request).set_queue_open(site, queue, is_open, principal.actor)
+    return JSONResponse({"id": queue, "open": is_open})
+
+
+async def set_room(request: Request) -> Response:
+    principal, site = await require(request, request.path_params["site"], ("desk",))
+    room = request.path_params["room"]
+    if site.room(room) is None:
+        raise not_found(f"The room '{room}'")
+    status = (await read_body(request)).get("status")
+    if status not in ("available", "needs_cleaning", "closed"):
+        raise invalid("'status' must be available, needs_cleaning or closed.", field="status")
+    await _store(request).set_room_status(site, room, status, principal.actor)
+    return JSONResponse({"id": room, "status": status})
+
+
+async def snapshot(request: Request) -> Response:
+    _, site = await require(request, request.path_params["site"], ("desk",))
+    return JSONResponse((await _store(request).snapshot(site)).to_json())
+
+
+async def lobby(request: Request) -> Response:
+    _, site = await require(request, request.path_params["site"], ("display", "desk"))
+    return JSONResponse(lobby_view(await _store(request).snapshot(site)).to_json())
+
+
+def parse_after(value: str | None) -> str:
+    """A stream id from `?after=` ("0" for the start); 422 for anything else."""
+    if value is None or value == "":
+        return "0"
+    ms, _, seq = value.partition("-")
+    if not ms.isdigit() or (seq and not seq.isdigit()) or len(value) > 41:
+        raise invalid("'after' must be an event id such as 1732650000000-0.", field="after")
+    return value
+
+
+async def events(request: Request) -> Response:
+    _, site = await require(request, request.path_params["site"], ("desk",))
+    after = parse_after(request.query_params.get("after"))
+    raw_limit = request.query_params.get("limit", "100")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= EVENTS_LIMIT_MAX:
+        raise invalid(f"'limit' must be a whole number from 1 to {EVENTS_LIMIT_MAX}.",
+                      field="limit")
+    found = await _store(request).events_after(site.id, after, int(raw_limit))
+    return JSONResponse({"events": [e.to_json() for e in found],
+                         "last_id": found[-1].id if found else after})
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await request.app.state.redis.ping()
+    except (RedisError, OSError):
+        return JSONResponse({"status": "unavailable", "detail": "Redis does not answer."},
+                            status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+PREFIX = "/api/v1/sites/{site}"
+
+routes = [
+    Route("/healthz", healthz),
+    Route("/readyz", readyz),
+    Route(PREFIX + "/visits", create_visit, methods=["POST"]),
+    Route(PREFIX + "/visits/{visit_id}", get_visit),
+    Route(PREFIX + "/visits/{visit_id}/{action}", move_visit, methods=["POST"]),
+    Route(PREFIX + "/queues/{queue}/call-next", call_next, methods=["POST"]),
+    Route(PREFIX + "/queues/{queue}", set_queue, methods=["POST"]),
+    Route(PREFIX + "/rooms/{room}", set_room, methods=["POST"]),
+    Route(PREFIX + "/snapshot", snapshot),
+    Route(PREFIX + "/lobby", lobby),
+    Route(PREFIX + "/events", events),
+]

@@ -1,0 +1,235 @@
+"""`python -m app …`: serve, run the demo, and the administrator's commands.
+
+Each command prints one clear line on bad input and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app import auth, demo
+from app.config import ConfigError, Settings
+from app.redis_server import EmbeddedRedis
+from app.sites import SiteError, site_from_toml
+from app.store import Store
+
+URL_FILE = "redis.url"
+
+
+class CliError(Exception):
+    """Bad input: printed as one line, exit status 2."""
+
+
+@contextlib.contextmanager
+def redis_for(settings: Settings, keep: bool = False) -> Iterator[str]:
+    """REDIS_URL, or the embedded Redis under var/: the running one if `make run`
+    started it, else one started for as long as this command needs it."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    url_file = settings.var_dir / URL_FILE
+    if url_file.exists() and not keep:
+        url = url_file.read_text().strip()
+        if _answers(url):
+            yield url
+            return
+    server = EmbeddedRedis(settings.var_dir)
+    url = server.start()
+    if keep:
+        url_file.write_text(url)
+    try:
+        yield url
+    finally:
+        if keep:
+            url_file.unlink(missing_ok=True)
+        server.stop()
+
+
+def _answers(url: str) -> bool:
+    async def ping() -> bool:
+        client = Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            return bool(await client.ping())
+        except (RedisError, OSError):
+            return False
+        finally:
+            await client.aclose()
+
+    return asyncio.run(ping())
+
+
+def _with_store(settings: Settings, url: str,
+                work: Callable[[Store], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        redis = Redis.from_url(url, decode_responses=True)
+        try:
+            return await work(Store(redis, settings))
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(main())
+
+
+async def _known_site(store: Store, site_id: str) -> None:
+    if await store.get_site(site_id) is None:
+        raise CliError(f"there is no site '{site_id}'; create it with `python -m app demo` "
+                       "or `python -m app site load FILE`.")
+
+
+async def seed_demo(store: Store) -> str:
+    """Create or refresh the demo site and its staff user; answers how to sign in."""
+    await store.save_site(demo.demo_site())
+    await auth.add_user(store.redis, "demo", "desk", demo.DEMO_USER, demo.DEMO_PASSWORD)
+    lobby = await auth.create_pairing_code(store.redis, "demo", "display")
+    kiosk = await auth.create_pairing_code(store.redis, "demo", "kiosk")
+    return (
+        f"Demo site 'demo' is ready.\n"
+        f"  Front desk: sign in as {demo.DEMO_USER} / {demo.DEMO_PASSWORD}\n"
+        f"  Lobby display: pair with code {lobby} (valid 15 minutes)\n"
+        f"  Kiosk: pair with code {kiosk} (valid 15 minutes)"
+    )
+
+
+def serve(settings: Settings, url: str, host: str, port: int) -> None:
+    import uvicorn
+
+    from app.main import create_app
+
+    os.environ["REDIS_URL"] = url
+    app = create_app(Settings.from_env())
+    uvicorn.run(app, host=host, port=port, ws="websockets-sansio",
+                ws_per_message_deflate=False, log_level="info", proxy_headers=True)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    with redis_for(settings, keep=settings.redis_url is None) as url:
+        serve(settings, url, args.host, args.port)
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
+    with redis_for(settings, keep=settings.redis_url is None) as url:
+        print(_with_store(settings, url, seed_demo))
+        print(f"\nOpen http://{args.host}:{args.port}/ in a browser "
+              "(board: /sites/demo/board, lobby: /sites/demo/lobby, kiosk: /sites/demo/kiosk).\n",
+              flush=True)
+        serve(settings, url, args.host, args.port)
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
+    with redis_for(settings) as url:
+        print(_with_store(settings, url, seed_demo))
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(store: Store) -> str:
+        await _known_site(store, args.site)
+        return await auth.create_token(store.redis, args.site, args.role)
+
+    with redis_for(settings) as url:
+        print(_with_store(settings, url, work))
+
+
+def cmd_device_code(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(store: Store) -> str:
+        await _known_site(store, args.site)
+        return await auth.create_pairing_code(store.redis, args.site, args.role)
+
+    with redis_for(settings) as url:
+        code = _with_store(settings, url, work)
+    print(f"{code}  (enter it at /pair on the {args.role} within 15 minutes)")
+
+
+def cmd_user_add(settings: Settings, args: argparse.Namespace) -> None:
+    password = sys.stdin.readline().rstrip("\n")
+
+    async def work(store: Store) -> None:
+        await _known_site(store, args.site)
+        await auth.add_user(store.redis, args.site, args.role, args.name, password)
+
+    with redis_for(settings) as url:
+        _with_store(settings, url, work)
+    print(f"user {args.name} ({args.role}) can now sign in at site {args.site}")
+
+
+def cmd_site_load(settings: Settings, args: argparse.Namespace) -> None:
+    path = Path(args.file)
+    try:
+        site = site_from_toml(path.read_text())
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}.") from None
+    except SiteError as exc:
+        raise CliError(f"{path}: {exc}") from None
+
+    async def work(store: Store) -> None:
+        await store.save_site(site)
+
+    with redis_for(settings) as url:
+        _with_store(settings, url, work)
+    print(f"site {site.id} saved: {len(site.queues)} queues, {len(site.rooms)} rooms")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m app", description="Lobbyline")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    for name, func, help_ in (("serve", cmd_serve, "serve the app"),
+                              ("run", cmd_run, "embedded Redis + demo site + server")):
+        s = sub.add_parser(name, help=help_)
+        s.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        s.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        s.set_defaults(func=func)
+
+    sub.add_parser("demo", help="create or refresh the demo site").set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("token", help="print a new API bearer token")
+    s.add_argument("--site", required=True)
+    s.add_argument("--role", required=True, choices=auth.ROLES)
+    s.set_defaults(func=cmd_token)
+
+    device = sub.add_parser("device", help="pair kiosks and lobby displays")
+    dsub = device.add_subparsers(dest="device_command", required=True)
+    s = dsub.add_parser("code", help="print a one-time pairing code")
+    s.add_argument("--site", required=True)
+    s.add_argument("--role", required=True, choices=("kiosk", "display"))
+    s.set_defaults(func=cmd_device_code)
+
+    user = sub.add_parser("user", help="staff users")
+    usub = user.add_subparsers(dest="user_command", required=True)
+    s = usub.add_parser("add", help="add or update a user; password on standard input")
+    s.add_argument("--site", required=True)
+    s.add_argument("--role", required=True, choices=("admin", "desk"))
+    s.add_argument("name")
+    s.set_defaults(func=cmd_user_add)
+
+    site = sub.add_parser("site", help="sites")
+    ssub = site.add_subparsers(dest="site_command", required=True)
+    s = ssub.add_parser("load", help="create or update a site from a TOML file")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_site_load)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        args.func(settings, args)
+    except (CliError, ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (RedisError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

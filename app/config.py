@@ -1,0 +1,81 @@
+"""Settings, read once from the environment.
+
+A bad value stops start-up with one sentence that names the variable and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name}={raw!r} is not a whole number; set it to e.g. {default}."
+        ) from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} is too small; it must be at least {minimum}.")
+    return value
+
+
+def _secret(env: dict[str, str], var_dir: Path) -> str:
+    """SECRET_KEY, or one generated once and kept in var/ so restarts keep sessions."""
+    if env.get("SECRET_KEY"):
+        if len(env["SECRET_KEY"]) < 32:
+            raise ConfigError("SECRET_KEY is shorter than 32 characters; use a long random value.")
+        return env["SECRET_KEY"]
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str | None
+    var_dir: Path
+    secret_key: str = field(repr=False)
+    stream_maxlen: int = 10_000
+    retention_days: int = 7
+    audit_retention_days: int = 2190
+    socket_backlog: int = 64
+    allowed_origins: tuple[str, ...] = ()
+    secure_cookies: bool = False
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        var_dir = Path(env.get("VAR_DIR") or "var").resolve()
+        redis_url = env.get("REDIS_URL") or None
+        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                f"REDIS_URL={redis_url!r} is not a Redis URL; use redis://host:6379/0."
+            )
+        origins = tuple(o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip())
+        return cls(
+            redis_url=redis_url,
+            var_dir=var_dir,
+            secret_key=_secret(env, var_dir),
+            stream_maxlen=_int(env, "STREAM_MAXLEN", 10_000, minimum=100),
+            retention_days=_int(env, "RETENTION_DAYS", 7, minimum=1),
+            audit_retention_days=_int(env, "AUDIT_RETENTION_DAYS", 2190, minimum=1),
+            socket_backlog=_int(env, "SOCKET_BACKLOG", 64, minimum=1),
+            allowed_origins=origins,
+            secure_cookies=env.get("SECURE_COOKIES", "").lower() in ("1", "true", "yes"),
+        )

@@ -1,0 +1,133 @@
+"""Every Redis key name, in one place.
+
+All of a site's keys share the hash tag ``{site}`` so that the site lives in one Redis
+Cluster slot and every Lua script can touch all of them.
+"""
+
+from __future__ import annotations
+
+
+def _k(site: str, *parts: str) -> str:
+    return ":".join(("lq", "{" + site + "}", *parts))
+
+
+def site(site_id: str) -> str:
+    """JSON of the site's configuration (name, time zone, queues, rooms)."""
+    return _k(site_id, "site")
+
+
+def queue_state(site_id: str) -> str:
+    """Hash queue id -> "open" | "closed"; a missing field is an unknown queue."""
+    return _k(site_id, "queues")
+
+
+def room_status(site_id: str) -> str:
+    """Hash room id -> available | occupied | needs_cleaning | closed."""
+    return _k(site_id, "rooms")
+
+
+def room_visit(site_id: str) -> str:
+    """Hash room id -> the id of the visit in it."""
+    return _k(site_id, "room_visit")
+
+
+def visit(site_id: str, visit_id: str) -> str:
+    return _k(site_id, "visit", visit_id)
+
+
+def visit_prefix(site_id: str) -> str:
+    """What a script appends a visit id to (scripts build visit keys themselves)."""
+    return _k(site_id, "visit", "")
+
+
+def waiting(site_id: str, queue: str) -> str:
+    """Sorted set of waiting visit ids, scored by priority then arrival."""
+    return _k(site_id, "waiting", queue)
+
+
+def waiting_prefix(site_id: str) -> str:
+    return _k(site_id, "waiting", "")
+
+
+def active(site_id: str) -> str:
+    """Sorted set of visits that are called, in a room or at check-out, by call time."""
+    return _k(site_id, "active")
+
+
+def day(site_id: str, date: str) -> str:
+    """Set of the ids of the visits of one local day."""
+    return _k(site_id, "day", date)
+
+
+def ticket_counter(site_id: str, date: str, queue: str) -> str:
+    return _k(site_id, "ticket", date, queue)
+
+
+def calls(site_id: str, queue: str) -> str:
+    """List of the epoch-ms times of the queue's latest calls, newest first (for estimates)."""
+    return _k(site_id, "calls", queue)
+
+
+def calls_prefix(site_id: str) -> str:
+    return _k(site_id, "calls", "")
+
+
+def idempotency(site_id: str, digest: str) -> str:
+    return _k(site_id, "idem", digest)
+
+
+def events(site_id: str) -> str:
+    """The site's event stream: the source of every push."""
+    return _k(site_id, "events")
+
+
+def audit(site_id: str, date: str) -> str:
+    """List of the day's events without personal fields; outlives the stream."""
+    return _k(site_id, "audit", date)
+
+
+def audit_prefix(site_id: str) -> str:
+    return _k(site_id, "audit", "")
+
+
+def stats(site_id: str, date: str) -> str:
+    """Hash of the day's counts and wait sums; kept after personal fields expire."""
+    return _k(site_id, "stats", date)
+
+
+def stats_prefix(site_id: str) -> str:
+    return _k(site_id, "stats", "")
+
+
+def token_index() -> str:
+    """Hash sha256(token) -> JSON {site, role}: global, so a token names its own site."""
+    return "lq:tokens"
+
+
+def devices(site_id: str) -> str:
+    """Hash device id -> JSON {role, name, paired_at}; deleting a field revokes it."""
+    return _k(site_id, "devices")
+
+
+def pairing_code(code: str) -> str:
+    return "lq:pair:" + code
+
+
+def sites() -> str:
+    """Set of all site ids."""
+    return "lq:sites"
+
+
+def appointment(site_id: str, appointment_id: str) -> str:
+    """Hash of one appointment (issue [2/7] owns its fields; scripts set its status)."""
+    return _k(site_id, "appt", appointment_id)
+
+
+def users() -> str:
+    """Hash user name -> JSON {site, role, hash} (argon2)."""
+    return "lq:users"
+
+
+def session(digest: str) -> str:
+    """A staff session, keyed by the hash of its cookie so Redis never holds the cookie."""
+    return "lq:session:" + digest

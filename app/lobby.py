@@ -1,0 +1,77 @@
+"""The lobby-safe view: what a waiting room may see.
+
+Its types have no field for a name, a birth date, a reason or a flag, so nothing
+personal can reach a lobby screen by accident: the lobby templates get only these.
+Pure: built from a SiteState.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.state import SiteState
+
+CALLING_SHOWN = 6
+
+
+@dataclass(frozen=True)
+class LobbyTicket:
+    ticket: str
+    eta_low: int
+    eta_high: int
+
+
+@dataclass(frozen=True)
+class LobbyCall:
+    ticket: str
+    room: str | None
+    called_at: str
+    called_ms: int
+
+
+@dataclass(frozen=True)
+class LobbyQueue:
+    id: str
+    name: str
+    open: bool
+    tickets: tuple[LobbyTicket, ...]
+
+
+@dataclass(frozen=True)
+class LobbyView:
+    site_name: str
+    event_id: str
+    queues: tuple[LobbyQueue, ...]
+    calling: tuple[LobbyCall, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """API.md's lobby view."""
+        return {
+            "event_id": self.event_id,
+            "queues": [
+                {"id": q.id, "name": q.name, "waiting": [
+                    {"ticket": t.ticket, "eta_minutes": {"low": t.eta_low, "high": t.eta_high}}
+                    for t in q.tickets]}
+                for q in self.queues
+            ],
+            "calling": [{"ticket": c.ticket, "room": c.room, "called_at": c.called_at}
+                        for c in self.calling],
+        }
+
+
+def lobby_view(state: SiteState) -> LobbyView:
+    room_names = {r.id: r.name for r in state.rooms}
+    queues = []
+    for q in state.queues:
+        tickets = []
+        for position, visit in enumerate(q.waiting, start=1):
+            eta = q.eta(position)
+            tickets.append(LobbyTicket(visit["ticket"], eta["low"], eta["high"]))
+        queues.append(LobbyQueue(q.id, q.name, q.open, tuple(tickets)))
+    calling = tuple(
+        LobbyCall(v["ticket"], room_names.get(v.get("room") or ""), v.get("called_at", ""),
+                  int(v.get("called_ms") or 0))
+        for v in state.calling[:CALLING_SHOWN]
+    )
+    return LobbyView(state.site.name, state.event_id, tuple(queues), calling)

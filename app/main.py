@@ -1,0 +1,97 @@
+"""The Starlette application: routes, the Redis clients, the hub, and their lifetimes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from itsdangerous import URLSafeSerializer
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from app import api, signin, ws
+from app.config import ConfigError, Settings
+from app.errors import ApiError, api_error_handler
+from app.hub import Hub
+from app.store import Store
+from displays import fragments as display_fragments
+from displays import routes as display_routes
+from kiosk import fragments as kiosk_fragments
+from kiosk import routes as kiosk_routes
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def redis_clients(url: str) -> tuple[Redis, Redis]:
+    """The request client (a pool that waits when full, rather than failing) and the
+    stream-tail client, whose blocking reads must not hit a socket timeout."""
+    pool = BlockingConnectionPool.from_url(url, max_connections=200, timeout=5,
+                                           decode_responses=True)
+    tail = Redis.from_url(url, decode_responses=True, socket_timeout=None)
+    return Redis(connection_pool=pool), tail
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    return JSONResponse({"error": codes.get(exc.status_code, "http_error"),
+                         "detail": exc.detail}, status_code=exc.status_code)
+
+
+async def redis_down(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": "unavailable",
+                         "detail": "The queue store is not reachable; try again shortly."},
+                        status_code=503)
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/login", 303)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    if settings.redis_url is None:
+        raise ConfigError("REDIS_URL is not set; `python -m app serve` starts an embedded "
+                          "Redis for you, or set REDIS_URL=redis://host:6379/0.")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        redis, tail = redis_clients(settings.redis_url)
+        store = Store(redis, settings)
+        app.state.settings = settings
+        app.state.redis = redis
+        app.state.store = store
+        app.state.signer = URLSafeSerializer(settings.secret_key, salt="device")
+        app.state.hub = Hub(store, tail, {
+            "lobby": display_fragments.lobby,
+            "board": display_fragments.board,
+            "kiosk": kiosk_fragments.kiosk,
+        }, settings.socket_backlog)
+        try:
+            yield
+        finally:
+            await app.state.hub.stop()
+            await tail.aclose()
+            await redis.aclose()
+
+    return Starlette(
+        routes=[
+            Route("/", home),
+            *api.routes,
+            *ws.routes,
+            *signin.routes,
+            *display_routes.routes,
+            *kiosk_routes.routes,
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
+        exception_handlers={ApiError: api_error_handler, HTTPException: http_error,
+                            RedisError: redis_down},
+        lifespan=lifespan,
+    )

@@ -1,0 +1,163 @@
+"""A site's configuration: its queues and rooms, read from TOML or JSON.
+
+Pure: no I/O beyond parsing text handed in. Validation errors name the field and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+PREFIX_RE = re.compile(r"^[A-Z]{1,2}$")
+ROOM_KINDS = ("room", "desk")
+ROOM_STATUSES = ("available", "occupied", "needs_cleaning", "closed")
+
+
+class SiteError(ValueError):
+    """The site's configuration is invalid; the message says where."""
+
+
+@dataclass(frozen=True)
+class Queue:
+    id: str
+    name: str
+    prefix: str
+    minutes_per_patient: float = 10.0
+
+
+@dataclass(frozen=True)
+class Room:
+    id: str
+    name: str
+    kind: str = "room"
+
+
+@dataclass(frozen=True)
+class Site:
+    id: str
+    name: str
+    timezone: str = "UTC"
+    queues: tuple[Queue, ...] = ()
+    rooms: tuple[Room, ...] = ()
+    clean_after_use: bool = True
+    arrival_early_minutes: int = 30
+    arrival_late_minutes: int = 15
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def queue(self, queue_id: str) -> Queue | None:
+        return next((q for q in self.queues if q.id == queue_id), None)
+
+    def room(self, room_id: str) -> Room | None:
+        return next((r for r in self.rooms if r.id == room_id), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _require(data: dict[str, Any], key: str, where: str) -> Any:
+    if key not in data or data[key] in (None, ""):
+        raise SiteError(f"{where}: '{key}' is missing.")
+    return data[key]
+
+
+def _check_id(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not ID_RE.match(value):
+        raise SiteError(
+            f"{where}: id {value!r} must be 1-32 lower-case letters, digits, '-' or '_'."
+        )
+    return value
+
+
+def site_from_dict(data: dict[str, Any]) -> Site:
+    """Build and validate a site; raises SiteError naming the first problem."""
+    if not isinstance(data, dict):
+        raise SiteError("the site must be a table of settings.")
+    site_id = _check_id(_require(data, "id", "site"), "site")
+    tz = str(data.get("timezone", "UTC"))
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SiteError(
+            f"site: timezone {tz!r} is not a known time zone (e.g. America/Chicago)."
+        ) from None
+    queues = []
+    for i, q in enumerate(data.get("queues") or []):
+        where = f"queues[{i}]"
+        if not isinstance(q, dict):
+            raise SiteError(f"{where}: must be a table with id, name and prefix.")
+        prefix = str(_require(q, "prefix", where))
+        if not PREFIX_RE.match(prefix):
+            raise SiteError(f"{where}: prefix {prefix!r} must be one or two capital letters.")
+        minutes = q.get("minutes_per_patient", 10)
+        if not isinstance(minutes, int | float) or not 0 < minutes <= 240:
+            raise SiteError(f"{where}: minutes_per_patient must be a number from 1 to 240.")
+        queues.append(Queue(_check_id(q.get("id"), where), str(_require(q, "name", where)),
+                            prefix, float(minutes)))
+    if not queues:
+        raise SiteError("site: at least one queue is needed ([[queues]] with id, name, prefix).")
+    for what, values in (("queue id", [q.id for q in queues]),
+                         ("queue prefix", [q.prefix for q in queues])):
+        dupes = sorted({v for v in values if values.count(v) > 1})
+        if dupes:
+            raise SiteError(f"site: {what} {dupes[0]!r} is used twice.")
+    rooms = []
+    for i, r in enumerate(data.get("rooms") or []):
+        where = f"rooms[{i}]"
+        if not isinstance(r, dict):
+            raise SiteError(f"{where}: must be a table with id and name.")
+        kind = r.get("kind", "room")
+        if kind not in ROOM_KINDS:
+            raise SiteError(f"{where}: kind {kind!r} must be 'room' or 'desk'.")
+        rooms.append(Room(_check_id(r.get("id"), where), str(_require(r, "name", where)), kind))
+    room_ids = [r.id for r in rooms]
+    if len(set(room_ids)) != len(room_ids):
+        raise SiteError("site: a room id is used twice.")
+    window = data.get("arrival_window") or {}
+    early = window.get("early_minutes", 30)
+    late = window.get("late_minutes", 15)
+    for name, value in (("early_minutes", early), ("late_minutes", late)):
+        if not isinstance(value, int) or not 0 <= value <= 24 * 60:
+            raise SiteError(f"arrival_window: {name} must be whole minutes from 0 to 1440.")
+    known = {"id", "name", "timezone", "queues", "rooms", "clean_after_use", "arrival_window"}
+    return Site(
+        id=site_id,
+        name=str(data.get("name") or site_id),
+        timezone=tz,
+        queues=tuple(queues),
+        rooms=tuple(rooms),
+        clean_after_use=bool(data.get("clean_after_use", True)),
+        arrival_early_minutes=early,
+        arrival_late_minutes=late,
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
+def site_from_toml(text: str) -> Site:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SiteError(f"not valid TOML: {exc}.") from None
+    return site_from_dict(data)
+
+
+def site_from_stored(data: dict[str, Any]) -> Site:
+    """Rebuild a site saved by `Site.to_dict` (trusted: it was validated on the way in)."""
+    return Site(
+        id=data["id"],
+        name=data["name"],
+        timezone=data["timezone"],
+        queues=tuple(Queue(**q) for q in data["queues"]),
+        rooms=tuple(Room(**r) for r in data["rooms"]),
+        clean_after_use=data["clean_after_use"],
+        arrival_early_minutes=data["arrival_early_minutes"],
+        arrival_late_minutes=data["arrival_late_minutes"],
+        extra=data.get("extra", {}),
+    )

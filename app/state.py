@@ -1,0 +1,113 @@
+"""A site's live state as one snapshot, and its staff views.
+
+Pure: built from what snapshot.lua returns, so the API, the board and the lobby all read
+the same moment of the same data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from app import estimates
+from app.sites import Site
+from app.visits import visit_json
+
+Fields = dict[str, str]
+
+
+@dataclass(frozen=True)
+class QueueState:
+    id: str
+    name: str
+    prefix: str
+    open: bool
+    waiting: tuple[Fields, ...]
+    pace: float
+
+    def eta(self, position: int) -> dict[str, int]:
+        return estimates.eta(position, self.pace)
+
+
+@dataclass(frozen=True)
+class RoomState:
+    id: str
+    name: str
+    kind: str
+    status: str
+    visit_id: str | None
+
+
+@dataclass(frozen=True)
+class SiteState:
+    site: Site
+    event_id: str
+    queues: tuple[QueueState, ...]
+    active: tuple[Fields, ...]
+    rooms: tuple[RoomState, ...]
+
+    def queue(self, queue_id: str) -> QueueState | None:
+        return next((q for q in self.queues if q.id == queue_id), None)
+
+    @property
+    def calling(self) -> tuple[Fields, ...]:
+        """Visits called and not yet roomed, the most recent call first."""
+        called = [v for v in self.active if v.get("status") == "called"]
+        return tuple(sorted(called, key=lambda v: int(v.get("called_ms") or 0), reverse=True))
+
+    def waiting_json(self, queue: QueueState) -> list[dict[str, Any]]:
+        return [visit_json(v, i, queue.eta(i)) for i, v in enumerate(queue.waiting, start=1)]
+
+    def to_json(self) -> dict[str, Any]:
+        """API.md's snapshot."""
+        return {
+            "event_id": self.event_id,
+            "queues": [
+                {"id": q.id, "name": q.name, "prefix": q.prefix, "open": q.open,
+                 "waiting": self.waiting_json(q)}
+                for q in self.queues
+            ],
+            "rooms": [
+                {"id": r.id, "name": r.name, "kind": r.kind, "status": r.status,
+                 "visit_id": r.visit_id}
+                for r in self.rooms
+            ],
+            "calling": [visit_json(v) for v in self.calling],
+        }
+
+
+def _list(value: Any) -> list[Any]:
+    # cjson encodes an empty Lua table as {}: an empty list here.
+    return value if isinstance(value, list) else []
+
+
+def parse_snapshot(site: Site, raw: str | bytes, now_ms: int) -> SiteState:
+    """Build a SiteState from snapshot.lua's JSON, in the site's configured order."""
+    data = json.loads(raw)
+    queue_open = data["queues"] or {}
+    waiting = data["waiting"] or {}
+    calls = data["calls"] or {}
+    room_status = data["rooms"] or {}
+    room_visits = data["room_visits"] or {}
+    queues = tuple(
+        QueueState(
+            id=q.id,
+            name=q.name,
+            prefix=q.prefix,
+            open=queue_open.get(q.id) == "open",
+            waiting=tuple(v for v in _list(waiting.get(q.id)) if v),
+            pace=estimates.pace_minutes(
+                [int(t) for t in _list(calls.get(q.id))], now_ms, q.minutes_per_patient
+            ),
+        )
+        for q in site.queues
+        if q.id in queue_open
+    )
+    rooms = tuple(
+        RoomState(r.id, r.name, r.kind, room_status.get(r.id, "closed"),
+                  room_visits.get(r.id) or None)
+        for r in site.rooms
+    )
+    active = tuple(v for v in _list(data["active"]) if v)
+    return SiteState(site, data["event_id"], queues, active, rooms)

@@ -1,0 +1,94 @@
+"""The visit: its statuses, the moves between them, and its JSON view.
+
+Pure: no I/O. The Lua scripts apply a move atomically, but which move is allowed from
+which status is decided here, once, and handed to the script with each call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+STATUSES = ("waiting", "called", "in_room", "checkout", "done", "no_show", "left")
+FINAL = frozenset({"done", "no_show", "left"})
+ACTIVE = frozenset({"called", "in_room", "checkout"})
+
+FLAGS = (
+    "insurance_verify",
+    "copay_due",
+    "forms_pending",
+    "interpreter",
+    "wheelchair",
+    "early",
+    "late",
+)
+PRIORITIES = {0: "normal", 1: "high", 2: "urgent"}
+NAME_MAX = 100
+
+
+@dataclass(frozen=True)
+class Move:
+    action: str
+    allowed_from: frozenset[str]
+    to: str
+    event: str
+
+
+def _move(action: str, allowed: str, to: str, event: str) -> Move:
+    return Move(action, frozenset(allowed.split()), to, event)
+
+
+MOVES: dict[str, Move] = {
+    m.action: m
+    for m in (
+        _move("call", "waiting", "called", "visit.called"),
+        _move("room", "waiting called", "in_room", "visit.roomed"),
+        _move("return", "called in_room", "waiting", "visit.returned"),
+        _move("transfer", "waiting called in_room", "waiting", "visit.transferred"),
+        _move("checkout", "in_room", "checkout", "visit.checkout"),
+        _move("done", "called in_room checkout", "done", "visit.done"),
+        _move("no-show", "called", "no_show", "visit.no_show"),
+        _move("left", "waiting called", "left", "visit.left"),
+    )
+}
+
+
+def allowed(action: str, status: str) -> bool:
+    """Whether `action` may be applied to a visit in `status` (DESIGN.md's table)."""
+    move = MOVES.get(action)
+    return move is not None and status in move.allowed_from
+
+
+def waiting_score(priority: int, queued_at_ms: int) -> int:
+    """Sort key of the waiting sets: higher priority first, then earlier arrival.
+
+    Fits a double exactly (< 2**53) for any epoch-ms time before the year 2286.
+    """
+    return (2 - priority) * 10**13 + queued_at_ms
+
+
+def visit_json(fields: Mapping[str, Any], position: int | None = None,
+               eta: dict[str, int] | None = None) -> dict[str, Any]:
+    """The staff view of API.md from a visit's stored fields."""
+    status = fields.get("status", "")
+    return {
+        "id": fields.get("id"),
+        "site": fields.get("site"),
+        "ticket": fields.get("ticket"),
+        "queue": fields.get("queue"),
+        "status": status,
+        "name": fields.get("name") or None,
+        "priority": int(fields.get("priority") or 0),
+        "flags": json.loads(fields.get("flags") or "[]"),
+        "room": fields.get("room") or None,
+        "appointment_id": fields.get("appointment_id") or None,
+        "language": fields.get("language") or None,
+        "checked_in_at": fields.get("checked_in_at") or None,
+        "called_at": fields.get("called_at") or None,
+        "roomed_at": fields.get("roomed_at") or None,
+        "done_at": fields.get("done_at") or None,
+        "position": position if status == "waiting" else None,
+        "eta_minutes": eta if status == "waiting" else None,
+    }

@@ -1,0 +1,80 @@
+"""The WebSocket endpoints of API.md: one per audience, all fed by the site's hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from starlette.responses import JSONResponse
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+
+from app.api import parse_after
+from app.auth import origin_allowed, require
+from app.errors import ApiError
+from app.fanout import Subscriber
+from app.sites import Site
+
+ROLES = {
+    "lobby": ("display", "desk"),
+    "board": ("desk",),
+    "kiosk": ("kiosk", "desk"),
+    "events": ("desk",),
+}
+
+
+async def _admit(ws: WebSocket, audience: str) -> Site | None:
+    """The socket's site if its caller may listen; else the HTTP refusal is sent."""
+    try:
+        if not origin_allowed(ws):
+            raise ApiError(403, "bad_origin", "WebSockets are only for this server's pages.")
+        _, site = await require(ws, ws.path_params["site"], ROLES[audience])
+        after = ws.query_params.get("after") if audience == "events" else None
+        if after is not None:
+            parse_after(after)
+    except ApiError as exc:
+        await ws.send_denial_response(JSONResponse(exc.body(), status_code=exc.status_code))
+        return None
+    return site
+
+
+async def _hold(ws: WebSocket, sub: Subscriber) -> None:
+    """Keep the socket until the client leaves or the hub drops it as too slow."""
+
+    async def receive() -> None:
+        while (await ws.receive())["type"] != "websocket.disconnect":
+            pass
+
+    tasks = [asyncio.create_task(receive()), asyncio.create_task(sub.closed.wait())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        sub.close()
+
+
+def _endpoint(audience: str):
+    async def endpoint(ws: WebSocket) -> None:
+        site = await _admit(ws, audience)
+        if site is None:
+            return
+        await ws.accept()
+        hub = ws.app.state.hub.site(site)
+        if audience == "events":
+            after = ws.query_params.get("after")
+            sub = await hub.join_events(ws, parse_after(after) if after else None)
+        else:
+            sub = await hub.join(audience, ws)
+        await _hold(ws, sub)
+
+    endpoint.__name__ = f"ws_{audience}"
+    return endpoint
+
+
+routes = [
+    WebSocketRoute(f"/ws/sites/{{site}}/{audience}", _endpoint(audience))
+    for audience in ROLES
+]
