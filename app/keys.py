@@ -49,6 +49,11 @@ def waiting_prefix(site_id: str) -> str:
     return _k(site_id, "waiting", "")
 
 
+def sequence(site_id: str) -> str:
+    """Counter of arrivals into waiting sets: the tie-break within a priority."""
+    return _k(site_id, "seq")
+
+
 def active(site_id: str) -> str:
     """Sorted set of visits that are called, in a room or at check-out, by call time."""
     return _k(site_id, "active")

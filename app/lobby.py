@@ -33,7 +33,7 @@ class LobbyCall:
 @dataclass(frozen=True)
 class LobbyQueue:
     id: str
-    name: str
+    label: str  # the queue's name; no lobby type has a field called "name" at all
     open: bool
     tickets: tuple[LobbyTicket, ...]
 
@@ -50,7 +50,7 @@ class LobbyView:
         return {
             "event_id": self.event_id,
             "queues": [
-                {"id": q.id, "name": q.name, "waiting": [
+                {"id": q.id, "name": q.label, "waiting": [
                     {"ticket": t.ticket, "eta_minutes": {"low": t.eta_low, "high": t.eta_high}}
                     for t in q.tickets]}
                 for q in self.queues

@@ -35,7 +35,7 @@ def redis_clients(url: str) -> tuple[Redis, Redis]:
     pool = BlockingConnectionPool.from_url(url, max_connections=200, timeout=5,
                                            decode_responses=True)
     tail = Redis.from_url(url, decode_responses=True, socket_timeout=None)
-    return Redis(connection_pool=pool), tail
+    return Redis.from_pool(pool), tail
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

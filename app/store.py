@@ -22,7 +22,7 @@ from app.config import Settings
 from app.errors import ApiError, invalid, not_found
 from app.sites import Site, site_from_stored
 from app.state import SiteState, parse_snapshot
-from app.visits import MOVES, visit_json, waiting_score
+from app.visits import MOVES, visit_json
 
 SCRIPTS = ("checkin", "move", "snapshot", "room", "queue", "site")
 
@@ -152,10 +152,10 @@ class Store:
             [keys.queue_state(s), keys.visit(s, visit_id), keys.waiting(s, queue),
              keys.ticket_counter(s, date, queue), keys.day(s, date), keys.events(s),
              keys.idempotency(s, idem), keys.audit(s, date), keys.stats(s, date),
-             keys.visit_prefix(s)],
+             keys.visit_prefix(s), keys.sequence(s)],
             [visit_id, s, queue, name, priority, json.dumps(list(flags)), appointment_id,
              language, clock.iso(now), clock.ms(now), q.prefix,
-             waiting_score(priority, clock.ms(now)), self.settings.retention_days * 86400,
+             self.settings.retention_days * 86400,
              self.settings.stream_maxlen, actor, "1" if idempotency_key else "0",
              self._audit_ttl, date, keys.appointment(s, appointment_id),
              keys.waiting_prefix(s), keys.calls_prefix(s)],
@@ -186,7 +186,8 @@ class Store:
         result = await self._run(
             "move",
             [keys.active(s), keys.room_status(s), keys.room_visit(s), keys.events(s),
-             keys.audit(s, date), keys.stats(s, date), keys.queue_state(s)],
+             keys.audit(s, date), keys.stats(s, date), keys.queue_state(s),
+             keys.sequence(s)],
             [visit_id or "", action, " ".join(sorted(move.allowed_from)), move.to, move.event,
              clock.iso(now), clock.ms(now), actor, room, queue, next_queue,
              keys.visit_prefix(s), keys.waiting_prefix(s), keys.calls_prefix(s),

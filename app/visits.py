@@ -61,14 +61,6 @@ def allowed(action: str, status: str) -> bool:
     return move is not None and status in move.allowed_from
 
 
-def waiting_score(priority: int, queued_at_ms: int) -> int:
-    """Sort key of the waiting sets: higher priority first, then earlier arrival.
-
-    Fits a double exactly (< 2**53) for any epoch-ms time before the year 2286.
-    """
-    return (2 - priority) * 10**13 + queued_at_ms
-
-
 def visit_json(fields: Mapping[str, Any], position: int | None = None,
                eta: dict[str, int] | None = None) -> dict[str, Any]:
     """The staff view of API.md from a visit's stored fields."""

@@ -20,10 +20,17 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 import redis
+from helpers import TEST_SITE, make_settings
+from redis import asyncio as aioredis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from app.auth import ROLES, create_token
+from app.config import Settings
+from app.main import create_app
 from app.redis_server import EmbeddedRedis, free_port
+from app.sites import Site, site_from_dict
+from app.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -242,6 +249,8 @@ def live_server(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveSe
             **os.environ,
             "REDIS_URL": redis_url or session_redis_url,
             "PYTHONUNBUFFERED": "1",
+            "VAR_DIR": str(tmp_path / "var"),
+            "SECRET_KEY": "test-secret-" + "x" * 40,
             **(env or {}),
         }
         server = LiveServer(port, full_env, tmp_path / f"server-{port}.log")
@@ -294,3 +303,66 @@ async def page(browser: Any, request: pytest.FixtureRequest) -> AsyncIterator[An
             with contextlib.suppress(Exception):
                 await new_page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
         await context.close()
+
+
+@pytest.fixture
+def settings(redis_url: str, tmp_path: Path) -> Settings:
+    return make_settings(redis_url, tmp_path / "var")
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    """A Store on its own client, on this test's event loop."""
+    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    yield Store(client, settings)
+    await client.aclose()
+
+
+@pytest.fixture
+async def site(store: Store, site_id: str) -> Site:
+    """A saved three-queue, four-room site (TEST_SITE) under this test's site id."""
+    s = site_from_dict({"id": site_id, **TEST_SITE})
+    await store.save_site(s)
+    return s
+
+
+class Api:
+    """An in-process client of the app, with a bearer token for each role of the site."""
+
+    def __init__(self, client: httpx.AsyncClient, app: Any, site: Site,
+                 tokens: dict[str, str]) -> None:
+        self.client = client
+        self.app = app
+        self.site = site
+        self.tokens = tokens
+        self.base = f"/api/v1/sites/{site.id}"
+
+    def auth(self, role: str = "desk") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    async def get(self, path: str, role: str = "desk", **kw: Any) -> httpx.Response:
+        return await self.client.get(self.base + path, headers=self.auth(role), **kw)
+
+    async def post(self, path: str, body: Any = None, role: str = "desk",
+                   **kw: Any) -> httpx.Response:
+        headers = {**self.auth(role), **kw.pop("headers", {})}
+        return await self.client.post(self.base + path, json=body, headers=headers, **kw)
+
+    async def check_in(self, queue: str = "reg", **fields: Any) -> dict[str, Any]:
+        r = await self.post("/visits", {"queue": queue, **fields})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def event_id(self) -> str:
+        return (await self.get("/snapshot")).json()["event_id"]
+
+
+@pytest.fixture
+async def api(settings: Settings, site: Site, store: Store) -> AsyncIterator[Api]:
+    """The app in process (lifespan running) and tokens for every role of `site`."""
+    app = create_app(settings)
+    tokens = {role: await create_token(store.redis, site.id, role) for role in ROLES}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield Api(client, app, site, tokens)

@@ -6,8 +6,10 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
+from app.config import Settings
 from app.redis_server import free_port
 
 __all__ = ["free_port", "wait_for"]
@@ -37,3 +39,25 @@ async def wait_for(
             what = message or getattr(predicate, "__name__", repr(predicate))
             raise AssertionError(f"not true after {timeout:g} s: {what} (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+TEST_SITE = {
+    "name": "Test Clinic",
+    "timezone": "America/Chicago",
+    "queues": [
+        {"id": "reg", "name": "Registration", "prefix": "A", "minutes_per_patient": 4},
+        {"id": "nurse", "name": "Nurse", "prefix": "N", "minutes_per_patient": 10},
+        {"id": "lab", "name": "Lab", "prefix": "L", "minutes_per_patient": 6},
+    ],
+    "rooms": [
+        {"id": "desk-1", "name": "Desk 1", "kind": "desk"},
+        {"id": "room-1", "name": "Room 1"},
+        {"id": "room-2", "name": "Room 2"},
+        {"id": "room-3", "name": "Room 3"},
+    ],
+}
+
+
+def make_settings(redis_url: str, var_dir: Path, **env: str) -> Settings:
+    return Settings.from_env({"REDIS_URL": redis_url, "VAR_DIR": str(var_dir),
+                              "SECRET_KEY": "test-secret-" + "x" * 40, **env})

@@ -2,9 +2,9 @@
 -- in one atomic step. Answers {"created"|"existing", visit_id, event_id, visit JSON,
 -- JSON of the queue's recent call times (for the estimate)}.
 local queue_state, visit_key, waiting_key, counter_key, day_key, events_key,
-      idem_key, audit_key, stats_key, visit_prefix = unpack(KEYS)
+      idem_key, audit_key, stats_key, visit_prefix, seq_key = unpack(KEYS)
 local visit_id, site, queue, name, priority, flags, appointment_id, language,
-      now_iso, now_ms, prefix, score, retention_s, maxlen, actor, use_idem,
+      now_iso, now_ms, prefix, retention_s, maxlen, actor, use_idem,
       audit_ttl, date, appt_key, waiting_prefix, calls_prefix = unpack(ARGV)
 
 local function visit_json(id, key)
@@ -37,6 +37,10 @@ if state ~= "open" then return redis.error_reply("queue_closed") end
 local number = redis.call("INCR", counter_key)
 redis.call("EXPIRE", counter_key, 172800)
 local ticket = prefix .. string.format("%03d", number)
+-- The waiting sets' score: priority first (2 urgent sorts first), then the site-wide
+-- arrival sequence, so two check-ins in the same millisecond still keep their order.
+-- Built as a string: Lua would print a 16-digit number in exponent form.
+local score = tostring(2 - tonumber(priority)) .. string.format("%015d", redis.call("INCR", seq_key))
 
 redis.call("HSET", visit_key,
   "id", visit_id, "site", site, "ticket", ticket, "queue", queue, "status", "waiting",

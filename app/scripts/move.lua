@@ -4,7 +4,7 @@
 -- Answers {"moved", visit_id, event_id, visit JSON, JSON of the queue's recent call
 -- times} or {"empty"}; refusals are error replies.
 local active_key, room_status, room_visit, events_key, audit_key, stats_key,
-      queue_state = unpack(KEYS)
+      queue_state, seq_key = unpack(KEYS)
 local visit_id, action, allowed_from, to_status, event_type, now_iso, now_ms, actor,
       room, target_queue, next_queue, visit_prefix, waiting_prefix, calls_prefix,
       maxlen, clean_after_use, desks, audit_ttl, appt_prefix = unpack(ARGV)
@@ -92,8 +92,9 @@ elseif to_status == "waiting" then
   redis.call("HSET", visit_key, "room", "")
   if action == "transfer" then
     local priority = redis.call("HGET", visit_key, "priority")
-    -- Same formula as visits.waiting_score: the transferred patient queues from now.
-    local score = tostring(2 - tonumber(priority)) .. now_ms
+    -- Same score as checkin.lua's: the transferred patient queues from now.
+    local score = tostring(2 - tonumber(priority)) ..
+      string.format("%015d", redis.call("INCR", seq_key))
     redis.call("HSET", visit_key, "queue", target_queue, "score", score,
                "transferred_from", queue)
     queue = target_queue

@@ -1,0 +1,59 @@
+"""Site configuration from TOML, with errors a person can act on."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.sites import SiteError, site_from_dict, site_from_stored, site_from_toml
+
+GOOD = """
+id = "north"
+name = "North Clinic"
+timezone = "America/New_York"
+
+[[queues]]
+id = "reg"
+name = "Registration"
+prefix = "A"
+
+[[rooms]]
+id = "room-1"
+name = "Room 1"
+
+[[rooms]]
+id = "desk-1"
+name = "Desk 1"
+kind = "desk"
+"""
+
+
+def test_a_good_file_loads_and_round_trips():
+    site = site_from_toml(GOOD)
+    assert site.queue("reg").prefix == "A"
+    assert site.room("desk-1").kind == "desk"
+    assert site_from_stored(site.to_dict()) == site
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("id = ", "not valid TOML"),
+    ('id = "Bad Id"\n[[queues]]\nid="a"\nname="A"\nprefix="A"', "id 'Bad Id'"),
+    ('id = "x"', "at least one queue"),
+    ('id = "x"\ntimezone = "Mars/Base"\n[[queues]]\nid="a"\nname="A"\nprefix="A"',
+     "not a known time zone"),
+    ('id = "x"\n[[queues]]\nid="a"\nname="A"\nprefix="a1"', "prefix 'a1'"),
+    ('id = "x"\n[[queues]]\nid="a"\nname="A"\nprefix="A"\n[[queues]]\nid="b"\nname="B"\n'
+     'prefix="A"', "prefix 'A' is used twice"),
+    ('id = "x"\n[[queues]]\nid="a"\nprefix="A"', "'name' is missing"),
+    ('id = "x"\n[[queues]]\nid="a"\nname="A"\nprefix="A"\n[[rooms]]\nid="r"\nname="R"\n'
+     'kind="closet"', "kind 'closet'"),
+])
+def test_bad_files_say_what_is_wrong(text, message):
+    with pytest.raises(SiteError, match=message):
+        site_from_toml(text)
+
+
+def test_arrival_window_must_be_whole_minutes():
+    data = {"id": "x", "queues": [{"id": "a", "name": "A", "prefix": "A"}],
+            "arrival_window": {"early_minutes": -5}}
+    with pytest.raises(SiteError, match="early_minutes"):
+        site_from_dict(data)
