@@ -34,6 +34,7 @@ Renderer = Callable[[SiteState], dict[str, str]]
 
 BLOCK_MS = 1000  # well under redis-py's socket timeout, per FIELD-NOTES
 BATCH = 500
+SCREEN_LIMIT = 100  # visits listed per queue on a screen; the rest are counted
 
 
 class SiteHub:
@@ -113,7 +114,7 @@ class SiteHub:
 
     async def _refresh(self, keep_cursor: bool = False) -> None:
         """Read the state once, render each audience, send what changed."""
-        state = await self.store.snapshot(self.site)
+        state = await self.store.snapshot(self.site, limit=SCREEN_LIMIT)
         if not keep_cursor:
             # After a (re)connect: no event before this snapshot needs replaying.
             self.last_id = state.event_id

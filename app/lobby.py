@@ -13,6 +13,7 @@ from typing import Any
 from app.state import SiteState
 
 CALLING_SHOWN = 6
+TICKETS_SHOWN = 24  # what a TV can show legibly; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class LobbyQueue:
     label: str  # the queue's name; no lobby type has a field called "name" at all
     open: bool
     tickets: tuple[LobbyTicket, ...]
+    waiting: int  # all waiting, including those beyond `tickets`
+    new_eta: tuple[int, int]  # the wait of someone checking in now, low to high
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,12 @@ def lobby_view(state: SiteState) -> LobbyView:
     queues = []
     for q in state.queues:
         tickets = []
-        for position, visit in enumerate(q.waiting, start=1):
+        for position, visit in enumerate(q.waiting[:TICKETS_SHOWN], start=1):
             eta = q.eta(position)
             tickets.append(LobbyTicket(visit["ticket"], eta["low"], eta["high"]))
-        queues.append(LobbyQueue(q.id, q.name, q.open, tuple(tickets)))
+        new = q.eta(q.total + 1)
+        queues.append(LobbyQueue(q.id, q.name, q.open, tuple(tickets), q.total,
+                                 (new["low"], new["high"])))
     calling = tuple(
         LobbyCall(v["ticket"], room_names.get(v.get("room") or ""), v.get("called_at", ""),
                   int(v.get("called_ms") or 0))

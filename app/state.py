@@ -25,6 +25,7 @@ class QueueState:
     open: bool
     waiting: tuple[Fields, ...]
     pace: float
+    total: int  # all waiting, even when `waiting` lists only the first few
 
     def eta(self, position: int) -> dict[str, int]:
         return estimates.eta(position, self.pace)
@@ -87,6 +88,7 @@ def parse_snapshot(site: Site, raw: str | bytes, now_ms: int) -> SiteState:
     data = json.loads(raw)
     queue_open = data["queues"] or {}
     waiting = data["waiting"] or {}
+    totals = data["totals"] or {}
     calls = data["calls"] or {}
     room_status = data["rooms"] or {}
     room_visits = data["room_visits"] or {}
@@ -100,6 +102,7 @@ def parse_snapshot(site: Site, raw: str | bytes, now_ms: int) -> SiteState:
             pace=estimates.pace_minutes(
                 [int(t) for t in _list(calls.get(q.id))], now_ms, q.minutes_per_patient
             ),
+            total=int(totals.get(q.id, 0)),
         )
         for q in site.queues
         if q.id in queue_open

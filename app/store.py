@@ -215,13 +215,16 @@ class Store:
                 eta = _eta(site, fields["queue"], position, calls)
         return visit_json(fields, position, eta)
 
-    async def snapshot(self, site: Site) -> SiteState:
+    async def snapshot(self, site: Site, limit: int | None = None) -> SiteState:
+        """The site's live state in one atomic read; `limit` caps each queue's list
+        (the screens show a few dozen, however long the queue)."""
         s = site.id
         raw = await self._run(
             "snapshot",
             [keys.queue_state(s), keys.room_status(s), keys.room_visit(s), keys.active(s),
              keys.events(s)],
-            [keys.visit_prefix(s), keys.waiting_prefix(s), keys.calls_prefix(s)],
+            [keys.visit_prefix(s), keys.waiting_prefix(s), keys.calls_prefix(s),
+             -1 if limit is None else limit - 1],
         )
         return parse_snapshot(site, raw, clock.ms(clock.now()))
 

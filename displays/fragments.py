@@ -30,14 +30,17 @@ def lobby_from_view(view: LobbyView) -> dict[str, str]:
 def board_context(state: SiteState) -> dict[str, Any]:
     queues = [(q, state.waiting_json(q)) for q in state.queues]
     active = [visit_json(v) for v in state.active]
-    return {"site": state.site, "queues": queues, "active": active, "rooms": state.rooms}
+    return {"site": state.site, "queues": queues, "active": active, "rooms": state.rooms,
+            "room_names": {r.id: r.name for r in state.rooms}}
 
 
 def board(state: SiteState) -> dict[str, str]:
     ctx = board_context(state)
     site_id = state.site.id
     queue = macro("board_macros.html", "queue")
-    out = {f"board-queue-{q.id}": str(queue(site_id, q, visits)) for q, visits in ctx["queues"]}
-    out["board-active"] = str(macro("board_macros.html", "active")(site_id, ctx["active"]))
+    names = ctx["room_names"]
+    out = {f"board-queue-{q.id}": str(queue(site_id, q, visits, names))
+           for q, visits in ctx["queues"]}
+    out["board-active"] = str(macro("board_macros.html", "active")(site_id, ctx["active"], names))
     out["board-rooms"] = str(macro("board_macros.html", "rooms")(ctx["rooms"]))
     return out

@@ -30,6 +30,7 @@ STATE = parse_snapshot(SITE, json.dumps({
     "queues": {"reg": "open"},
     "waiting": {"reg": [_visit("v1", "A001", "waiting"), _visit("v2", "A002", "waiting")]},
     "calls": {"reg": {}},
+    "totals": {"reg": 2},
     "active": [_visit("v3", "A000", "called", room="room-3", called_ms="1800000000000",
                       called_at="2026-11-26T15:10:00.000+00:00")],
     "rooms": {"room-3": "occupied"},
