@@ -40,7 +40,7 @@ async def read_body(request: Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "bad_json", "The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise invalid("The request body must be a JSON object.")
@@ -66,7 +66,7 @@ def _text(body: dict[str, Any], key: str, max_len: int, required: bool = False) 
 def parse_check_in(body: dict[str, Any]) -> dict[str, Any]:
     """Validated check-in fields from an API body; raises 422 naming the bad field."""
     priority = body.get("priority", 0)
-    if isinstance(priority, str) and priority.isdigit():
+    if isinstance(priority, str) and priority.isdecimal():
         priority = int(priority)
     if isinstance(priority, bool) or not isinstance(priority, int) or priority not in PRIORITIES:
         raise invalid("'priority' must be 0 (normal), 1 (high) or 2 (urgent).", field="priority")
@@ -185,7 +185,7 @@ async def events(request: Request) -> Response:
     _, site = await require(request, request.path_params["site"], ("desk",))
     after = parse_after(request.query_params.get("after"))
     raw_limit = request.query_params.get("limit", "100")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= EVENTS_LIMIT_MAX:
+    if not raw_limit.isdecimal() or not 1 <= int(raw_limit) <= EVENTS_LIMIT_MAX:
         raise invalid(f"'limit' must be a whole number from 1 to {EVENTS_LIMIT_MAX}.",
                       field="limit")
     found = await _store(request).events_after(site.id, after, int(raw_limit))
@@ -201,7 +201,8 @@ async def readyz(request: Request) -> Response:
     try:
         await request.app.state.redis.ping()
     except (RedisError, OSError):
-        return JSONResponse({"status": "unavailable", "detail": "Redis does not answer."},
+        return JSONResponse({"error": "unavailable", "status": "unavailable",
+                             "detail": "Redis does not answer."},
                             status_code=503)
     return JSONResponse({"status": "ready"})
 
