@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -18,6 +19,7 @@ from app.visits import FLAGS, MOVES, NAME_MAX, PRIORITIES
 
 JSON_BODY_MAX = 64 * 1024
 EVENTS_LIMIT_MAX = 1000
+STREAM_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
 
 
 def _store(request: Request) -> Store:
@@ -172,11 +174,12 @@ async def lobby(request: Request) -> Response:
 
 
 def parse_after(value: str | None) -> str:
-    """A stream id from `?after=` ("0" for the start); 422 for anything else."""
+    """A stream id from `?after=` ("0" for the start); 422 for anything else, including
+    numbers Redis would refuse (each part must fit in 64 bits, with room for the next)."""
     if value is None or value == "":
         return "0"
-    ms, _, seq = value.partition("-")
-    if not ms.isdigit() or (seq and not seq.isdigit()) or len(value) > 41:
+    match = STREAM_ID.fullmatch(value)
+    if match is None or any(int(part or 0) >= 2**64 - 1 for part in match.groups()):
         raise invalid("'after' must be an event id such as 1732650000000-0.", field="after")
     return value
 

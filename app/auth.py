@@ -58,7 +58,9 @@ async def create_token(redis: Redis, site: str, role: str) -> str:
     token = "llt_" + secrets.token_urlsafe(32)
     record = {"site": site, "role": check_role(role), "id": secrets.token_hex(4),
               "created": clock.iso(clock.now())}
-    await redis.hset(keys.token_index(), _digest(token), json.dumps(record))
+    digest = _digest(token)
+    await redis.hset(keys.token_index(), digest, json.dumps(record))
+    await redis.sadd(keys.site_tokens(site), digest)
     return token
 
 

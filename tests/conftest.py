@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from redis import asyncio as aioredis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from app import keys
 from app.auth import ROLES, create_token
 from app.config import Settings
 from app.main import create_app
@@ -122,10 +124,17 @@ def redis_factory(tmp_path: Path) -> Iterator[Callable[..., EmbeddedRedis]]:
 
 @pytest.fixture
 def site_id(redis_url: str) -> Iterator[str]:
-    """A fresh site id for one test; every ``lq:{site}:*`` key is deleted afterwards."""
+    """A fresh site id for one test; its keys, tokens and users are deleted afterwards."""
     site = f"t{uuid.uuid4().hex[:8]}"
     yield site
     with _sync_client(redis_url) as client:
+        digests = client.smembers(keys.site_tokens(site))
+        if digests:
+            client.hdel(keys.token_index(), *digests)
+        client.srem(keys.sites(), site)
+        for name, raw in client.hscan_iter(keys.users(), match="*"):
+            if json.loads(raw).get("site") == site:
+                client.hdel(keys.users(), name)
         batch: list[bytes] = []
         for key in client.scan_iter(match=f"lq:{{{site}}}:*", count=500):
             batch.append(key)
