@@ -109,6 +109,11 @@ def token_index() -> str:
     return "lq:tokens"
 
 
+def site_tokens(site_id: str) -> str:
+    """Set of the digests of the site's tokens, so they can be listed and revoked."""
+    return _k(site_id, "tokens")
+
+
 def devices(site_id: str) -> str:
     """Hash device id -> JSON {role, name, paired_at}; deleting a field revokes it."""
     return _k(site_id, "devices")
@@ -136,3 +141,36 @@ def users() -> str:
 def session(digest: str) -> str:
     """A staff session, keyed by the hash of its cookie so Redis never holds the cookie."""
     return "lq:session:" + digest
+
+
+def appointment_prefix(site_id: str) -> str:
+    """What a script appends an appointment id to."""
+    return _k(site_id, "appt", "")
+
+
+def appointments_day(site_id: str, date: str) -> str:
+    """Sorted set of the ids of one local day's appointments, scored by start (epoch ms)."""
+    return _k(site_id, "appts", date)
+
+
+def appointments_day_prefix(site_id: str) -> str:
+    return _k(site_id, "appts", "")
+
+
+def appointment_codes(site_id: str, date: str) -> str:
+    """Hash confirmation code -> appointment id, for one local day (codes are unique per day)."""
+    return _k(site_id, "appt_code", date)
+
+
+def appointment_codes_prefix(site_id: str) -> str:
+    return _k(site_id, "appt_code", "")
+
+
+def appointment_who(site_id: str, date: str, digest: str) -> str:
+    """Set of the ids of one day's appointments for one HMAC(last name, birth date): the
+    key name never holds a name or a birth date."""
+    return _k(site_id, "appt_who", date, digest)
+
+
+def appointment_who_prefix(site_id: str) -> str:
+    return _k(site_id, "appt_who", "")
