@@ -11,6 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app import clock
+from app.appointment_store import arrival_flags_for
 from app.auth import require
 from app.errors import ApiError, invalid, not_found
 from app.lobby import lobby_view
@@ -97,6 +99,11 @@ async def create_visit(request: Request) -> Response:
         raise invalid("The Idempotency-Key header must be 1 to 200 characters.")
     if site.queue(fields["queue"]) is None:
         raise invalid(f"There is no queue '{fields['queue']}' at this site.", field="queue")
+    if fields["appointment_id"]:
+        # Outside the arrival window the desk may still check in; the visit says so.
+        window = await arrival_flags_for(request.app.state.redis, site,
+                                         fields["appointment_id"], clock.now())
+        fields["flags"] = [*fields["flags"], *(f for f in window if f not in fields["flags"])]
     visit, created = await _store(request).check_in(
         site, actor=principal.actor, idempotency_key=key, **fields)
     return JSONResponse(visit, status_code=201 if created else 200)

@@ -17,9 +17,11 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app import auth, demo
+from app import auth, clock, demo
+from app.appointment_demo import demo_appointments, kiosk_examples
 from app.config import ConfigError, Settings
 from app.redis_server import EmbeddedRedis
+from app.schedule import import_entries, import_file
 from app.sites import SiteError, site_from_toml
 from app.store import Store
 
@@ -87,16 +89,25 @@ async def _known_site(store: Store, site_id: str) -> None:
 
 
 async def seed_demo(store: Store) -> str:
-    """Create or refresh the demo site and its staff user; answers how to sign in."""
-    await store.save_site(demo.demo_site())
-    await auth.add_user(store.redis, "demo", "desk", demo.DEMO_USER, demo.DEMO_PASSWORD)
-    lobby = await auth.create_pairing_code(store.redis, "demo", "display")
-    kiosk = await auth.create_pairing_code(store.redis, "demo", "kiosk")
+    """Create or refresh the demo site, its staff user and today's appointments; answers
+    how to sign in and what to try."""
+    site = demo.demo_site()
+    now = clock.now()
+    await store.save_site(site)
+    await auth.add_user(store.redis, site.id, "desk", demo.DEMO_USER, demo.DEMO_PASSWORD)
+    entries = demo_appointments(site, now)
+    await import_entries(store.redis, store.settings, site, entries, actor="system:demo", now=now)
+    lobby = await auth.create_pairing_code(store.redis, site.id, "display")
+    kiosk = await auth.create_pairing_code(store.redis, site.id, "kiosk")
+    tries = "".join(
+        f"\n    code {e['code']}  ({e['last_name']}, born {e['birth_date']})"
+        for e in kiosk_examples(entries, site, now))
     return (
-        f"Demo site 'demo' is ready.\n"
+        f"Demo site '{site.id}' is ready, with {len(entries)} appointments today.\n"
         f"  Front desk: sign in as {demo.DEMO_USER} / {demo.DEMO_PASSWORD}\n"
         f"  Lobby display: pair with code {lobby} (valid 15 minutes)\n"
-        f"  Kiosk: pair with code {kiosk} (valid 15 minutes)"
+        f"  Kiosk: pair with code {kiosk} (valid 15 minutes)\n"
+        f"  Appointments a kiosk can check in now:{tries or ' none just now'}"
     )
 
 
@@ -178,6 +189,23 @@ def cmd_site_load(settings: Settings, args: argparse.Namespace) -> None:
     print(f"site {site.id} saved: {len(site.queues)} queues, {len(site.rooms)} rooms")
 
 
+def cmd_schedule_import(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(store: Store) -> dict[str, Any]:
+        site = await store.get_site(args.site)
+        if site is None:
+            await _known_site(store, args.site)
+        return await import_file(store.redis, settings, site, args.file, actor="cli")
+
+    with redis_for(settings) as url:
+        result = _with_store(settings, url, work)
+    print(f"imported {result['imported']}, updated {result['updated']}, "
+          f"{len(result['errors'])} with errors")
+    for error in result["errors"]:
+        print(f"  entry {error['index']}: {error['detail']}", file=sys.stderr)
+    if result["errors"]:
+        raise SystemExit(1)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app", description="Lobbyline")
     sub = p.add_subparsers(dest="command", required=True)
@@ -216,6 +244,13 @@ def parser() -> argparse.ArgumentParser:
     s = ssub.add_parser("load", help="create or update a site from a TOML file")
     s.add_argument("file")
     s.set_defaults(func=cmd_site_load)
+
+    schedule = sub.add_parser("schedule", help="appointments")
+    schsub = schedule.add_subparsers(dest="schedule_command", required=True)
+    s = schsub.add_parser("import", help="import a CSV, JSON or FHIR R4 schedule file")
+    s.add_argument("--site", required=True)
+    s.add_argument("file")
+    s.set_defaults(func=cmd_schedule_import)
     return p
 
 

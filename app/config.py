@@ -15,7 +15,8 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message says which and how to fix it."""
 
 
-def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 0,
+         maximum: int | None = None) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -27,6 +28,8 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
         ) from None
     if value < minimum:
         raise ConfigError(f"{name}={value} is too small; it must be at least {minimum}.")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name}={value} is too large; it must be at most {maximum}.")
     return value
 
 
@@ -55,6 +58,7 @@ class Settings:
     retention_days: int = 7
     audit_retention_days: int = 2190
     socket_backlog: int = 64
+    noshow_margin_minutes: int = 30
     allowed_origins: tuple[str, ...] = ()
     secure_cookies: bool = False
 
@@ -76,6 +80,7 @@ class Settings:
             retention_days=_int(env, "RETENTION_DAYS", 7, minimum=1),
             audit_retention_days=_int(env, "AUDIT_RETENTION_DAYS", 2190, minimum=1),
             socket_backlog=_int(env, "SOCKET_BACKLOG", 64, minimum=1),
+            noshow_margin_minutes=_int(env, "NOSHOW_MARGIN_MINUTES", 30, 0, 24 * 60),
             allowed_origins=origins,
             secure_cookies=env.get("SECURE_COOKIES", "").lower() in ("1", "true", "yes"),
         )

@@ -51,6 +51,7 @@ class SiteHub:
         self.last_id = "0-0"
         self.ready = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.stopping = False  # see run(): a swallowed cancel must still end the loop
 
     async def join(self, audience: str, ws: WebSocket) -> Subscriber:
         """Add a socket of `audience` (lobby, board, kiosk); its first frame is the whole
@@ -83,23 +84,27 @@ class SiteHub:
         return sum(len(g) for g in self.groups.values())
 
     async def run(self) -> None:
-        """Tail the stream until cancelled, surviving Redis restarts with backoff."""
+        """Tail the stream until stopped, surviving Redis restarts with backoff.
+
+        Checks `stopping` as well as being cancelled: on Python 3.11 a cancel that lands as
+        a Redis reply arrives can be swallowed, and the tail would block on."""
         delay = 0.1
-        while True:
+        while not self.stopping:
             try:
-                await self._refresh()
+                # After an outage keep the cursor: the tail then reads, and sends to the
+                # JSON clients, every event written while it was away.
+                await self._refresh(keep_cursor=self.ready.is_set())
                 self.ready.set()
+                delay = 0.1
                 await self._tail()
             except RedisError as exc:
                 log.warning("site %s: Redis unavailable (%s); retrying", self.site.id, exc)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 5.0)
-                continue
-            delay = 0.1
 
     async def _tail(self) -> None:
         stream = keys.events(self.site.id)
-        while True:
+        while not self.stopping:
             reply = await self.tail.xread({stream: self.last_id}, count=BATCH, block=BLOCK_MS)
             if not reply:
                 continue
@@ -153,6 +158,7 @@ class Hub:
 
     async def stop(self) -> None:
         for hub in self.sites.values():
+            hub.stopping = True
             if hub.task is not None:
                 hub.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app import api, signin, ws
+from app import api, appointment_routes, signin, sweep, ws
 from app.config import ConfigError, Settings
 from app.errors import ApiError, api_error_handler
 from app.hub import Hub
@@ -74,9 +75,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             "board": display_fragments.board,
             "kiosk": kiosk_fragments.kiosk,
         }, settings.socket_backlog)
+        stop = asyncio.Event()
+        sweeper = asyncio.create_task(sweep.run_sweeper(app.state, stop), name="no-show sweep")
         try:
             yield
         finally:
+            stop.set()
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await app.state.hub.stop()
             await tail.aclose()
             await redis.aclose()
@@ -85,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/", home),
             *api.routes,
+            *appointment_routes.routes,
             *ws.routes,
             *signin.routes,
             *display_routes.routes,

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from app import clock, estimates, keys
+from app.appointments import appointment_json
 from app.config import Settings
 from app.errors import ApiError, invalid, not_found
 from app.sites import Site, site_from_stored
@@ -40,6 +41,7 @@ class Event:
     visit: dict[str, str] | None = None
     room: dict[str, str] | None = None
     queue: dict[str, Any] | None = None
+    appointment: dict[str, str] | None = None
 
     @classmethod
     def from_stream(cls, event_id: str, fields: dict[str, str]) -> Event:
@@ -47,7 +49,8 @@ class Event:
             return json.loads(fields[key]) if key in fields else None
 
         return cls(event_id, fields.get("type", ""), fields.get("at", ""),
-                   fields.get("actor", ""), loads("visit"), loads("room"), loads("queue"))
+                   fields.get("actor", ""), loads("visit"), loads("room"), loads("queue"),
+                   loads("appointment"))
 
     def to_json(self) -> dict[str, Any]:
         """API.md's event. The position is the one at the time of the event."""
@@ -60,6 +63,8 @@ class Event:
             body["room"] = {**self.room, "visit_id": self.room.get("visit_id") or None}
         if self.queue is not None:
             body["queue"] = self.queue
+        if self.appointment is not None:
+            body["appointment"] = appointment_json(self.appointment)
         return body
 
 

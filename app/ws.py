@@ -54,6 +54,11 @@ async def _hold(ws: WebSocket, sub: Subscriber) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         sub.close()
+        if sub.closing is not None:
+            # Returning now would let the server drop the connection before the close
+            # frame (1013 for a socket that fell behind) leaves a full write buffer, and
+            # the client would see 1006; the close is bounded by Subscriber's timeout.
+            await sub.closing
 
 
 def _endpoint(audience: str):
@@ -61,8 +66,11 @@ def _endpoint(audience: str):
         site = await _admit(ws, audience)
         if site is None:
             return
-        await ws.accept()
         hub = ws.app.state.hub.site(site)
+        # Accept only once the site's tail is running: joining then follows the handshake
+        # with no pause, so every event written after the client saw it is delivered.
+        await hub.ready.wait()
+        await ws.accept()
         if audience == "events":
             after = ws.query_params.get("after")
             sub = await hub.join_events(ws, parse_after(after) if after else None)

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 import redis
-from helpers import TEST_SITE, make_settings
+from helpers import TEST_SITE, Api, make_settings
 from redis import asyncio as aioredis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -38,7 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+# Database 15 of the machine's Redis: away from what `make run` and the benchmarks keep in
+# database 0, so the per-test clean-up scans only the tests' own keys.
+LOCAL_REDIS = "redis://127.0.0.1:6379/15"
 
 
 def _in_ci() -> bool:
@@ -333,37 +335,6 @@ async def site(store: Store, site_id: str) -> Site:
     s = site_from_dict({"id": site_id, **TEST_SITE})
     await store.save_site(s)
     return s
-
-
-class Api:
-    """An in-process client of the app, with a bearer token for each role of the site."""
-
-    def __init__(self, client: httpx.AsyncClient, app: Any, site: Site,
-                 tokens: dict[str, str]) -> None:
-        self.client = client
-        self.app = app
-        self.site = site
-        self.tokens = tokens
-        self.base = f"/api/v1/sites/{site.id}"
-
-    def auth(self, role: str = "desk") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
-
-    async def get(self, path: str, role: str = "desk", **kw: Any) -> httpx.Response:
-        return await self.client.get(self.base + path, headers=self.auth(role), **kw)
-
-    async def post(self, path: str, body: Any = None, role: str = "desk",
-                   **kw: Any) -> httpx.Response:
-        headers = {**self.auth(role), **kw.pop("headers", {})}
-        return await self.client.post(self.base + path, json=body, headers=headers, **kw)
-
-    async def check_in(self, queue: str = "reg", **fields: Any) -> dict[str, Any]:
-        r = await self.post("/visits", {"queue": queue, **fields})
-        assert r.status_code == 201, r.text
-        return r.json()
-
-    async def event_id(self) -> str:
-        return (await self.get("/snapshot")).json()["event_id"]
 
 
 @pytest.fixture

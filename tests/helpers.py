@@ -7,10 +7,13 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import httpx
 
 from app.config import Settings
 from app.redis_server import free_port
+from app.sites import Site
 
 __all__ = ["free_port", "wait_for"]
 
@@ -61,3 +64,40 @@ TEST_SITE = {
 def make_settings(redis_url: str, var_dir: Path, **env: str) -> Settings:
     return Settings.from_env({"REDIS_URL": redis_url, "VAR_DIR": str(var_dir),
                               "SECRET_KEY": "test-secret-" + "x" * 40, **env})
+
+
+class Api:
+    """An in-process client of the app, with a bearer token for each role of the site."""
+
+    def __init__(self, client: httpx.AsyncClient, app: Any, site: Site,
+                 tokens: dict[str, str]) -> None:
+        self.client = client
+        self.app = app
+        self.site = site
+        self.tokens = tokens
+        self.base = f"/api/v1/sites/{site.id}"
+
+    def auth(self, role: str = "desk") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    async def get(self, path: str, role: str = "desk", **kw: Any) -> httpx.Response:
+        return await self.client.get(self.base + path, headers=self.auth(role), **kw)
+
+    async def post(self, path: str, body: Any = None, role: str = "desk",
+                   **kw: Any) -> httpx.Response:
+        headers = {**self.auth(role), **kw.pop("headers", {})}
+        return await self.client.post(self.base + path, json=body, headers=headers, **kw)
+
+    async def check_in(self, queue: str = "reg", **fields: Any) -> dict[str, Any]:
+        r = await self.post("/visits", {"queue": queue, **fields})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def event_id(self) -> str:
+        return (await self.get("/snapshot")).json()["event_id"]
+
+    async def post_raw(self, path: str, body: str | bytes, content_type: str,
+                       role: str = "desk") -> httpx.Response:
+        """POST a body as it is, with its own Content-Type."""
+        return await self.client.post(self.base + path, content=body,
+                                      headers={**self.auth(role), "content-type": content_type})

@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -488,6 +489,11 @@ APPOINTMENT = "APPT-ZQM-4471"
 @pytest.mark.parametrize("role", ["display", "desk"])
 async def test_the_lobby_view_shows_tickets_and_rooms_but_no_name_flag_id_or_appointment(
         api, role):
+    start = datetime.now(UTC).isoformat()
+    booked = await api.post("/appointments", [{
+        "id": APPOINTMENT, "start": start, "queue": "reg", "first_name": "Zebulon",
+        "last_name": "Quixote-Marchetti", "birth_date": "1961-02-03"}])
+    assert booked.json()["imported"] == 1, booked.text
     waiting = await api.check_in(name=ZEBULON, flags=["interpreter", "copay_due"],
                                  appointment_id=APPOINTMENT, priority=2)
     called = await api.check_in(name=PHILIPPA, flags=["wheelchair"])
@@ -498,7 +504,7 @@ async def test_the_lobby_view_shows_tickets_and_rooms_but_no_name_flag_id_or_app
 
     assert lobby.status_code == 200
     text = lobby.text
-    for secret in (ZEBULON, "Zebulon", "Quixote", PHILIPPA, "Wolstenholme", APPOINTMENT,
+    for secret in (ZEBULON, "Zebulon", "Quixote", PHILIPPA, "Wolstenholme", APPOINTMENT, "1961",
                    "interpreter", "copay_due", "wheelchair", waiting["id"], called["id"]):
         assert secret not in text, secret
     body = lobby.json()

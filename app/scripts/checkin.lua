@@ -53,15 +53,26 @@ redis.call("SADD", day_key, visit_id)
 redis.call("EXPIRE", day_key, retention_s)
 if use_idem == "1" then redis.call("SET", idem_key, visit_id, "EX", 86400) end
 
-if appointment_id ~= "" and redis.call("EXISTS", appt_key) == 1 then
-  redis.call("HSET", appt_key, "status", "arrived", "visit_id", visit_id)
-end
 
 local visit = cjson.encode(visit_json(visit_id, visit_key))
 local event_id = redis.call("XADD", events_key, "MAXLEN", "~", maxlen, "*",
   "type", "visit.checked_in", "at", now_iso, "actor", actor, "visit", visit)
 redis.call("RPUSH", audit_key, cjson.encode({id = event_id, type = "visit.checked_in",
   visit_id = visit_id, queue = queue, actor = actor, at = now_iso}))
+
+-- The appointment, if any, is arrived in the same step, and says so on the stream.
+if appointment_id ~= "" and redis.call("EXISTS", appt_key) == 1 then
+  redis.call("HSET", appt_key, "status", "arrived", "visit_id", visit_id)
+  local flat = redis.call("HGETALL", appt_key)
+  local appt = {}
+  for i = 1, #flat, 2 do appt[flat[i]] = flat[i + 1] end
+  appt["who"] = nil
+  local appt_event = redis.call("XADD", events_key, "MAXLEN", "~", maxlen, "*",
+    "type", "appointment.arrived", "at", now_iso, "actor", actor,
+    "appointment", cjson.encode(appt))
+  redis.call("RPUSH", audit_key, cjson.encode({id = appt_event, type = "appointment.arrived",
+    appointment_id = appointment_id, visit_id = visit_id, actor = actor, at = now_iso}))
+end
 redis.call("EXPIRE", audit_key, audit_ttl)
 redis.call("HINCRBY", stats_key, "checked_in", 1)
 redis.call("HINCRBY", stats_key, "checked_in:" .. queue, 1)
