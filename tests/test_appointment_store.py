@@ -181,6 +181,7 @@ async def test_a_visit_marked_no_show_makes_its_appointment_noshow_in_the_list(
     await store.move(site, visit["id"], "no-show", actor="test")
     assert [a.status for a in await appts.list_day(site, today.date().isoformat())] == \
         ["noshow"]
+    assert (await appts.get(site, "a1")).status == "noshow"  # stored, not only derived
 
 
 async def test_arrival_flags_for_an_appointment(

@@ -109,8 +109,9 @@ if to_status == "done" or to_status == "no_show" or to_status == "left" then
   redis.call("HSET", visit_key, "done_at", now_iso)
   local appointment_id = redis.call("HGET", visit_key, "appointment_id") or ""
   local appt_key = appt_prefix .. appointment_id
-  if appointment_id ~= "" and to_status == "done" and redis.call("EXISTS", appt_key) == 1 then
-    redis.call("HSET", appt_key, "status", "fulfilled")
+  local appt_status = ({done = "fulfilled", no_show = "noshow"})[to_status]
+  if appointment_id ~= "" and appt_status and redis.call("EXISTS", appt_key) == 1 then
+    redis.call("HSET", appt_key, "status", appt_status)
   end
 end
 
