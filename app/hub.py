@@ -34,6 +34,7 @@ Renderer = Callable[[SiteState], dict[str, str]]
 
 BLOCK_MS = 1000  # well under redis-py's socket timeout, per FIELD-NOTES
 BATCH = 500
+CATCH_UP_TRIES = 200  # x 10 ms
 SCREEN_LIMIT = 100  # visits listed per queue on a screen; the rest are counted
 
 
@@ -64,6 +65,13 @@ class SiteHub:
         """Add a JSON client; with `after`, first send every later event the stream
         holds, then live events, none missed and none twice."""
         await self.ready.wait()
+        # A client may resume from an id another process has sent it that this hub has
+        # not read yet; live events up to it would then come twice. Wait (briefly) for
+        # the tail to catch up.
+        for _ in range(CATCH_UP_TRIES):
+            if after is None or _id_key(self.last_id) >= _id_key(after):
+                break
+            await asyncio.sleep(0.01)
         upto = self.last_id
         sub = self.groups["json"].add(ws, paused=after is not None)
         if after is not None:
