@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -111,11 +112,19 @@ async def seed_demo(store: Store) -> str:
     )
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve(settings: Settings, url: str, host: str, port: int) -> None:
     import uvicorn
 
     from app.main import create_app
 
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the
+    # previous handler: with the default one the process would die there, before the
+    # embedded Redis is stopped. This handler turns it into an ordinary exit.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     os.environ["REDIS_URL"] = url
     app = create_app(Settings.from_env())
     uvicorn.run(app, host=host, port=port, ws="websockets-sansio",
@@ -141,34 +150,33 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
         print(_with_store(settings, url, seed_demo))
 
 
-def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
-    async def work(store: Store) -> str:
-        await _known_site(store, args.site)
-        return await auth.create_token(store.redis, args.site, args.role)
+def _for_site(settings: Settings, site_id: str,
+              work: Callable[[Store], Awaitable[Any]]) -> Any:
+    """Run `work` against an existing site (else one line saying how to create it)."""
+
+    async def checked(store: Store) -> Any:
+        await _known_site(store, site_id)
+        return await work(store)
 
     with redis_for(settings) as url:
-        print(_with_store(settings, url, work))
+        return _with_store(settings, url, checked)
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
+    print(_for_site(settings, args.site,
+                    lambda store: auth.create_token(store.redis, args.site, args.role)))
 
 
 def cmd_device_code(settings: Settings, args: argparse.Namespace) -> None:
-    async def work(store: Store) -> str:
-        await _known_site(store, args.site)
-        return await auth.create_pairing_code(store.redis, args.site, args.role)
-
-    with redis_for(settings) as url:
-        code = _with_store(settings, url, work)
+    code = _for_site(settings, args.site,
+                     lambda store: auth.create_pairing_code(store.redis, args.site, args.role))
     print(f"{code}  (enter it at /pair on the {args.role} within 15 minutes)")
 
 
 def cmd_user_add(settings: Settings, args: argparse.Namespace) -> None:
     password = sys.stdin.readline().rstrip("\n")
-
-    async def work(store: Store) -> None:
-        await _known_site(store, args.site)
-        await auth.add_user(store.redis, args.site, args.role, args.name, password)
-
-    with redis_for(settings) as url:
-        _with_store(settings, url, work)
+    _for_site(settings, args.site, lambda store: auth.add_user(
+        store.redis, args.site, args.role, args.name, password))
     print(f"user {args.name} ({args.role}) can now sign in at site {args.site}")
 
 
@@ -192,12 +200,9 @@ def cmd_site_load(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_schedule_import(settings: Settings, args: argparse.Namespace) -> None:
     async def work(store: Store) -> dict[str, Any]:
         site = await store.get_site(args.site)
-        if site is None:
-            await _known_site(store, args.site)
         return await import_file(store.redis, settings, site, args.file, actor="cli")
 
-    with redis_for(settings) as url:
-        result = _with_store(settings, url, work)
+    result = _for_site(settings, args.site, work)
     print(f"imported {result['imported']}, updated {result['updated']}, "
           f"{len(result['errors'])} with errors")
     for error in result["errors"]:

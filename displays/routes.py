@@ -8,28 +8,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.lobby import lobby_view
-from app.screens import screen_access
-from app.templating import templates
+from app.screens import render_screen
 from displays.fragments import board_context
 
 
 async def lobby(request: Request) -> Response:
-    access = await screen_access(request, ("display", "desk"), "/pair")
-    if isinstance(access, Response):
-        return access
-    _, site = access
-    state = await request.app.state.store.snapshot(site)
-    return templates.TemplateResponse(request, "lobby.html",
-                                      {"view": lobby_view(state), "site_id": site.id})
+    return await render_screen(
+        request, ("display", "desk"), "/pair", "lobby.html",
+        lambda state: {"view": lobby_view(state), "site_id": state.site.id})
 
 
 async def board(request: Request) -> Response:
-    access = await screen_access(request, ("desk",), "/login")
-    if isinstance(access, Response):
-        return access
-    _, site = access
-    state = await request.app.state.store.snapshot(site)
-    return templates.TemplateResponse(request, "board.html", board_context(state))
+    return await render_screen(request, ("desk",), "/login", "board.html", board_context)
 
 
 routes = [

@@ -7,18 +7,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.lobby import lobby_view
-from app.screens import screen_access
-from app.templating import templates
+from app.screens import render_screen
 
 
 async def kiosk(request: Request) -> Response:
-    access = await screen_access(request, ("kiosk", "desk"), "/pair")
-    if isinstance(access, Response):
-        return access
-    _, site = access
-    state = await request.app.state.store.snapshot(site)
-    return templates.TemplateResponse(request, "kiosk.html",
-                                      {"view": lobby_view(state), "site_id": site.id})
+    return await render_screen(
+        request, ("kiosk", "desk"), "/pair", "kiosk.html",
+        lambda state: {"view": lobby_view(state), "site_id": state.site.id})
 
 
 routes = [Route("/sites/{site}/kiosk", kiosk)]

@@ -101,3 +101,28 @@ class Api:
         """POST a body as it is, with its own Content-Type."""
         return await self.client.post(self.base + path, content=body,
                                       headers={**self.auth(role), "content-type": content_type})
+
+
+class Desk:
+    """The API as an integration uses it: over HTTP, with a desk bearer token."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def check_in(self, queue: str = "reg", **fields: Any) -> dict[str, Any]:
+        r = await self.client.post("/visits", json={"queue": queue, **fields})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def move(self, visit: dict[str, Any], action: str, **body: Any) -> dict[str, Any]:
+        r = await self.client.post(f"/visits/{visit['id']}/{action}", json=body)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    async def events(self, after: str = "0") -> list[dict[str, Any]]:
+        r = await self.client.get("/events", params={"after": after, "limit": 1000})
+        assert r.status_code == 200, r.text
+        return r.json()["events"]
+
+    async def call(self, visit: dict[str, Any], room: str) -> dict[str, Any]:
+        return await self.move(visit, "call", room=room)

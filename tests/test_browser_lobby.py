@@ -6,34 +6,17 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 from conftest import ARTIFACTS
+from helpers import Desk
 from playwright.async_api import Page, WebSocket, expect
 
 from app.auth import add_user, create_pairing_code, create_token
 
 SHORT = 5_000  # ms: a change on screen should take well under this
 RECONNECT = 15_000  # ms: htmx-ext-ws retries with full-jitter backoff (1 s, 2 s, 4 s…)
-
-
-class Desk:
-    """An integration checking patients in and calling them through the API."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-
-    async def check_in(self, queue: str = "reg", **fields: Any) -> dict[str, Any]:
-        r = await self.client.post("/visits", json={"queue": queue, **fields})
-        assert r.status_code == 201, r.text
-        return r.json()
-
-    async def call(self, visit: dict[str, Any], room: str) -> dict[str, Any]:
-        r = await self.client.post(f"/visits/{visit['id']}/call", json={"room": room})
-        assert r.status_code == 200, r.text
-        return r.json()
 
 
 @pytest.fixture

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+import redis
+from helpers import free_port
 
 from app import keys
 from app.auth import login
@@ -17,6 +23,8 @@ def _run(redis_url: str, tmp_path: Path, *args: str, stdin: str = "",
          env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "REDIS_URL": redis_url, "VAR_DIR": str(tmp_path / "var"),
                 **(env or {})}
+    if not full_env["REDIS_URL"]:
+        del full_env["REDIS_URL"]
     return subprocess.run([sys.executable, "-m", "app", *args], input=stdin, env=full_env,
                           capture_output=True, text=True, timeout=60)
 
@@ -85,3 +93,67 @@ def test_demo_is_safe_to_run_twice(redis_url, tmp_path):
         result = _run(redis_url, tmp_path, "demo")
         assert result.returncode == 0, result.stderr
         assert "Demo site 'demo' is ready" in result.stdout
+
+
+def test_schedule_import_reports_each_bad_entry_and_keeps_the_good(redis_url, tmp_path, site):
+    sample = Path(__file__).resolve().parents[1] / "docs" / "sample-schedule.csv"
+    good = _run(redis_url, tmp_path, "schedule", "import", "--site", site.id, str(sample))
+    assert good.returncode == 0, good.stderr
+    assert "imported 5, updated 0, 0 with errors" in good.stdout
+    again = _run(redis_url, tmp_path, "schedule", "import", "--site", site.id, str(sample))
+    assert "imported 0, updated 5" in again.stdout
+
+    lines = sample.read_text().splitlines()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([lines[0], lines[1].replace(lines[1].split(",")[1], "not-a-time"),
+                              *lines[2:]]) + "\n")
+    result = _run(redis_url, tmp_path, "schedule", "import", "--site", site.id, str(bad))
+    assert result.returncode == 1
+    assert "1 with errors" in result.stdout and "entry 0:" in result.stderr
+
+
+def _serve_embedded(var: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m app serve` with no REDIS_URL; answers the process and its Redis URL."""
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        env={**env, "VAR_DIR": str(var)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return process, (var / "redis.url").read_text().strip()
+        time.sleep(0.2)
+    process.kill()
+    pytest.fail("the server with an embedded Redis did not get ready")
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=0.5) as client:
+            return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def test_embedded_redis_keeps_data_across_restarts_and_stops_with_the_server(tmp_path):
+    var = tmp_path / "var"
+    server, url = _serve_embedded(var)
+    try:
+        env = {"REDIS_URL": ""}
+        demo = _run("", tmp_path, "demo", env=env)  # finds the running embedded Redis
+        assert demo.returncode == 0, demo.stderr
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(20)
+    assert not _redis_answers(url), "the embedded Redis outlived the server"
+    assert not (var / "redis.url").exists()
+
+    server, _ = _serve_embedded(var)
+    try:
+        token = _run("", tmp_path, "token", "--site", "demo", "--role", "desk", env=env)
+        assert token.returncode == 0, token.stderr  # the demo site survived the restart
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(20)

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import TEST_SITE
+from helpers import TEST_SITE, Desk
 from redis import asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -120,28 +120,6 @@ class Listener:
         """Wait for the server to close the socket; its close code."""
         await asyncio.wait_for(asyncio.shield(self._task), timeout)
         return self.ws.close_code
-
-
-class Desk:
-    """The API as an integration uses it: over HTTP, with a desk bearer token."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-
-    async def check_in(self, queue: str = "reg", **fields: Any) -> dict[str, Any]:
-        r = await self.client.post("/visits", json={"queue": queue, **fields})
-        assert r.status_code == 201, r.text
-        return r.json()
-
-    async def move(self, visit: dict[str, Any], action: str, **body: Any) -> dict[str, Any]:
-        r = await self.client.post(f"/visits/{visit['id']}/{action}", json=body)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    async def events(self, after: str = "0") -> list[dict[str, Any]]:
-        r = await self.client.get("/events", params={"after": after, "limit": 1000})
-        assert r.status_code == 200, r.text
-        return r.json()["events"]
 
 
 @pytest.fixture
