@@ -11,6 +11,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,14 +142,15 @@ class Store:
         appointment_id: str = "",
         language: str = "",
         idempotency_key: str | None = None,
+        now: datetime | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Create a waiting visit; answers (visit, created). A repeated idempotency key
-        answers the first visit and creates nothing."""
+        answers the first visit and creates nothing. `now` is for imports and tests."""
         q = site.queue(queue)
         if q is None:
             raise invalid(f"There is no queue '{queue}' at this site.", field="queue")
         s = site.id
-        now = clock.now()
+        now = now or clock.now()
         date = clock.local_date(now, site.tz)
         visit_id = secrets.token_hex(8)
         idem = hashlib.sha256((idempotency_key or "").encode()).hexdigest()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import TEST_SITE, make_settings
@@ -156,3 +158,14 @@ async def test_arrivals_in_the_same_instant_keep_their_order(store, site):
             for i in range(30)]
     state = await store.snapshot(site)
     assert [v["id"] for v in state.queue("nurse").waiting] == made
+
+
+async def test_ticket_numbers_restart_at_local_midnight_not_utc(store, site):
+    chicago = ZoneInfo("America/Chicago")  # the test site's time zone
+    late = datetime(2026, 3, 9, 23, 58, tzinfo=chicago)  # 05:58 UTC the next day
+    tickets = [
+        (await store.check_in(site, "lab", actor="t", now=moment))[0]["ticket"]
+        for moment in (late - timedelta(hours=7), late, late + timedelta(minutes=4))
+    ]
+    # 16:58 and 23:58 are one local day (though not one UTC day); 00:02 starts the next.
+    assert tickets == ["L001", "L002", "L001"]
