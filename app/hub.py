@@ -107,8 +107,11 @@ class SiteHub:
                 await self._tail()
             except RedisError as exc:
                 log.warning("site %s: Redis unavailable (%s); retrying", self.site.id, exc)
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, 5.0)
+            except Exception:
+                # A bug must not leave the site's screens dark: log it and start over.
+                log.exception("site %s: the hub failed; restarting it", self.site.id)
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 5.0)
 
     async def _tail(self) -> None:
         stream = keys.events(self.site.id)
