@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -126,9 +127,14 @@ def serve(settings: Settings, url: str, host: str, port: int) -> None:
     # embedded Redis is stopped. This handler turns it into an ordinary exit.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     os.environ["REDIS_URL"] = url
-    app = create_app(Settings.from_env())
+    settings = Settings.from_env()
+    app = create_app(settings)
+    # The app's own notices (a hub started or stopped, a slow screen dropped, Redis
+    # away) go to stderr beside uvicorn's.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     uvicorn.run(app, host=host, port=port, ws="websockets-sansio",
-                ws_per_message_deflate=False, log_level="info", proxy_headers=True)
+                ws_per_message_deflate=False, log_level="info", proxy_headers=True,
+                access_log=settings.access_log)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:

@@ -33,6 +33,17 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 0,
     return value
 
 
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is neither true nor false; set it to true or false.")
+
+
 def _secret(env: dict[str, str], var_dir: Path) -> str:
     """SECRET_KEY, or one generated once and kept in var/ so restarts keep sessions."""
     if env.get("SECRET_KEY"):
@@ -58,9 +69,12 @@ class Settings:
     retention_days: int = 7
     audit_retention_days: int = 2190
     socket_backlog: int = 64
+    screen_refresh_ms: int = 100
+    hub_idle_seconds: int = 60
     noshow_margin_minutes: int = 30
     allowed_origins: tuple[str, ...] = ()
     secure_cookies: bool = False
+    access_log: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -80,7 +94,10 @@ class Settings:
             retention_days=_int(env, "RETENTION_DAYS", 7, minimum=1),
             audit_retention_days=_int(env, "AUDIT_RETENTION_DAYS", 2190, minimum=1),
             socket_backlog=_int(env, "SOCKET_BACKLOG", 64, minimum=1),
+            screen_refresh_ms=_int(env, "SCREEN_REFRESH_MS", 100, 0, 5000),
+            hub_idle_seconds=_int(env, "HUB_IDLE_SECONDS", 60, minimum=1),
             noshow_margin_minutes=_int(env, "NOSHOW_MARGIN_MINUTES", 30, 0, 24 * 60),
             allowed_origins=origins,
-            secure_cookies=env.get("SECURE_COOKIES", "").lower() in ("1", "true", "yes"),
+            secure_cookies=_flag(env, "SECURE_COOKIES", False),
+            access_log=_flag(env, "ACCESS_LOG", True),
         )

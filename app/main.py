@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             "lobby": display_fragments.lobby,
             "board": display_fragments.board,
             "kiosk": kiosk_fragments.kiosk,
-        }, settings.socket_backlog)
+        }, settings)
         stop = asyncio.Event()
         sweeper = asyncio.create_task(sweep.run_sweeper(app.state, stop), name="no-show sweep")
         try:

@@ -66,17 +66,18 @@ def _endpoint(audience: str):
         site = await _admit(ws, audience)
         if site is None:
             return
-        hub = ws.app.state.hub.site(site)
-        # Accept only once the site's tail is running: joining then follows the handshake
-        # with no pause, so every event written after the client saw it is delivered.
-        await hub.ready.wait()
-        await ws.accept()
-        if audience == "events":
-            after = ws.query_params.get("after")
-            sub = await hub.join_events(ws, parse_after(after) if after else None)
-        else:
-            sub = await hub.join(audience, ws)
-        await _hold(ws, sub)
+        async with ws.app.state.hub.use(site) as hub:
+            # Accept only once the site's tail is running: joining then follows the
+            # handshake with no pause, so every event written after the client saw it is
+            # delivered.
+            await hub.ready.wait()
+            await ws.accept()
+            if audience == "events":
+                after = ws.query_params.get("after")
+                sub = await hub.join_events(ws, parse_after(after) if after else None)
+            else:
+                sub = await hub.join(audience, ws)
+            await _hold(ws, sub)
 
     endpoint.__name__ = f"ws_{audience}"
     return endpoint

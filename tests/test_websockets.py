@@ -129,8 +129,10 @@ async def tokens(store, site) -> dict[str, str]:
 
 
 @pytest.fixture
-def server(live_server):
-    return live_server()
+def server(live_server, request):
+    """The server under test; `@pytest.mark.server_env({...})` adds to its environment."""
+    marker = request.node.get_closest_marker("server_env")
+    return live_server(marker.args[0] if marker else None)
 
 
 @pytest.fixture
@@ -295,6 +297,11 @@ async def test_lobby_socket_never_receives_a_name_or_a_visit_id(server, site, to
                   for q, n, p in zip(["reg", "reg", "nurse", "lab", "reg"], NAMES,
                                      [0, 2, 0, 1, 0], strict=True)]
         zeb, phil, octa, esme, xio = visits
+        # Screens are redrawn at most every SCREEN_REFRESH_MS, so a patient who comes and
+        # goes within one redraw is never drawn: let every name be drawn first.
+        await board.wait_for(lambda _: all(n in "".join(board.frames) for n in NAMES),
+                             timeout=10)
+        await lobby.wait_containing(xio["ticket"], timeout=10)
         await desk.move(zeb, "call", room="room-1")
         await desk.move(zeb, "room", room="room-1")
         await desk.move(zeb, "transfer", queue="lab")
@@ -480,7 +487,9 @@ def _server_frames(data: bytes) -> list[tuple[int, bytes]]:
 
 async def test_slow_socket_is_closed_and_never_holds_back_the_others(live_server, site,
                                                                     tokens):
-    server = live_server({"SOCKET_BACKLOG": "8"})
+    # A redraw per check-in (no coalescing), so the slow socket falls behind within the
+    # 5 s its close may take while this test is not reading it.
+    server = live_server({"SOCKET_BACKLOG": "8", "SCREEN_REFRESH_MS": "0"})
     path = ws_path(site.id, "board")
     padding = " ".join(["Quist"] * 15)
     checked_in = 150
@@ -509,6 +518,57 @@ async def test_slow_socket_is_closed_and_never_holds_back_the_others(live_server
     closes = [payload for opcode, payload in frames if opcode == 0x8]
     assert closes, "the server hung up on the slow socket without a close frame (1006)"
     assert struct.unpack("!H", closes[0][:2])[0] == 1013
+
+
+# Redraws: a burst shares one frame; an idle site's hub stops
+
+
+@pytest.mark.server_env({"SCREEN_REFRESH_MS": "2000"})
+async def test_a_burst_of_changes_reaches_the_screens_as_one_frame(server, site, tokens, desk):
+    async with (
+        listening(server, ws_path(site.id, "lobby"), tokens["display"]) as lobby,
+        listening(server, ws_path(site.id, "events"), tokens["desk"]) as events,
+    ):
+        await lobby.wait_for(bool)
+        first = await desk.check_in("reg")
+        # After a quiet spell the change is drawn at once, not after the interval.
+        await lobby.wait_containing(first["ticket"], timeout=1.5)
+        drawn = len(lobby.frames)
+        burst = [await desk.check_in("reg") for _ in range(5)]
+        i = await lobby.wait_containing(burst[-1]["ticket"], since=drawn, timeout=5)
+        assert i == drawn, "the burst came as more than one frame"
+        assert all(v["ticket"] in lobby.frames[i] for v in burst)
+        # JSON clients are not throttled: every event, one frame each.
+        await events.wait_for(lambda f: json.loads(f)["visit"]["id"] == burst[-1]["id"])
+        assert [json.loads(f)["visit"]["id"] for f in events.frames] == [
+            v["id"] for v in [first, *burst]]
+
+
+def _hub_stops(server, site_id: str) -> int:
+    return server.log().count(f"site {site_id}: no socket for 1 s; its hub stopped")
+
+
+@pytest.mark.server_env({"HUB_IDLE_SECONDS": "1"})
+async def test_a_site_left_without_screens_stops_its_hub_and_starts_again_on_the_next(
+        server, site, tokens, desk):
+    path = ws_path(site.id, "lobby")
+    async with listening(server, path, tokens["display"]) as lobby:
+        await asyncio.sleep(2.5)  # a connected screen keeps the hub going
+        assert _hub_stops(server, site.id) == 0
+        visit = await desk.check_in("reg")
+        await lobby.wait_containing(visit["ticket"])
+
+    async def stopped() -> None:
+        while _hub_stops(server, site.id) == 0:
+            await asyncio.sleep(0.1)
+
+    await asyncio.wait_for(stopped(), 10)
+    later = await desk.check_in("reg")
+    async with listening(server, path, tokens["display"]) as lobby:
+        i = await lobby.wait_containing(later["ticket"])
+        assert i == 0, "the snapshot of a restarted hub has what happened meanwhile"
+        last = await desk.check_in("reg")
+        await lobby.wait_containing(last["ticket"], since=1)
 
 
 # A restart leaves nothing behind
