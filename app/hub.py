@@ -153,8 +153,9 @@ class SiteHub:
             if reply:
                 events = [Event.from_stream(i, f) for i, f in reply[0][1]]
                 self.last_id = events[-1].id
-                for event in events:
-                    await self.groups["json"].send(json.dumps(event.to_json()))
+                if self.groups["json"]:
+                    for event in events:
+                        await self.groups["json"].send(json.dumps(event.to_json()))
                 if any(e.type == "site.updated" for e in events):
                     self.site = await self.store.get_site(self.site.id) or self.site
                 dirty = True
