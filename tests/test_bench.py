@@ -1,0 +1,57 @@
+"""The benchmarks in bench/ run against a real server and measure what they claim: a tiny
+run of each, checked for its counts, not its speed (timings belong in docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.auth import create_token
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def bench_args(live_server, site, store, redis_url) -> tuple[list[str], dict[str, str]]:
+    server = live_server()
+    args = ["--url", server.url, "--site", site.id, "--json",
+            "--desk-token", await create_token(store.redis, site.id, "desk"),
+            "--display-token", await create_token(store.redis, site.id, "display")]
+    return args, {**os.environ, "REDIS_URL": redis_url}
+
+
+def _bench(module: str, args: list[str], env: dict[str, str]) -> dict:
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+async def test_fanout_sees_every_call_on_every_socket(bench_args, store, site) -> None:
+    args, env = bench_args
+    r = _bench("bench.fanout", [*args, "--sockets", "5", "--calls", "4", "--warmup", "0",
+                                "--interval", "0.3"], env)
+    assert r["sockets"]["open"] == 5
+    assert r["missed"]["pairs"] == 0
+    assert r["frame_ms"]["count"] == 5 * 4, "one latency per (call, socket)"
+    assert r["calls"]["statuses"] == {"201": 2, "200": 2}
+    state = await store.snapshot(site)
+    assert all(not q.waiting for q in state.queues), "its patients were cleaned up"
+
+
+async def test_checkin_counts_every_answer_and_drains_its_visits(bench_args, store,
+                                                                 site) -> None:
+    args, env = bench_args
+    r = _bench("bench.checkin", [*args, "--clients", "2", "--procs", "1", "--duration", "1",
+                                 "--warmup", "0", "--rate", "50", "--listeners", "2"], env)
+    assert r["errors"] == {}
+    assert r["statuses"] == {"201": r["latency_ms"]["count"]}
+    assert 40 <= r["latency_ms"]["count"] <= 60, "50 check-ins/s offered for 1 s"
+    assert r["lobby"]["sockets"] == 2 and r["lobby"]["frames_per_socket"]["min"] > 1
+    state = await store.snapshot(site)
+    assert all(not q.waiting for q in state.queues), "its visits were marked left"
