@@ -160,11 +160,15 @@ class SiteHub:
                     self.site = await self.store.get_site(self.site.id) or self.site
                 dirty = True
             if dirty and loop.time() >= self.next_refresh:
+                started = loop.time()
                 await self._refresh(keep_cursor=True)
                 dirty = False
-                # Measured from the end, so a fan-out slower than the interval still
-                # leaves the event loop free for requests between redraws.
-                self.next_refresh = loop.time() + self.interval
+                # One redraw per interval, timed from its start so that changes spaced
+                # wider than the interval are each drawn at once; and never redrawing
+                # more than half the time, so a fan-out to thousands of screens that
+                # outlasts the interval still leaves the requests their turn.
+                ended = loop.time()
+                self.next_refresh = max(started + self.interval, 2 * ended - started)
 
     async def _refresh(self, keep_cursor: bool = False) -> None:
         """Read the state once, render each audience that has a socket, send what
