@@ -164,11 +164,12 @@ class SiteHub:
                 await self._refresh(keep_cursor=True)
                 dirty = False
                 # One redraw per interval, timed from its start so that changes spaced
-                # wider than the interval are each drawn at once; and never redrawing
-                # more than half the time, so a fan-out to thousands of screens that
-                # outlasts the interval still leaves the requests their turn.
+                # wider than the interval are each drawn at once; and a pause of at
+                # least half the redraw, so a fan-out to thousands of screens that
+                # outlasts the interval still leaves the requests a third of the time.
                 ended = loop.time()
-                self.next_refresh = max(started + self.interval, 2 * ended - started)
+                self.next_refresh = max(started + self.interval,
+                                        ended + (ended - started) / 2)
 
     async def _refresh(self, keep_cursor: bool = False) -> None:
         """Read the state once, render each audience that has a socket, send what
