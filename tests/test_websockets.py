@@ -544,6 +544,19 @@ async def test_a_burst_of_changes_reaches_the_screens_as_one_frame(server, site,
             v["id"] for v in [first, *burst]]
 
 
+async def test_a_screen_joining_after_changes_drawn_only_for_others_gets_them(server, site,
+                                                                            tokens, desk):
+    # Only the lobby is open while the patient arrives: the board is not drawn then, so
+    # the board that opens afterwards must be drawn for it, with the patient.
+    async with listening(server, ws_path(site.id, "lobby"), tokens["display"]) as lobby:
+        await lobby.wait_for(bool)
+        visit = await desk.check_in("nurse", name="Cornelius Quist")
+        await lobby.wait_containing(visit["ticket"])
+        async with listening(server, ws_path(site.id, "board"), tokens["desk"]) as board:
+            await board.wait_for(bool)
+            assert "Cornelius Quist" in board.frames[0]
+
+
 def _hub_stops(server, site_id: str) -> int:
     return server.log().count(f"site {site_id}: no socket for 1 s; its hub stopped")
 
