@@ -27,7 +27,6 @@ import asyncio
 import json
 import multiprocessing as mp
 import queue as queue_mod
-import resource
 import sys
 import time
 from array import array
@@ -51,6 +50,7 @@ from bench.common import (
     perf,
     raise_nofile,
     run_main,
+    self_cpu,
     summary_ms,
     token_option,
     use_uvloop,
@@ -86,11 +86,6 @@ name = "Room 1"
 """
 
 ID_MARK = b'"id":"'
-
-
-def _cpu_self() -> float:
-    u = resource.getrusage(resource.RUSAGE_SELF)
-    return u.ru_utime + u.ru_stime
 
 
 def _visit_id(body: bytes) -> str | None:
@@ -215,10 +210,10 @@ def worker(spec: dict[str, Any], results: Any) -> None:
         t2 = t1 + spec["duration"]
         loop = asyncio.get_running_loop()
         marks: dict[str, float] = {}
-        loop.call_at(loop.time() + (t1 - perf()), lambda: marks.__setitem__("a", _cpu_self()))
+        loop.call_at(loop.time() + (t1 - perf()), lambda: marks.__setitem__("a", self_cpu()))
         run = _httpx_clients if spec["client"] == "httpx" else _raw_clients
         await run(spec, t0, t1, t2, out)
-        marks["b"] = _cpu_self()
+        marks["b"] = self_cpu()
         out["cpu"] = marks["b"] - marks.get("a", marks["b"])
         out["tail_s"] = max(0.0, perf() - t2)
 

@@ -167,14 +167,18 @@ def _proc_jiffies(pid: int) -> int | None:
         return None
 
 
+def self_cpu() -> float:
+    """CPU seconds this process has used (user + system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cpu_sample(pids: dict[str, int | None] | None = None) -> CpuSample:
     with open("/proc/stat") as f:
         vals = [int(v) for v in f.readline().split()[1:]]
     idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
     procs = {name: _proc_jiffies(pid) for name, pid in (pids or {}).items() if pid}
-    return CpuSample(perf(), sum(vals) - idle, sum(vals), procs,
-                     usage.ru_utime + usage.ru_stime)
+    return CpuSample(perf(), sum(vals) - idle, sum(vals), procs, self_cpu())
 
 
 def cpu_report(a: CpuSample, b: CpuSample) -> dict[str, float | None]:
