@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app import clock
-from app.appointment_store import arrival_flags_for
+from app.appointments.store import arrival_flags_for
 from app.auth import require
 from app.errors import ApiError, invalid, not_found
 from app.lobby import lobby_view

@@ -20,10 +20,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app import auth, clock, demo
-from app.appointment_demo import demo_appointments, kiosk_examples
+from app.appointments.demo import demo_appointments, kiosk_examples
+from app.appointments.schedule import import_entries, import_file
 from app.config import ConfigError, Settings
 from app.redis_server import EmbeddedRedis
-from app.schedule import import_entries, import_file
 from app.sites import SiteError, site_from_toml
 from app.store import Store
 

@@ -28,10 +28,11 @@ from starlette.websockets import WebSocket
 
 from app import keys
 from app.config import Settings
+from app.events import Event
 from app.fanout import Group, Subscriber
 from app.sites import Site
 from app.state import SiteState
-from app.store import Event, Store
+from app.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app import api, appointment_routes, signin, sweep, ws
+from app import api, signin, ws
+from app.appointments import routes as appointment_routes
+from app.appointments import sweep
+from app.appointments.store import AppointmentStore
 from app.config import ConfigError, Settings
 from app.errors import ApiError, api_error_handler
 from app.hub import Hub
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.settings = settings
         app.state.redis = redis
         app.state.store = store
+        app.state.appointments = AppointmentStore(redis, settings)
         app.state.signer = URLSafeSerializer(settings.secret_key, salt="device")
         app.state.hub = Hub(store, tail, {
             "lobby": display_fragments.lobby,
@@ -76,7 +80,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             "kiosk": kiosk_fragments.kiosk,
         }, settings)
         stop = asyncio.Event()
-        sweeper = asyncio.create_task(sweep.run_sweeper(app.state, stop), name="no-show sweep")
+        sweeper = asyncio.create_task(
+            sweep.run_sweeper(store, app.state.appointments, settings.noshow_margin_minutes,
+                              stop),
+            name="no-show sweep")
         try:
             yield
         finally:

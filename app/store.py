@@ -10,63 +10,21 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from app import clock, estimates, keys
-from app.appointments import appointment_json
+from app import clock, estimates, keys, scripts
 from app.config import Settings
 from app.errors import ApiError, invalid, not_found
+from app.events import Event
 from app.sites import Site, site_from_stored
 from app.state import SiteState, parse_snapshot
 from app.visits import MOVES, visit_json
 
 SCRIPTS = ("checkin", "move", "snapshot", "room", "queue", "site")
-
-
-def _script_source(name: str) -> str:
-    return (Path(__file__).parent / "scripts" / f"{name}.lua").read_text()
-
-
-@dataclass(frozen=True)
-class Event:
-    id: str
-    type: str
-    at: str
-    actor: str
-    visit: dict[str, str] | None = None
-    room: dict[str, str] | None = None
-    queue: dict[str, Any] | None = None
-    appointment: dict[str, str] | None = None
-
-    @classmethod
-    def from_stream(cls, event_id: str, fields: dict[str, str]) -> Event:
-        def loads(key: str) -> Any:
-            return json.loads(fields[key]) if key in fields else None
-
-        return cls(event_id, fields.get("type", ""), fields.get("at", ""),
-                   fields.get("actor", ""), loads("visit"), loads("room"), loads("queue"),
-                   loads("appointment"))
-
-    def to_json(self) -> dict[str, Any]:
-        """API.md's event. The position is the one at the time of the event."""
-        body: dict[str, Any] = {"id": self.id, "type": self.type, "at": self.at,
-                                "actor": self.actor}
-        if self.visit is not None:
-            position = self.visit.get("position")
-            body["visit"] = visit_json(self.visit, int(position) if position else None)
-        if self.room is not None:
-            body["room"] = {**self.room, "visit_id": self.room.get("visit_id") or None}
-        if self.queue is not None:
-            body["queue"] = self.queue
-        if self.appointment is not None:
-            body["appointment"] = appointment_json(self.appointment)
-        return body
 
 
 class Store:
@@ -75,7 +33,7 @@ class Store:
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
         self.settings = settings
-        self._scripts = {name: redis.register_script(_script_source(name)) for name in SCRIPTS}
+        self._scripts = {name: redis.register_script(scripts.source(name)) for name in SCRIPTS}
 
     async def _run(self, name: str, keys_: list[str], args: list[Any]) -> Any:
         try:

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.appointment_demo import demo_appointments, kiosk_examples
-from app.appointments import (
+from app.appointments.demo import demo_appointments, kiosk_examples
+from app.appointments.model import (
     CODE_ALPHABET,
     Appointment,
     EntryError,

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from app import clock
-from app.appointments import Appointment
-from app.schedule_formats import CODE_SYSTEM, QUEUE_SYSTEM
+from app.appointments.formats import CODE_SYSTEM, QUEUE_SYSTEM
+from app.appointments.model import Appointment
 from app.sites import Site
 
 TICKET_SYSTEM = "urn:lobbyline:ticket"

@@ -12,18 +12,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app import clock
-from app.appointment_store import appointments_of
-from app.appointments import EntryError, parse_day
-from app.auth import require
-from app.errors import ApiError, invalid
-from app.fhir_export import (
+from app.appointments.fhir import (
     appointment_resource,
     encounter_resource,
     patient_resource,
     searchset,
 )
-from app.schedule import store_parsed
-from app.schedule_formats import BadJson, ScheduleError, parse_document
+from app.appointments.formats import BadJson, ScheduleError, parse_document
+from app.appointments.model import EntryError, parse_day
+from app.appointments.schedule import store_parsed
+from app.auth import require
+from app.errors import ApiError, invalid
 from app.sites import Site
 
 IMPORT_BODY_MAX = 5 * 1024 * 1024
@@ -69,14 +68,14 @@ async def import_appointments(request: Request) -> Response:
         raise ApiError(400, "bad_json", _sentence(str(exc))) from None
     except ScheduleError as exc:
         raise invalid(_sentence(str(exc))) from None
-    result = await store_parsed(appointments_of(request.app.state), site, parsed,
+    result = await store_parsed(request.app.state.appointments, site, parsed,
                                 principal.actor, now)
     return JSONResponse(result)
 
 
 async def list_appointments(request: Request) -> Response:
     _, site = await require(request, request.path_params["site"], ("desk",))
-    found = await appointments_of(request.app.state).list_day(site, _day(request, site))
+    found = await request.app.state.appointments.list_day(site, _day(request, site))
     return JSONResponse({"appointments": [a.to_json() for a in found]})
 
 
@@ -90,7 +89,7 @@ async def fhir_appointments(request: Request) -> Response:
     if any(i != "Appointment:patient" for i in includes):
         raise invalid("Only _include=Appointment:patient is supported.", field="_include")
     with_patients = bool(includes)
-    found = await appointments_of(request.app.state).list_day(site, _day(request, site))
+    found = await request.app.state.appointments.list_day(site, _day(request, site))
     bundle = searchset([appointment_resource(a, site, with_patients) for a in found],
                        _fhir_base(request, site), str(request.url),
                        included=[patient_resource(a) for a in found] if with_patients else [])
@@ -99,7 +98,7 @@ async def fhir_appointments(request: Request) -> Response:
 
 async def fhir_encounters(request: Request) -> Response:
     _, site = await require(request, request.path_params["site"], ("desk",))
-    visits = await appointments_of(request.app.state).visits_of_day(site, _day(request, site))
+    visits = await request.app.state.appointments.visits_of_day(site, _day(request, site))
     bundle = searchset([encounter_resource(v, site) for v in visits],
                        _fhir_base(request, site), str(request.url))
     return JSONResponse(bundle, media_type=FHIR_JSON)

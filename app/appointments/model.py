@@ -1,7 +1,7 @@
 """The appointment: its fields, validation of one imported entry, the kiosk's look-up keys
 and the arrival window.
 
-Pure: no I/O. The store (app/appointment_store.py) writes what this module builds.
+Pure: no I/O. The store (app/appointments/store.py) writes what this module builds.
 """
 
 from __future__ import annotations

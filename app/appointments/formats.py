@@ -24,7 +24,7 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.practitioner import Practitioner
 from pydantic import ValidationError
 
-from app.appointments import Appointment, EntryError, validate_entry
+from app.appointments.model import Appointment, EntryError, validate_entry
 from app.sites import Site
 
 MAX_ENTRIES = 5000

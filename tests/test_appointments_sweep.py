@@ -7,18 +7,17 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from redis import asyncio as aioredis
 
 from app import clock, keys
-from app.appointment_store import AppointmentStore
+from app.appointments.schedule import import_entries
+from app.appointments.store import AppointmentStore
+from app.appointments.sweep import run_sweeper, sweep_once
 from app.config import ConfigError, Settings
-from app.schedule import import_entries
 from app.sites import Site
 from app.store import Store
-from app.sweep import run_sweeper, sweep_once
 
 ROOT = Path(__file__).resolve().parents[1]
 MARGIN = 30
@@ -112,10 +111,10 @@ SWEEPER = """
 import asyncio, sys
 from redis import asyncio as aioredis
 from app import clock
-from app.appointment_store import AppointmentStore
+from app.appointments.store import AppointmentStore
 from app.config import Settings
 from app.store import Store
-from app.sweep import sweep_once
+from app.appointments.sweep import sweep_once
 
 async def main():
     settings = Settings.from_env()
@@ -156,10 +155,10 @@ async def test_run_sweeper_sweeps_every_site_until_stopped(
     now = clock.now()
     await import_entries(store.redis, settings, site, [
         booked(site, "missed", now - timedelta(hours=2))])
-    state = SimpleNamespace(redis=store.redis, settings=settings, store=store)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_sweeper(state, stop, interval_s=0.05))
     appts = AppointmentStore(store.redis, settings)
+    task = asyncio.create_task(run_sweeper(store, appts, settings.noshow_margin_minutes, stop,
+                                           interval_s=0.05))
     try:
         for _ in range(100):
             if (await appts.get(site, "missed")).status == "noshow":

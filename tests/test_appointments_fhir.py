@@ -14,15 +14,15 @@ from fhir.resources.R4B.encounter import Encounter
 from helpers import Api
 
 from app import clock
-from app.appointments import validate_entry
-from app.fhir_export import (
+from app.appointments.fhir import (
     ENCOUNTER_STATUS,
     appointment_resource,
     encounter_resource,
     patient_resource,
     searchset,
 )
-from app.schedule_formats import parse_fhir_bundle
+from app.appointments.formats import parse_fhir_bundle
+from app.appointments.model import validate_entry
 from app.sites import site_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]

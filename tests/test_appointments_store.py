@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from app import clock, keys
-from app.appointment_demo import demo_appointments
-from app.appointment_store import AppointmentStore, arrival_flags_for
-from app.appointments import appointment_json
+from app.appointments.demo import demo_appointments
+from app.appointments.formats import ScheduleError
+from app.appointments.model import appointment_json
+from app.appointments.schedule import import_entries, import_file
+from app.appointments.store import AppointmentStore, arrival_flags_for
 from app.config import Settings
 from app.errors import ApiError
-from app.schedule import import_entries, import_file
-from app.schedule_formats import ScheduleError
 from app.sites import Site
 from app.store import Store
 

@@ -12,14 +12,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from app import clock, keys
-from app.appointments import (
+from app import clock, keys, scripts
+from app.appointments.model import (
     Appointment,
     arrival_flags,
     code_candidates,
@@ -32,7 +31,7 @@ from app.config import Settings
 from app.errors import invalid
 from app.sites import Site
 
-SCRIPT = (Path(__file__).parent / "scripts" / "appointments.lua").read_text()
+SCRIPT = scripts.source("appointments")
 
 
 def expire_at(site: Site, day: str, now: datetime, retention_days: int) -> int:
@@ -44,8 +43,7 @@ def expire_at(site: Site, day: str, now: datetime, retention_days: int) -> int:
 
 
 class AppointmentStore:
-    """Reads and writes of one Redis's appointments. Cheap to build; one per app is kept
-    by `appointments_of`."""
+    """Reads and writes of one Redis's appointments; the app builds one in its lifespan."""
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
@@ -171,15 +169,6 @@ class AppointmentStore:
             args=["noshow", clock.ms(cutoff), keys.appointment_prefix(s), clock.iso(now), actor,
                   self.settings.stream_maxlen, self._audit_ttl],
         )
-
-
-def appointments_of(app_state: Any) -> AppointmentStore:
-    """The app's AppointmentStore, made on first use from `app.state.redis`/`settings`."""
-    store = getattr(app_state, "appointments", None)
-    if store is None:
-        store = AppointmentStore(app_state.redis, app_state.settings)
-        app_state.appointments = store
-    return store
 
 
 async def arrival_flags_for(redis: Redis, site: Site, appointment_id: str,

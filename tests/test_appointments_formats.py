@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.schedule_formats import (
+from app.appointments.formats import (
     BadJson,
     ScheduleError,
     parse_csv,

@@ -13,13 +13,13 @@ import contextlib
 import logging
 import random
 from datetime import datetime, timedelta
-from typing import Any
 
 from redis.exceptions import RedisError
 
 from app import clock
-from app.appointment_store import AppointmentStore, appointments_of
+from app.appointments.store import AppointmentStore
 from app.sites import Site
+from app.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +41,19 @@ async def sweep_once(appointments: AppointmentStore, site: Site, now: datetime,
     return marked
 
 
-async def run_sweeper(app_state: Any, stop: asyncio.Event, interval_s: float = 60.0) -> None:
+async def run_sweeper(store: Store, appointments: AppointmentStore, margin: int,
+                      stop: asyncio.Event, interval_s: float = 60.0) -> None:
     """Sweep every site every `interval_s` seconds until `stop` is set (start it as a task
     in the lifespan). A Redis outage is logged and retried with capped, jittered backoff.
 
     It ends on the event rather than on cancellation alone: on Python 3.11 a cancel that
     lands as a Redis call completes can be swallowed (asyncio's wait_for race), and the
     loop would then sleep on through shutdown."""
-    margin = app_state.settings.noshow_margin_minutes
-    appointments = appointments_of(app_state)
     failures = 0
     while not stop.is_set():
         try:
-            for site_id in await app_state.store.site_ids():
-                site = await app_state.store.get_site(site_id)
+            for site_id in await store.site_ids():
+                site = await store.get_site(site_id)
                 if site is not None:
                     await sweep_once(appointments, site, clock.now(), margin)
             failures = 0

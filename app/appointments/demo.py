@@ -7,7 +7,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.appointments import CODE_ALPHABET, CODE_LENGTH, arrival_flags
+from app.appointments.model import CODE_ALPHABET, CODE_LENGTH, arrival_flags
 from app.sites import Site
 
 PATIENTS = (

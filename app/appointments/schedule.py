@@ -1,5 +1,5 @@
 """Importing a schedule, whatever it came from: the API, a file on the command line, the
-demo. Parses with app/schedule_formats.py and stores with app/appointment_store.py."""
+demo. Parses with app/appointments/formats.py and stores with app/appointments/store.py."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from app import clock
-from app.appointment_store import AppointmentStore
+from app.appointments.formats import Parsed, ScheduleError, parse_document, parse_json_list
+from app.appointments.store import AppointmentStore
 from app.config import Settings
-from app.schedule_formats import Parsed, ScheduleError, parse_document, parse_json_list
 from app.sites import Site
 
 
