@@ -17,7 +17,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 
-from app import clock, keys
+from app import clock, codes, keys
 from app.errors import ApiError
 from app.sites import Site
 
@@ -26,7 +26,7 @@ SESSION_COOKIE = "lq_session"
 DEVICE_COOKIE = "lq_device"
 SESSION_TTL = 12 * 3600
 PAIRING_TTL = 15 * 60
-PAIRING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+PAIRING_LENGTH = 8
 
 _hasher = PasswordHasher()
 
@@ -68,7 +68,7 @@ async def create_pairing_code(redis: Redis, site: str, role: str) -> str:
     """A one-time code a kiosk or lobby display enters at /pair, valid 15 minutes."""
     if role not in ("kiosk", "display"):
         raise ValueError("devices pair as 'kiosk' or 'display'.")
-    code = "".join(secrets.choice(PAIRING_ALPHABET) for _ in range(8))
+    code = codes.new_code(PAIRING_LENGTH)
     await redis.set(keys.pairing_code(code), json.dumps({"site": site, "role": role}),
                     ex=PAIRING_TTL)
     return code
@@ -77,7 +77,7 @@ async def create_pairing_code(redis: Redis, site: str, role: str) -> str:
 async def pair_device(redis: Redis, serializer: URLSafeSerializer,
                       code: str) -> tuple[str, str, str]:
     """Spend a pairing code; answers (cookie value, site, role). ApiError if it is bad."""
-    normalised = "".join(ch for ch in code.upper() if ch.isalnum())
+    normalised = codes.normalise(code)
     raw = await redis.getdel(keys.pairing_code(normalised)) if normalised else None
     if raw is None:
         raise ApiError(400, "bad_code", "That pairing code is not valid or has expired.")

@@ -7,7 +7,8 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.appointments.model import CODE_ALPHABET, CODE_LENGTH, arrival_flags
+from app.appointments.model import CODE_LENGTH, arrival_flags
+from app.codes import code_from_bytes
 from app.sites import Site
 
 PATIENTS = (
@@ -36,7 +37,7 @@ CANCELLED = (9, 22)
 
 def _code(site_id: str, day: str, index: int) -> str:
     digest = hashlib.sha256(f"{site_id}|{day}|{index}".encode()).digest()
-    return "".join(CODE_ALPHABET[b % len(CODE_ALPHABET)] for b in digest[:CODE_LENGTH])
+    return code_from_bytes(digest[:CODE_LENGTH])
 
 
 def demo_appointments(site: Site, now: datetime) -> list[dict[str, Any]]:

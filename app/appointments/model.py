@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import secrets
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,13 +16,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app import codes
 from app.sites import Site
 from app.visits import NAME_MAX
 
 STATUSES = ("booked", "arrived", "fulfilled", "noshow", "cancelled")
 STATUS_ALIASES = {"canceled": "cancelled", "no-show": "noshow", "no_show": "noshow"}
-# No 0/O or 1/I: a code read aloud or off a crumpled reminder must not be ambiguous.
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+CODE_ALPHABET = codes.ALPHABET
 CODE_LENGTH = 6
 CODE_RE = re.compile(r"^[A-Z0-9]{4,12}$")
 ID_RE = re.compile(r"^[A-Za-z0-9.-]{1,64}$")
@@ -145,13 +144,13 @@ def normalise_name(name: str) -> str:
     return "".join(ch for ch in letters.casefold() if ch.isalnum())
 
 
-def normalise_code(code: str) -> str:
-    """A confirmation code as typed or scanned: case, spaces and dashes do not matter."""
-    return "".join(ch for ch in code.upper() if ch.isalnum())
+# Confirmation codes are read the way pairing codes are: one rule for both.
+normalise_code = codes.normalise
 
 
 def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    """A fresh confirmation code of CODE_LENGTH characters."""
+    return codes.new_code(CODE_LENGTH)
 
 
 def code_candidates(n: int = 4) -> list[str]:
