@@ -1,9 +1,10 @@
-"""The JSON API of API.md, version 1. Routes parse, call the store, serialise."""
+"""The JSON API of docs/api.md, version 1. Routes parse, call the store, serialise."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -11,8 +12,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app import clock
-from app.appointments.store import arrival_flags_for
 from app.auth import require
 from app.errors import ApiError, invalid, not_found
 from app.lobby import lobby_view
@@ -22,6 +21,10 @@ from app.visits import FLAGS, MOVES, NAME_MAX, PRIORITIES
 JSON_BODY_MAX = 64 * 1024
 EVENTS_LIMIT_MAX = 1000
 STREAM_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+CHECK_IN_FIELDS = ("queue", "name", "appointment_id", "priority", "flags", "language")
+# The body fields each move takes; a move not listed takes none.
+MOVE_FIELDS = {"call": ("room",), "room": ("room",), "transfer": ("queue",)}
+FIELD_NAME_SHOWN = 40
 
 
 def _store(request: Request) -> Store:
@@ -31,7 +34,8 @@ def _store(request: Request) -> Store:
 async def read_body(request: Request) -> dict[str, Any]:
     """The request's JSON object (or an htmx button's form fields); {} for no body.
 
-    Anything else is read as JSON whatever its Content-Type, so `curl -d '{…}'` works."""
+    Anything else is read as JSON whatever its Content-Type, so `curl -d '{…}'` works.
+    Form fields get no leniency: each route checks them with `only` like JSON fields."""
     content_type = request.headers.get("content-type", "")
     if request.headers.get("hx-request") and content_type.startswith(
             "application/x-www-form-urlencoded"):
@@ -51,6 +55,17 @@ async def read_body(request: Request) -> dict[str, Any]:
     return data
 
 
+def only(body: dict[str, Any], known: Collection[str]) -> dict[str, Any]:
+    """`body` itself if it has no field besides `known`; else 422 naming the first other
+    field, so a misspelt or misplaced field is never silently dropped."""
+    for name in body:
+        if name not in known:
+            shown = name if len(name) <= FIELD_NAME_SHOWN else name[:FIELD_NAME_SHOWN] + "…"
+            takes = f"it takes {', '.join(known)}" if known else "it takes no fields"
+            raise invalid(f"Unknown field {shown!r}: {takes}.", field=shown)
+    return body
+
+
 def _text(body: dict[str, Any], key: str, max_len: int, required: bool = False) -> str:
     value = body.get(key)
     if value is None or value == "":
@@ -68,7 +83,9 @@ def _text(body: dict[str, Any], key: str, max_len: int, required: bool = False) 
 
 
 def parse_check_in(body: dict[str, Any]) -> dict[str, Any]:
-    """Validated check-in fields from an API body; raises 422 naming the bad field."""
+    """Validated check-in fields from an API body; raises 422 naming the bad (or unknown)
+    field."""
+    only(body, CHECK_IN_FIELDS)
     priority = body.get("priority", 0)
     if isinstance(priority, str) and priority.isdecimal():
         priority = int(priority)
@@ -97,13 +114,6 @@ async def create_visit(request: Request) -> Response:
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= 200:
         raise invalid("The Idempotency-Key header must be 1 to 200 characters.")
-    if site.queue(fields["queue"]) is None:
-        raise invalid(f"There is no queue '{fields['queue']}' at this site.", field="queue")
-    if fields["appointment_id"]:
-        # Outside the arrival window the desk may still check in; the visit says so.
-        window = await arrival_flags_for(request.app.state.redis, site,
-                                         fields["appointment_id"], clock.now())
-        fields["flags"] = [*fields["flags"], *(f for f in window if f not in fields["flags"])]
     visit, created = await _store(request).check_in(
         site, actor=principal.actor, idempotency_key=key, **fields)
     return JSONResponse(visit, status_code=201 if created else 200)
@@ -122,7 +132,7 @@ async def move_visit(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in MOVES:
         raise not_found(f"The action '{action}'")
-    body = await read_body(request)
+    body = only(await read_body(request), MOVE_FIELDS.get(action, ()))
     room = _text(body, "room", 32, required=action == "room")
     queue = _text(body, "queue", 32, required=action == "transfer")
     visit = await _store(request).move(
@@ -138,7 +148,7 @@ async def call_next(request: Request) -> Response:
     queue = request.path_params["queue"]
     if site.queue(queue) is None:
         raise not_found(f"The queue '{queue}'")
-    room = _text(await read_body(request), "room", 32)
+    room = _text(only(await read_body(request), ("room",)), "room", 32)
     visit = await _store(request).move(site, None, "call", actor=principal.actor, room=room,
                                        next_queue=queue)
     if visit is None:
@@ -151,7 +161,7 @@ async def set_queue(request: Request) -> Response:
     queue = request.path_params["queue"]
     if site.queue(queue) is None:
         raise not_found(f"The queue '{queue}'")
-    is_open = (await read_body(request)).get("open")
+    is_open = only(await read_body(request), ("open",)).get("open")
     if not isinstance(is_open, bool):
         raise invalid("'open' must be true or false.", field="open")
     await _store(request).set_queue_open(site, queue, is_open, principal.actor)
@@ -163,7 +173,7 @@ async def set_room(request: Request) -> Response:
     room = request.path_params["room"]
     if site.room(room) is None:
         raise not_found(f"The room '{room}'")
-    status = (await read_body(request)).get("status")
+    status = only(await read_body(request), ("status",)).get("status")
     if status not in ("available", "needs_cleaning", "closed"):
         raise invalid("'status' must be available, needs_cleaning or closed.", field="status")
     await _store(request).set_room_status(site, room, status, principal.actor)

@@ -422,6 +422,47 @@ async def test_a_bad_field_answers_422_and_changes_nothing(world, path, body):
     assert await world.state() == before
 
 
+UNKNOWN_FIELDS = {
+    "check-in-with-a-code": ("/visits", {"code": "ULP3QY"}, "code"),
+    "check-in-with-a-misspelt-name": ("/visits", {"queue": "reg", "nmae": "Ana"}, "nmae"),
+    "call-with-a-queue": ("/visits/{visit}/call", {"room": "room-2", "queue": "lab"}, "queue"),
+    "done-with-a-room": ("/visits/{visit}/done", {"room": "room-2"}, "room"),
+    "transfer-with-a-room": ("/visits/{visit}/transfer", {"queue": "lab", "room": "room-2"},
+                             "room"),
+    "call-next-with-a-priority": ("/queues/reg/call-next", {"priority": 2}, "priority"),
+    "queue-with-a-name": ("/queues/reg", {"open": False, "name": "Front"}, "name"),
+    "room-with-a-visit": ("/rooms/room-2", {"status": "closed", "visit_id": "x"}, "visit_id"),
+}
+
+
+@pytest.mark.parametrize(("path", "body", "field"), list(UNKNOWN_FIELDS.values()),
+                         ids=list(UNKNOWN_FIELDS))
+async def test_an_unknown_field_answers_422_naming_it_and_changes_nothing(
+        world, path, body, field):
+    before = await world.state()
+    r = await world.api.post(path.replace("{visit}", world.visit["id"]), body)
+    error = assert_error(r, 422, "invalid")
+    assert error["field"] == field and repr(field) in error["detail"]
+    assert await world.state() == before
+
+
+async def test_an_htmx_form_post_with_an_extra_field_is_refused_like_json(world):
+    before = await world.state()
+    r = await world.api.client.post(
+        world.api.base + f"/visits/{world.visit['id']}/call",
+        content="room=room-2&csrf_token=abc",
+        headers={**world.api.auth(), "HX-Request": "true",
+                 "Content-Type": "application/x-www-form-urlencoded"})
+    assert assert_error(r, 422, "invalid")["field"] == "csrf_token"
+    assert await world.state() == before
+
+    r = await world.api.client.post(
+        world.api.base + f"/visits/{world.visit['id']}/call", content="room=room-2",
+        headers={**world.api.auth(), "HX-Request": "true",
+                 "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200 and r.json()["room"] == "room-2"
+
+
 BAD_QUERIES = {
     "after-a-word": "after=latest",
     "after-negative": "after=-1",
