@@ -32,21 +32,13 @@ def room_visit(site_id: str) -> str:
 
 
 def visit(site_id: str, visit_id: str) -> str:
+    """Hash of one visit; expires `RETENTION_DAYS` after its check-in."""
     return _k(site_id, "visit", visit_id)
-
-
-def visit_prefix(site_id: str) -> str:
-    """What a script appends a visit id to (scripts build visit keys themselves)."""
-    return _k(site_id, "visit", "")
 
 
 def waiting(site_id: str, queue: str) -> str:
     """Sorted set of waiting visit ids, scored by priority then arrival."""
     return _k(site_id, "waiting", queue)
-
-
-def waiting_prefix(site_id: str) -> str:
-    return _k(site_id, "waiting", "")
 
 
 def sequence(site_id: str) -> str:
@@ -73,10 +65,6 @@ def calls(site_id: str, queue: str) -> str:
     return _k(site_id, "calls", queue)
 
 
-def calls_prefix(site_id: str) -> str:
-    return _k(site_id, "calls", "")
-
-
 def idempotency(site_id: str, digest: str) -> str:
     return _k(site_id, "idem", digest)
 
@@ -91,17 +79,9 @@ def audit(site_id: str, date: str) -> str:
     return _k(site_id, "audit", date)
 
 
-def audit_prefix(site_id: str) -> str:
-    return _k(site_id, "audit", "")
-
-
 def stats(site_id: str, date: str) -> str:
     """Hash of the day's counts and wait sums; kept after personal fields expire."""
     return _k(site_id, "stats", date)
-
-
-def stats_prefix(site_id: str) -> str:
-    return _k(site_id, "stats", "")
 
 
 def token_index() -> str:
@@ -129,7 +109,7 @@ def sites() -> str:
 
 
 def appointment(site_id: str, appointment_id: str) -> str:
-    """Hash of one appointment (issue [2/7] owns its fields; scripts set its status)."""
+    """Hash of one appointment; expires `RETENTION_DAYS` after its day, with its indexes."""
     return _k(site_id, "appt", appointment_id)
 
 
@@ -143,18 +123,9 @@ def session(digest: str) -> str:
     return "lq:session:" + digest
 
 
-def appointment_prefix(site_id: str) -> str:
-    """What a script appends an appointment id to."""
-    return _k(site_id, "appt", "")
-
-
 def appointments_day(site_id: str, date: str) -> str:
     """Sorted set of the ids of one local day's appointments, scored by start (epoch ms)."""
     return _k(site_id, "appts", date)
-
-
-def appointments_day_prefix(site_id: str) -> str:
-    return _k(site_id, "appts", "")
 
 
 def appointment_codes(site_id: str, date: str) -> str:
@@ -162,15 +133,8 @@ def appointment_codes(site_id: str, date: str) -> str:
     return _k(site_id, "appt_code", date)
 
 
-def appointment_codes_prefix(site_id: str) -> str:
-    return _k(site_id, "appt_code", "")
-
-
 def appointment_who(site_id: str, date: str, digest: str) -> str:
     """Set of the ids of one day's appointments for one HMAC(last name, birth date): the
     key name never holds a name or a birth date."""
     return _k(site_id, "appt_who", date, digest)
 
-
-def appointment_who_prefix(site_id: str) -> str:
-    return _k(site_id, "appt_who", "")

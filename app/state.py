@@ -7,6 +7,7 @@ the same moment of the same data.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,9 +84,10 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def parse_snapshot(site: Site, raw: str | bytes, now_ms: int) -> SiteState:
-    """Build a SiteState from snapshot.lua's JSON, in the site's configured order."""
-    data = json.loads(raw)
+def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int) -> SiteState:
+    """Build a SiteState from snapshot.lua's JSON (or its decoded form), in the site's
+    configured order."""
+    data = raw if isinstance(raw, Mapping) else json.loads(raw)
     queue_open = data["queues"] or {}
     waiting = data["waiting"] or {}
     totals = data["totals"] or {}

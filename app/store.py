@@ -25,6 +25,8 @@ from app.state import SiteState, parse_snapshot
 from app.visits import MOVES, visit_json
 
 SCRIPTS = ("checkin", "move", "snapshot", "room", "queue", "site")
+HEAD = 16  # ids a call-next declares from the head of its queue
+SNAPSHOT_TRIES = 5  # strict snapshots before one that takes its event id from its pre-read
 
 
 class Store:
@@ -35,9 +37,9 @@ class Store:
         self.settings = settings
         self._scripts = {name: redis.register_script(scripts.source(name)) for name in SCRIPTS}
 
-    async def _run(self, name: str, keys_: list[str], args: list[Any]) -> Any:
+    async def _run(self, name: str, keys_: dict[str, str], args: dict[str, Any]) -> Any:
         try:
-            return await self._scripts[name](keys=keys_, args=args)
+            return await scripts.call(self._scripts[name], keys_, args)
         except ResponseError as exc:
             raise _refusal(str(exc)) from None
 
@@ -47,11 +49,11 @@ class Store:
         s = site.id
         await self._run(
             "site",
-            [keys.site(s), keys.queue_state(s), keys.room_status(s), keys.room_visit(s),
-             keys.events(s), keys.sites()],
-            [json.dumps(site.to_dict()), " ".join(q.id for q in site.queues),
-             " ".join(r.id for r in site.rooms), clock.iso(clock.now()), actor,
-             self.settings.stream_maxlen, s],
+            {"site": keys.site(s), "queues": keys.queue_state(s), "rooms": keys.room_status(s),
+             "room_visit": keys.room_visit(s), "events": keys.events(s), "sites": keys.sites()},
+            {**scripts.common(self.settings, clock.now(), actor), "site": json.dumps(
+                site.to_dict()), "site_id": s, "queue_ids": [q.id for q in site.queues],
+             "room_ids": [r.id for r in site.rooms]},
         )
 
     async def get_site(self, site_id: str) -> Site | None:
@@ -66,9 +68,10 @@ class Store:
         now = clock.now()
         await self._run(
             "queue",
-            [keys.queue_state(s), keys.events(s), keys.audit(s, clock.local_date(now, site.tz))],
-            [queue_id, "open" if is_open else "closed", clock.iso(now), actor,
-             self.settings.stream_maxlen, self._audit_ttl],
+            {"queues": keys.queue_state(s), "events": keys.events(s),
+             "audit": keys.audit(s, clock.local_date(now, site.tz))},
+            {**scripts.common(self.settings, now, actor), "queue": queue_id,
+             "state": "open" if is_open else "closed"},
         )
 
     async def set_room_status(self, site: Site, room_id: str, status: str, actor: str) -> None:
@@ -76,17 +79,12 @@ class Store:
         now = clock.now()
         await self._run(
             "room",
-            [keys.room_status(s), keys.room_visit(s), keys.events(s),
-             keys.audit(s, clock.local_date(now, site.tz))],
-            [room_id, status, clock.iso(now), actor, self.settings.stream_maxlen,
-             self._audit_ttl],
+            {"rooms": keys.room_status(s), "room_visit": keys.room_visit(s),
+             "events": keys.events(s), "audit": keys.audit(s, clock.local_date(now, site.tz))},
+            {**scripts.common(self.settings, now, actor), "room": room_id, "status": status},
         )
 
     # Visits
-
-    @property
-    def _audit_ttl(self) -> int:
-        return self.settings.audit_retention_days * 86400
 
     async def check_in(
         self,
@@ -102,8 +100,11 @@ class Store:
         idempotency_key: str | None = None,
         now: datetime | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Create a waiting visit; answers (visit, created). A repeated idempotency key
-        answers the first visit and creates nothing. `now` is for imports and tests."""
+        """Create a waiting visit; answers (visit, created). A repeated idempotency key, or
+        an appointment that already has a visit, answers that visit and creates nothing.
+        With an appointment, the visit takes its patient's name (unless `name` is given)
+        and an `early` or `late` flag outside the arrival window; an unknown or cancelled
+        appointment is refused (422). `now` is for imports and tests."""
         q = site.queue(queue)
         if q is None:
             raise invalid(f"There is no queue '{queue}' at this site.", field="queue")
@@ -111,21 +112,51 @@ class Store:
         now = now or clock.now()
         date = clock.local_date(now, site.tz)
         visit_id = secrets.token_hex(8)
-        idem = hashlib.sha256((idempotency_key or "").encode()).hexdigest()
-        result = await self._run(
-            "checkin",
-            [keys.queue_state(s), keys.visit(s, visit_id), keys.waiting(s, queue),
-             keys.ticket_counter(s, date, queue), keys.day(s, date), keys.events(s),
-             keys.idempotency(s, idem), keys.audit(s, date), keys.stats(s, date),
-             keys.visit_prefix(s), keys.sequence(s)],
-            [visit_id, s, queue, name, priority, json.dumps(list(flags)), appointment_id,
-             language, clock.iso(now), clock.ms(now), q.prefix,
-             self.settings.retention_days * 86400,
-             self.settings.stream_maxlen, actor, "1" if idempotency_key else "0",
-             self._audit_ttl, date, keys.appointment(s, appointment_id),
-             keys.waiting_prefix(s), keys.calls_prefix(s)],
-        )
-        return _script_visit(site, result), result[0] == "created"
+        idem = keys.idempotency(s, hashlib.sha256((idempotency_key or "").encode()).hexdigest())
+        appt = keys.appointment(s, appointment_id)
+        retention = self.settings.retention_days * 86400
+        base = {
+            "queues": keys.queue_state(s), "visit": keys.visit(s, visit_id),
+            "waiting": keys.waiting(s, queue), "calls": keys.calls(s, queue),
+            "ticket": keys.ticket_counter(s, date, queue), "day": keys.day(s, date),
+            "events": keys.events(s), "audit": keys.audit(s, date),
+            "stats": keys.stats(s, date), "seq": keys.sequence(s), "idem": idem,
+        }
+        args = {
+            **scripts.common(self.settings, now, actor), "visit_id": visit_id, "site": s,
+            "queue": queue, "prefix": q.prefix, "name": name, "priority": priority,
+            "flags": list(flags), "language": language, "appointment_id": appointment_id,
+            "early_ms": site.arrival_early_minutes * 60000,
+            "late_ms": site.arrival_late_minutes * 60000,
+            "use_idem": idempotency_key is not None, "retention_s": retention,
+            # An idempotency key never outlives the visit it names.
+            "idem_ttl": min(86400, retention), "date": date,
+        }
+
+        async def attempt() -> Any:
+            idem_seen = linked_seen = None
+            if idempotency_key is not None or appointment_id:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.get(idem)
+                    pipe.hget(appt, "visit_id")
+                    idem_seen, linked_seen = await pipe.execute()
+            keys_ = dict(base)
+            if idempotency_key is not None and idem_seen:
+                keys_["idem_visit"] = keys.visit(s, idem_seen)
+            if appointment_id:
+                keys_["appt"] = appt
+                if linked_seen:
+                    keys_["linked"] = keys.visit(s, linked_seen)
+            result = await self._run("checkin", keys_, {
+                **args, "idem_seen": idem_seen or "", "linked_seen": linked_seen or ""})
+            if result[0] == "existing":
+                visit = await self.get_visit(site, result[1])
+                return scripts.RETRY if visit is None else (visit, False)
+            if result[0] == "created":
+                return _script_visit(site, result), True
+            return result
+
+        return await scripts.settle(attempt)
 
     async def move(
         self,
@@ -138,7 +169,8 @@ class Store:
         queue: str = "",
         next_queue: str = "",
     ) -> dict[str, Any] | None:
-        """Apply one move of the table; with no visit id, call the head of `next_queue`.
+        """Apply one move of the table; with no visit id, call the head of `next_queue`
+        (skipping, and dropping from the queue, ids whose visit has expired).
         Answers the visit after the move, or None when nobody waits."""
         move = MOVES[action]
         if room and site.room(room) is None:
@@ -148,18 +180,48 @@ class Store:
         s = site.id
         now = clock.now()
         date = clock.local_date(now, site.tz)
-        result = await self._run(
-            "move",
-            [keys.active(s), keys.room_status(s), keys.room_visit(s), keys.events(s),
-             keys.audit(s, date), keys.stats(s, date), keys.queue_state(s),
-             keys.sequence(s)],
-            [visit_id or "", action, " ".join(sorted(move.allowed_from)), move.to, move.event,
-             clock.iso(now), clock.ms(now), actor, room, queue, next_queue,
-             keys.visit_prefix(s), keys.waiting_prefix(s), keys.calls_prefix(s),
-             self.settings.stream_maxlen, "1" if site.clean_after_use else "0",
-             " ".join(r.id for r in site.rooms if r.kind == "desk"), self._audit_ttl,
-             keys.appointment(s, "")],
-        )
+        base = {
+            "active": keys.active(s), "rooms": keys.room_status(s),
+            "room_visit": keys.room_visit(s), "events": keys.events(s),
+            "audit": keys.audit(s, date), "stats": keys.stats(s, date),
+            "queues": keys.queue_state(s), "seq": keys.sequence(s),
+        }
+        if queue:
+            base |= {"target_waiting": keys.waiting(s, queue),
+                     "target_calls": keys.calls(s, queue)}
+        args = {
+            **scripts.common(self.settings, now, actor), "visit_id": visit_id or "",
+            "action": action, "allowed_from": sorted(move.allowed_from), "to": move.to,
+            "event": move.event, "room": room, "target_queue": queue,
+            "clean_after_use": site.clean_after_use,
+            "desks": [r.id for r in site.rooms if r.kind == "desk"],
+        }
+
+        async def attempt() -> Any:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if visit_id:
+                    pipe.hmget(keys.visit(s, visit_id), ["queue", "appointment_id"])
+                else:
+                    pipe.zrange(keys.waiting(s, next_queue), 0, HEAD - 1)
+                pipe.hget(keys.room_visit(s), room or "-")
+                found, holder = await pipe.execute()
+            keys_ = dict(base)
+            if visit_id:
+                (current, appointment_id), ids = found, [visit_id]
+                if appointment_id:
+                    keys_["appt"] = keys.appointment(s, appointment_id)
+            else:
+                current, appointment_id, ids = next_queue, "", found
+            if current:
+                keys_ |= {"waiting": keys.waiting(s, current), "calls": keys.calls(s, current)}
+            holder = holder if room else None
+            for id_ in (*ids, *([holder] if holder else [])):
+                keys_["visit:" + id_] = keys.visit(s, id_)
+            return await self._run("move", keys_, {
+                **args, "queue": current or "", "appointment_id": appointment_id or "",
+                "holder_seen": holder or ""})
+
+        result = await scripts.settle(attempt)
         if result[0] == "empty":
             return None
         return _script_visit(site, result)
@@ -181,17 +243,42 @@ class Store:
         return visit_json(fields, position, eta)
 
     async def snapshot(self, site: Site, limit: int | None = None) -> SiteState:
-        """The site's live state in one atomic read; `limit` caps each queue's list
-        (the screens show a few dozen, however long the queue)."""
+        """The site's live state as one atomic read, with the id of the last event it
+        includes; `limit` caps each queue's list (the screens show a few dozen, however
+        long the queue). Ids whose visit has expired are dropped on the way."""
         s = site.id
-        raw = await self._run(
-            "snapshot",
-            [keys.queue_state(s), keys.room_status(s), keys.room_visit(s), keys.active(s),
-             keys.events(s)],
-            [keys.visit_prefix(s), keys.waiting_prefix(s), keys.calls_prefix(s),
-             -1 if limit is None else limit - 1],
-        )
-        return parse_snapshot(site, raw, clock.ms(clock.now()))
+        last = -1 if limit is None else limit - 1
+        queue_ids = [q.id for q in site.queues]
+        base = {"queues": keys.queue_state(s), "rooms": keys.room_status(s),
+                "room_visit": keys.room_visit(s), "active": keys.active(s),
+                "events": keys.events(s)}
+        for q in queue_ids:
+            base |= {"waiting:" + q: keys.waiting(s, q), "calls:" + q: keys.calls(s, q)}
+        for tries_left in range(SNAPSHOT_TRIES, -1, -1):
+            # The visits listed now, and the last event before them: the script declares
+            # their keys and, if the lists changed in between, reads again.
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.xrevrange(keys.events(s), count=1)
+                for q in queue_ids:
+                    pipe.zrange(keys.waiting(s, q), 0, last)
+                pipe.zrange(keys.active(s), 0, -1)
+                pipe.hvals(keys.room_visit(s))
+                first, *listed = await pipe.execute()
+            keys_ = dict(base)
+            for ids in listed:
+                for id_ in ids:
+                    keys_["visit:" + id_] = keys.visit(s, id_)
+            # Under a flood of changes the last try leaves out the visits that arrived in
+            # between and answers the event id read before them, so those come as deltas:
+            # every event carries its whole record, so applying one again is harmless.
+            lenient = tries_left == 0
+            data = json.loads(await self._run(
+                "snapshot", keys_, {"queue_ids": queue_ids, "limit": last, "lenient": lenient}))
+            if not data.get("retry"):
+                if lenient:
+                    data["event_id"] = first[0][0] if first else "0-0"
+                return parse_snapshot(site, data, clock.ms(clock.now()))
+        raise AssertionError("unreachable: the last snapshot try is lenient")
 
     async def events_after(self, site_id: str, after: str, limit: int) -> list[Event]:
         """Events after `after` ("0" for the oldest the stream holds), oldest first."""
@@ -230,6 +317,12 @@ def _refusal(message: str) -> ApiError:
         return ApiError(409, "queue_closed", "That queue is closed to new check-ins.")
     if code == "unknown_queue":
         return invalid("There is no such queue at this site.", field="queue")
+    if code == "unknown_appointment":
+        return invalid("There is no such appointment at this site; check the id, or check "
+                       "the patient in without it.", field="appointment_id")
+    if code == "appointment_cancelled":
+        return invalid("That appointment was cancelled; check the patient in without it, or "
+                       "book it again.", field="appointment_id")
     if code == "unknown_room":
         return invalid("There is no such room at this site.", field="room")
     if code == "room_occupied":

@@ -13,7 +13,6 @@ from typing import Any
 
 STATUSES = ("waiting", "called", "in_room", "checkout", "done", "no_show", "left")
 FINAL = frozenset({"done", "no_show", "left"})
-ACTIVE = frozenset({"called", "in_room", "checkout"})
 
 FLAGS = (
     "insurance_verify",
@@ -26,6 +25,7 @@ FLAGS = (
 )
 PRIORITIES = {0: "normal", 1: "high", 2: "urgent"}
 NAME_MAX = 100
+LANGUAGE_MAX = 16
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,6 @@ MOVES: dict[str, Move] = {
         _move("left", "waiting called", "left", "visit.left"),
     )
 }
-
-
-def allowed(action: str, status: str) -> bool:
-    """Whether `action` may be applied to a visit in `status` (DESIGN.md's table)."""
-    move = MOVES.get(action)
-    return move is not None and status in move.allowed_from
 
 
 def visit_json(fields: Mapping[str, Any], position: int | None = None,

@@ -14,9 +14,8 @@ from app.appointments.demo import demo_appointments
 from app.appointments.formats import ScheduleError
 from app.appointments.model import appointment_json
 from app.appointments.schedule import import_entries, import_file
-from app.appointments.store import AppointmentStore, arrival_flags_for
+from app.appointments.store import AppointmentStore
 from app.config import Settings
-from app.errors import ApiError
 from app.sites import Site
 from app.store import Store
 
@@ -182,24 +181,6 @@ async def test_a_visit_marked_no_show_makes_its_appointment_noshow_in_the_list(
     assert [a.status for a in await appts.list_day(site, today.date().isoformat())] == \
         ["noshow"]
     assert (await appts.get(site, "a1")).status == "noshow"  # stored, not only derived
-
-
-async def test_arrival_flags_for_an_appointment(
-        store: Store, settings: Settings, site: Site) -> None:
-    start = tomorrow(site)
-    await import_entries(store.redis, settings, site, [
-        entry(site, "a1", "Lee", "1970-01-01"),
-        entry(site, "a2", "Kim", "1970-01-01", status="cancelled")])
-    r = store.redis
-    assert await arrival_flags_for(r, site, "a1", start - timedelta(minutes=30)) == []
-    assert await arrival_flags_for(r, site, "a1", start - timedelta(minutes=31)) == ["early"]
-    assert await arrival_flags_for(r, site, "a1", start + timedelta(minutes=15)) == []
-    assert await arrival_flags_for(r, site, "a1", start + timedelta(minutes=16)) == ["late"]
-    with pytest.raises(ApiError) as unknown:
-        await arrival_flags_for(r, site, "nope", start)
-    assert unknown.value.status_code == 422 and "no appointment 'nope'" in unknown.value.detail
-    with pytest.raises(ApiError, match="cancelled"):
-        await arrival_flags_for(r, site, "a2", start)
 
 
 async def test_import_file_reads_csv_and_fhir(

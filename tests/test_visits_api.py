@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -418,3 +420,40 @@ async def test_a_different_idempotency_key_checks_in_a_new_visit(api):
     assert a.status_code == b.status_code == 201
     assert a.json()["id"] != b.json()["id"]
     assert await waiting_ids(api) == [a.json()["id"], b.json()["id"]]
+
+
+async def book_today(api, appointment_id: str = "a1") -> None:
+    start = datetime.now(UTC).isoformat()
+    r = await api.post("/appointments", [{
+        "id": appointment_id, "start": start, "queue": "reg", "first_name": "Ada",
+        "last_name": "Okafor", "birth_date": "1961-02-03"}])
+    assert r.json()["imported"] == 1, r.text
+
+
+async def test_two_kiosks_checking_in_one_appointment_make_one_visit(api):
+    await book_today(api)
+
+    responses = await asyncio.gather(*(
+        api.post("/visits", {"queue": "reg", "appointment_id": "a1"}, role="kiosk")
+        for _ in range(12)))
+
+    assert sorted(r.status_code for r in responses) == [200] * 11 + [201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert len(await waiting_ids(api)) == 1
+    (created,) = [r.json() for r in responses if r.status_code == 201]
+    assert created["name"] == "Ada Okafor" and created["appointment_id"] == "a1"
+    events = (await api.get("/events", params={"limit": 1000})).json()["events"]
+    assert [e["type"] for e in events].count("visit.checked_in") == 1
+    assert [e["type"] for e in events].count("appointment.arrived") == 1
+
+
+async def test_a_check_in_by_appointment_repeated_after_a_call_answers_the_called_visit(api):
+    await book_today(api)
+    first = await api.post("/visits", {"queue": "reg", "appointment_id": "a1"})
+    await call_next(api)
+
+    again = await api.post("/visits", {"queue": "reg", "appointment_id": "a1"})
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"] and again.json()["status"] == "called"
+    assert await waiting_ids(api) == []

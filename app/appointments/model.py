@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from app import codes
 from app.sites import Site
-from app.visits import NAME_MAX
+from app.visits import LANGUAGE_MAX, NAME_MAX
 
 STATUSES = ("booked", "arrived", "fulfilled", "noshow", "cancelled")
 STATUS_ALIASES = {"canceled": "cancelled", "no-show": "noshow", "no_show": "noshow"}
@@ -51,6 +51,7 @@ class Appointment:
     provider: str | None = None
     patient_ref: str | None = None
     visit_id: str | None = None
+    language: str | None = None  # the patient's preferred language; their visit takes it
 
     @property
     def start_ms(self) -> int:
@@ -75,6 +76,7 @@ class Appointment:
             "code": self.code,
             "status": self.status,
             "visit_id": self.visit_id,
+            "language": self.language,
         }
 
     def to_fields(self) -> dict[str, str]:
@@ -93,6 +95,7 @@ class Appointment:
             "code": self.code,
             "status": self.status,
             "patient_ref": self.patient_ref or "",
+            "language": self.language or "",
         }
 
     @classmethod
@@ -113,6 +116,7 @@ class Appointment:
             provider=fields.get("provider") or None,
             patient_ref=fields.get("patient_ref") or None,
             visit_id=fields.get("visit_id") or None,
+            language=fields.get("language") or None,
         )
 
 
@@ -201,10 +205,6 @@ def window_days(now: datetime, tz: ZoneInfo, early_min: int, late_min: int) -> l
     while days[-1] < last:
         days.append(days[-1] + timedelta(days=1))
     return [d.isoformat() for d in days]
-
-
-def local_day(moment: datetime, tz: ZoneInfo) -> str:
-    return moment.astimezone(tz).date().isoformat()
 
 
 def parse_day(value: str) -> str:
@@ -363,4 +363,5 @@ def validate_entry(raw: Any, site: Site, secret: str, now: datetime | None = Non
         status=parse_status(raw.get("status")),
         provider=_optional_text(raw, "provider") or None,
         patient_ref=_optional_text(raw, "patient_ref", 200) or None,
+        language=_optional_text(raw, "language", LANGUAGE_MAX) or None,
     )

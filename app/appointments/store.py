@@ -1,5 +1,6 @@
 """Appointments in Redis: storing imports, the kiosk's look-ups, the day's list, the
-no-show sweep and the arrival event. Every write is one run of appointments.lua.
+no-show sweep. Every write is one run of appointments.lua (an arrival is checkin.lua's, in
+the check-in's own step).
 
 Personal fields (names, birth date) live in the appointment's hash, which expires
 `RETENTION_DAYS` after its day; the index keys expire with it. The day's counts are kept
@@ -8,7 +9,6 @@ in the day's stats hash, which lives as long as the audit log.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, time, timedelta
@@ -20,15 +20,12 @@ from redis.exceptions import ResponseError
 from app import clock, keys, scripts
 from app.appointments.model import (
     Appointment,
-    arrival_flags,
     code_candidates,
     effective_status,
-    local_day,
     normalise_code,
     who_digest,
 )
 from app.config import Settings
-from app.errors import invalid
 from app.sites import Site
 
 SCRIPT = scripts.source("appointments")
@@ -50,9 +47,37 @@ class AppointmentStore:
         self.settings = settings
         self._script = redis.register_script(SCRIPT)
 
-    @property
-    def _audit_ttl(self) -> int:
-        return self.settings.audit_retention_days * 86400
+    def _upsert(self, site: Site, appt: Appointment, stored: list[str | None],
+                now: datetime, actor: str) -> tuple[dict[str, str], dict[str, Any]]:
+        """The keys and arguments of one upsert, given the day and who-digest the
+        appointment is stored under now (`stored`, None for a new one)."""
+        s = site.id
+        day = clock.local_date(appt.start, site.tz)
+        today = clock.local_date(now, site.tz)
+        who = who_digest(self.settings.secret_key, s, appt.last_name, appt.birth_date)
+        old_date, old_who = (v or "" for v in stored)
+        keys_ = {"appt": keys.appointment(s, appt.id), "events": keys.events(s),
+                 "audit": keys.audit(s, today), "codes": keys.appointment_codes(s, day),
+                 "who": keys.appointment_who(s, day, who),
+                 "day": keys.appointments_day(s, day), "stats": keys.stats(s, day)}
+        if old_date:
+            keys_ |= {"old_codes": keys.appointment_codes(s, old_date),
+                      "old_day": keys.appointments_day(s, old_date),
+                      "old_stats": keys.stats(s, old_date)}
+            if old_who:
+                keys_["old_who"] = keys.appointment_who(s, old_date, old_who)
+        args = {**scripts.common(self.settings, now, actor), "op": "upsert", "id": appt.id,
+                "fields": appt.to_fields(), "status": appt.status, "code": appt.code,
+                "candidates": code_candidates(), "day": day, "who": who,
+                "expire_at": expire_at(site, day, now, self.settings.retention_days),
+                "old_date": old_date, "old_who": old_who}
+        return keys_, args
+
+    async def _stored(self, site: Site, ids: Sequence[str]) -> list[list[str | None]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for appointment_id in ids:
+                pipe.hmget(keys.appointment(site.id, appointment_id), ["date", "who"])
+            return await pipe.execute()
 
     async def save(self, site: Site, items: Sequence[tuple[int, Appointment]], actor: str,
                    now: datetime | None = None) -> dict[str, Any]:
@@ -60,28 +85,18 @@ class AppointmentStore:
         API.md's `{"imported", "updated", "errors"}`. Storing the same data again updates
         and duplicates nothing; a code already used that day is an error of its entry."""
         now = now or clock.now()
-        s = site.id
-        today = clock.local_date(now, site.tz)
+        stored = await self._stored(site, [appt.id for _, appt in items])
         async with self.redis.pipeline(transaction=False) as pipe:
-            for _, appt in items:
-                day = local_day(appt.start, site.tz)
-                fields = appt.to_fields()
-                await self._script(
-                    keys=[keys.appointment(s, appt.id), keys.events(s), keys.audit(s, today)],
-                    args=["upsert", appt.id, json.dumps(fields), appt.status, appt.code,
-                          " ".join(code_candidates()), day,
-                          who_digest(self.settings.secret_key, s, appt.last_name,
-                                     appt.birth_date),
-                          expire_at(site, day, now, self.settings.retention_days),
-                          clock.iso(now), actor, self.settings.stream_maxlen, self._audit_ttl,
-                          keys.appointment_codes_prefix(s), keys.appointment_who_prefix(s),
-                          keys.appointments_day_prefix(s), keys.stats_prefix(s)],
-                    client=pipe,
-                )
+            for (_, appt), found in zip(items, stored, strict=True):
+                await scripts.call(self._script, *self._upsert(site, appt, found, now, actor),
+                                   client=pipe)
             results = await pipe.execute(raise_on_error=False)
         imported = updated = 0
         errors: list[dict[str, Any]] = []
         for (index, appt), result in zip(items, results, strict=True):
+            if result == scripts.RETRY:
+                # Another import moved it in between: this one alone, read afresh.
+                result = await self._save_one(site, appt, now, actor)
             if isinstance(result, ResponseError):
                 if not str(result).startswith("code_taken"):
                     raise result
@@ -95,6 +110,18 @@ class AppointmentStore:
             else:
                 updated += 1
         return {"imported": imported, "updated": updated, "errors": errors}
+
+    async def _save_one(self, site: Site, appt: Appointment, now: datetime,
+                        actor: str) -> Any:
+        async def attempt() -> Any:
+            (found,) = await self._stored(site, [appt.id])
+            try:
+                return await scripts.call(self._script,
+                                          *self._upsert(site, appt, found, now, actor))
+            except ResponseError as exc:
+                return exc
+
+        return await scripts.settle(attempt)
 
     async def get(self, site: Site, appointment_id: str) -> Appointment | None:
         fields = await self.redis.hgetall(keys.appointment(site.id, appointment_id))
@@ -130,14 +157,19 @@ class AppointmentStore:
 
     async def visits_of_day(self, site: Site, day: str) -> list[dict[str, str]]:
         """The stored fields of the visits of one local day that have not expired, in
-        check-in order (for the FHIR Encounter export)."""
+        check-in order (for the FHIR Encounter export); ids of expired ones are dropped."""
         ids = sorted(await self.redis.smembers(keys.day(site.id, day)))
         if not ids:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for visit_id in ids:
                 pipe.hgetall(keys.visit(site.id, visit_id))
-            visits = [v for v in await pipe.execute() if v.get("id")]
+            found = await pipe.execute()
+        gone = [i for i, v in zip(ids, found, strict=True) if not v.get("id")]
+        if gone:
+            # The day's set outlives its earliest visits; it never lists one for long.
+            await self.redis.srem(keys.day(site.id, day), *gone)
+        visits = [v for v in found if v.get("id")]
         return sorted(visits, key=lambda v: int(v.get("checked_in_ms") or 0))
 
     async def find_by_code(self, site: Site, code: str, day: str) -> Appointment | None:
@@ -163,26 +195,12 @@ class AppointmentStore:
         """Mark `booked` appointments of `day` that started before `cutoff` as `noshow`,
         each with an `appointment.no_show` event; answers the ids marked by this call."""
         s = site.id
-        return await self._script(
-            keys=[keys.appointments_day(s, day), keys.events(s),
-                  keys.audit(s, clock.local_date(now, site.tz)), keys.stats(s, day)],
-            args=["noshow", clock.ms(cutoff), keys.appointment_prefix(s), clock.iso(now), actor,
-                  self.settings.stream_maxlen, self._audit_ttl],
-        )
-
-
-async def arrival_flags_for(redis: Redis, site: Site, appointment_id: str,
-                            now: datetime) -> list[str]:
-    """The flags a check-in against `appointment_id` carries: [] inside the site's arrival
-    window, ["early"] or ["late"] outside. An unknown (or expired) or cancelled appointment
-    is refused with 422."""
-    fields = await redis.hmget(keys.appointment(site.id, appointment_id), ["start", "status"])
-    start, status = fields
-    if not start:
-        raise invalid(f"There is no appointment '{appointment_id}' at this site; check the id, "
-                      "or check the patient in without it.", field="appointment_id")
-    if status == "cancelled":
-        raise invalid("That appointment was cancelled; check the patient in without it, or "
-                      "book it again.", field="appointment_id")
-    return arrival_flags(datetime.fromisoformat(start), now, site.arrival_early_minutes,
-                         site.arrival_late_minutes)
+        day_key = keys.appointments_day(s, day)
+        ids = await self.redis.zrangebyscore(day_key, "-inf", f"({clock.ms(cutoff)}")
+        keys_ = {"day": day_key, "events": keys.events(s),
+                 "audit": keys.audit(s, clock.local_date(now, site.tz)),
+                 "stats": keys.stats(s, day)}
+        keys_ |= {"appt:" + i: keys.appointment(s, i) for i in ids}
+        return await scripts.call(self._script, keys_, {
+            **scripts.common(self.settings, now, actor), "op": "noshow",
+            "cutoff_ms": str(clock.ms(cutoff))})

@@ -1,80 +1,88 @@
--- Check a patient in: a new visit, its ticket, its place in the queue, and the event,
--- in one atomic step. Answers {"created"|"existing", visit_id, event_id, visit JSON,
--- JSON of the queue's recent call times (for the estimate)}.
-local queue_state, visit_key, waiting_key, counter_key, day_key, events_key,
-      idem_key, audit_key, stats_key, visit_prefix, seq_key = unpack(KEYS)
-local visit_id, site, queue, name, priority, flags, appointment_id, language,
-      now_iso, now_ms, prefix, retention_s, maxlen, actor, use_idem,
-      audit_ttl, date, appt_key, waiting_prefix, calls_prefix = unpack(ARGV)
+-- Check a patient in: a new visit, its ticket, its place in the queue, its appointment's
+-- arrival, and the events, in one atomic step.
+-- KEYS queues, visit (the new one), waiting, calls, ticket, day, events, audit, stats, seq,
+--      idem, and as the caller found them just before: appt, linked (the visit the
+--      appointment already has), idem_visit (the visit the idempotency key names).
+-- a: visit_id, site, queue, prefix, name, priority, flags, language, appointment_id,
+--    early_ms, late_ms, use_idem, idem_seen, linked_seen, idem_ttl, retention_s, date.
+-- Answers {"created", visit_id, event_id, visit JSON, JSON of the queue's recent call
+-- times}, {"existing", visit_id} for a repeat, or {"retry"} when a link the caller read
+-- changed in between.
 
-local function visit_json(id, key)
-  local fields = redis.call("HGETALL", key)
-  local visit = {}
-  for i = 1, #fields, 2 do visit[fields[i]] = fields[i + 1] end
-  local rank = redis.call("ZRANK", waiting_prefix .. (visit["queue"] or ""), id)
-  if rank then visit["position"] = rank + 1 end
-  return visit
+if a.use_idem then
+  local seen = redis.call("GET", K.idem) or ""
+  if seen ~= a.idem_seen then return {"retry"} end
+  if seen ~= "" and redis.call("EXISTS", K.idem_visit) == 1 then return {"existing", seen} end
 end
 
-local function calls_of(q)
-  return cjson.encode(redis.call("LRANGE", calls_prefix .. q, 0, -1))
-end
-
-if use_idem == "1" then
-  local existing = redis.call("GET", idem_key)
-  if existing then
-    local visit = visit_json(existing, visit_prefix .. existing)
-    if visit["id"] then
-      return {"existing", existing, "", cjson.encode(visit), calls_of(visit["queue"])}
-    end
+local appt = nil
+if a.appointment_id ~= "" then
+  appt = hash(K.appt)
+  if not appt.id then return redis.error_reply("unknown_appointment") end
+  if appt.status == "cancelled" then return redis.error_reply("appointment_cancelled") end
+  local linked = appt.visit_id or ""
+  if linked ~= a.linked_seen then return {"retry"} end
+  -- A second kiosk (or a retry) with the same appointment gets the first one's visit.
+  if linked ~= "" and redis.call("EXISTS", K.linked) == 1 then
+    if a.use_idem then redis.call("SET", K.idem, linked, "EX", a.idem_ttl) end
+    return {"existing", linked}
   end
 end
 
-local state = redis.call("HGET", queue_state, queue)
+local state = redis.call("HGET", K.queues, a.queue)
 if not state then return redis.error_reply("unknown_queue") end
 if state ~= "open" then return redis.error_reply("queue_closed") end
 
-local number = redis.call("INCR", counter_key)
-redis.call("EXPIRE", counter_key, 172800)
-local ticket = prefix .. string.format("%03d", number)
+local flags, name, language = a.flags, a.name, a.language
+if appt then
+  -- Outside the arrival window the desk may still check in; the visit says so.
+  local start, now = tonumber(appt.start_ms), tonumber(a.now_ms)
+  local window = nil
+  if now < start - a.early_ms then window = "early" elseif now > start + a.late_ms then
+    window = "late" end
+  local has = false
+  for _, f in ipairs(flags) do if f == window then has = true end end
+  if window and not has then flags[#flags + 1] = window end
+  if name == "" then
+    name = ((appt.first_name or "") .. " " .. (appt.last_name or "")):match("^%s*(.-)%s*$")
+  end
+  if language == "" then language = appt.language or "" end
+end
+
+local number = redis.call("INCR", K.ticket)
+redis.call("EXPIRE", K.ticket, 172800)
+local ticket = a.prefix .. string.format("%03d", number)
 -- The waiting sets' score: priority first (2 urgent sorts first), then the site-wide
 -- arrival sequence, so two check-ins in the same millisecond still keep their order.
 -- Built as a string: Lua would print a 16-digit number in exponent form.
-local score = tostring(2 - tonumber(priority)) .. string.format("%015d", redis.call("INCR", seq_key))
+local score = tostring(2 - a.priority) .. string.format("%015d", redis.call("INCR", K.seq))
+local visit_id = a.visit_id
 
-redis.call("HSET", visit_key,
-  "id", visit_id, "site", site, "ticket", ticket, "queue", queue, "status", "waiting",
-  "name", name, "priority", priority, "flags", flags, "appointment_id", appointment_id,
-  "language", language, "checked_in_at", now_iso, "checked_in_ms", now_ms,
-  "score", score, "date", date)
-redis.call("EXPIRE", visit_key, retention_s)
-redis.call("ZADD", waiting_key, score, visit_id)
-redis.call("SADD", day_key, visit_id)
-redis.call("EXPIRE", day_key, retention_s)
-if use_idem == "1" then redis.call("SET", idem_key, visit_id, "EX", 86400) end
+redis.call("HSET", K.visit,
+  "id", visit_id, "site", a.site, "ticket", ticket, "queue", a.queue, "status", "waiting",
+  "name", name, "priority", tostring(a.priority), "flags", list_json(flags),
+  "appointment_id", a.appointment_id, "language", language, "checked_in_at", a.now,
+  "checked_in_ms", a.now_ms, "score", score, "date", a.date)
+redis.call("EXPIRE", K.visit, a.retention_s)
+redis.call("ZADD", K.waiting, score, visit_id)
+redis.call("SADD", K.day, visit_id)
+redis.call("EXPIRE", K.day, a.retention_s)
+if a.use_idem then redis.call("SET", K.idem, visit_id, "EX", a.idem_ttl) end
 
+local visit = hash(K.visit)
+visit.position = redis.call("ZRANK", K.waiting, visit_id) + 1
+visit = cjson.encode(visit)
+local event_id = emit("visit.checked_in", "visit", visit,
+                      {visit_id = visit_id, queue = a.queue})
 
-local visit = cjson.encode(visit_json(visit_id, visit_key))
-local event_id = redis.call("XADD", events_key, "MAXLEN", "~", maxlen, "*",
-  "type", "visit.checked_in", "at", now_iso, "actor", actor, "visit", visit)
-redis.call("RPUSH", audit_key, cjson.encode({id = event_id, type = "visit.checked_in",
-  visit_id = visit_id, queue = queue, actor = actor, at = now_iso}))
-
--- The appointment, if any, is arrived in the same step, and says so on the stream.
-if appointment_id ~= "" and redis.call("EXISTS", appt_key) == 1 then
-  redis.call("HSET", appt_key, "status", "arrived", "visit_id", visit_id)
-  local flat = redis.call("HGETALL", appt_key)
-  local appt = {}
-  for i = 1, #flat, 2 do appt[flat[i]] = flat[i + 1] end
-  appt["who"] = nil
-  local appt_event = redis.call("XADD", events_key, "MAXLEN", "~", maxlen, "*",
-    "type", "appointment.arrived", "at", now_iso, "actor", actor,
-    "appointment", cjson.encode(appt))
-  redis.call("RPUSH", audit_key, cjson.encode({id = appt_event, type = "appointment.arrived",
-    appointment_id = appointment_id, visit_id = visit_id, actor = actor, at = now_iso}))
+if appt then
+  redis.call("HSET", K.appt, "status", "arrived", "visit_id", visit_id)
+  local arrived = hash(K.appt)
+  arrived.who = nil
+  emit("appointment.arrived", "appointment", cjson.encode(arrived),
+       {appointment_id = a.appointment_id, visit_id = visit_id})
 end
-redis.call("EXPIRE", audit_key, audit_ttl)
-redis.call("HINCRBY", stats_key, "checked_in", 1)
-redis.call("HINCRBY", stats_key, "checked_in:" .. queue, 1)
-redis.call("EXPIRE", stats_key, audit_ttl)
-return {"created", visit_id, event_id, visit, calls_of(queue)}
+redis.call("HINCRBY", K.stats, "checked_in", 1)
+redis.call("HINCRBY", K.stats, "checked_in:" .. a.queue, 1)
+redis.call("EXPIRE", K.stats, a.audit_ttl)
+return {"created", visit_id, event_id, visit, list_json(redis.call("LRANGE", K.calls, 0, -1))}

@@ -1,33 +1,56 @@
 -- The whole live state of a site and the id of the last event it includes, read in one
 -- atomic step so a screen's snapshot and the stream line up exactly.
-local queue_state, room_status, room_visit, active_key, events_key = unpack(KEYS)
-local visit_prefix, waiting_prefix, calls_prefix, limit = unpack(ARGV)
--- `limit` caps the visits listed per queue (the screens' snapshot); -1 lists them all.
+-- KEYS queues, rooms, room_visit, active, events; "waiting:<q>" and "calls:<q>" for each
+--      of a.queue_ids; "visit:<id>" for each visit the caller found listed just before.
+-- a: queue_ids, limit (the last index listed per queue; -1 lists them all), lenient.
+-- A visit listed now that the caller did not declare arrived in between: the answer is
+-- {"retry": true} — or, when lenient, the state without it (the caller then gives the
+-- snapshot the event id it read first, so the skipped change comes as a delta).
+-- An id whose visit has expired is dropped from its set here, and a room it held is freed.
+local missing = false
 
-local function hash(key)
-  local flat = redis.call("HGETALL", key)
-  local t = {}
-  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
-  return t
-end
-
-local function visits(ids)
+local function visits(set_key, ids)
   local out = {}
-  for i, id in ipairs(ids) do out[i] = hash(visit_prefix .. id) end
+  for _, id in ipairs(ids) do
+    local key = K["visit:" .. id]
+    if not key then
+      missing = true
+    else
+      local visit = hash(key)
+      if visit.id then out[#out + 1] = visit else redis.call("ZREM", set_key, id) end
+    end
+  end
   return out
 end
 
-local last = redis.call("XREVRANGE", events_key, "+", "-", "COUNT", 1)
+local queues = hash(K.queues)
+local waiting, totals, calls = {}, {}, {}
+for _, q in ipairs(a.queue_ids) do
+  if queues[q] then
+    local key = K["waiting:" .. q]
+    waiting[q] = visits(key, redis.call("ZRANGE", key, 0, a.limit))
+    totals[q] = redis.call("ZCARD", key)
+    calls[q] = redis.call("LRANGE", K["calls:" .. q], 0, -1)
+  end
+end
+local active = visits(K.active, redis.call("ZRANGE", K.active, 0, -1))
+
+local room_visits = hash(K.room_visit)
+for r, id in pairs(room_visits) do
+  local key = K["visit:" .. id]
+  if not key then
+    missing = true
+  elseif redis.call("EXISTS", key) == 0 then
+    redis.call("HDEL", K.room_visit, r)
+    redis.call("HSET", K.rooms, r, "available")
+    room_visits[r] = nil
+  end
+end
+if missing and not a.lenient then return cjson.encode({retry = true}) end
+
+local last = redis.call("XREVRANGE", K.events, "+", "-", "COUNT", 1)
 local event_id = "0-0"
 if #last > 0 then event_id = last[1][1] end
-
-local queues = hash(queue_state)
-local waiting, totals, calls = {}, {}, {}
-for q, _ in pairs(queues) do
-  waiting[q] = visits(redis.call("ZRANGE", waiting_prefix .. q, 0, tonumber(limit)))
-  totals[q] = redis.call("ZCARD", waiting_prefix .. q)
-  calls[q] = redis.call("LRANGE", calls_prefix .. q, 0, -1)
-end
 
 return cjson.encode({
   event_id = event_id,
@@ -35,7 +58,7 @@ return cjson.encode({
   waiting = waiting,
   totals = totals,
   calls = calls,
-  active = visits(redis.call("ZRANGE", active_key, 0, -1)),
-  rooms = hash(room_status),
-  room_visits = hash(room_visit),
+  active = active,
+  rooms = hash(K.rooms),
+  room_visits = room_visits,
 })

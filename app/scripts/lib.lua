@@ -1,0 +1,35 @@
+-- Prepended to every script (Lua on Redis has no `require`).
+-- Every key a script touches arrives in KEYS; ARGV[1] is one JSON object whose `keys` names
+-- them in order, so a script says K.events, or K["visit:" .. id] for a record found at run
+-- time: a key the caller did not declare is nil, and the script answers "retry" instead of
+-- building its name (Redis Cluster routes by the declared keys).
+local a = cjson.decode(ARGV[1])
+local K = {}
+for i, name in ipairs(a.keys) do K[name] = KEYS[i] end
+
+local function hash(key)
+  local flat = redis.call("HGETALL", key)
+  local t = {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
+end
+
+-- cjson writes an empty table as {}; a list must stay a list.
+local function list_json(t)
+  if #t == 0 then return "[]" end
+  return cjson.encode(t)
+end
+
+-- Append an event to the site's stream and, when `audit` is given, its personal-field-free
+-- copy (ids, actor, action, time) to the day's audit log, which outlives the stream.
+local function emit(event_type, field, value, audit)
+  local event_id = redis.call("XADD", K.events, "MAXLEN", "~", a.maxlen, "*",
+    "type", event_type, "at", a.now, "actor", a.actor, field, value)
+  if audit then
+    audit.id, audit.type, audit.actor, audit.at = event_id, event_type, a.actor, a.now
+    redis.call("RPUSH", K.audit, cjson.encode(audit))
+    redis.call("EXPIRE", K.audit, a.audit_ttl)
+  end
+  return event_id
+end
+
