@@ -22,7 +22,8 @@ from redis.exceptions import RedisError
 from app import auth, clock, demo
 from app.appointments.demo import demo_appointments, kiosk_examples
 from app.appointments.schedule import import_entries, import_file
-from app.config import ConfigError, Settings
+from app.config import ConfigError, Settings, parse_host, parse_port
+from app.preflight import check_port, check_redis
 from app.redis_server import EmbeddedRedis
 from app.sites import SiteError, site_from_toml
 from app.store import Store
@@ -36,9 +37,10 @@ class CliError(Exception):
 
 @contextlib.contextmanager
 def redis_for(settings: Settings, keep: bool = False) -> Iterator[str]:
-    """REDIS_URL, or the embedded Redis under var/: the running one if `make run`
-    started it, else one started for as long as this command needs it."""
+    """REDIS_URL (once it answers), or the embedded Redis under var/: the running one if
+    `make run` started it, else one started for as long as this command needs it."""
     if settings.redis_url:
+        check_redis(settings.redis_url)
         yield settings.redis_url
         return
     url_file = settings.var_dir / URL_FILE
@@ -117,7 +119,14 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def serve(settings: Settings, url: str, host: str, port: int) -> None:
+# uvicorn's WebSocket implementation: the cheapest per idle socket and per send of the
+# three measured (docs/benchmarks.md). Per-message compression stays off: every frame
+# would be compressed again for each socket.
+WS_IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")
+
+
+def serve(settings: Settings, url: str, host: str, port: int,
+          ws: str = WS_IMPLEMENTATIONS[0]) -> None:
     import uvicorn
 
     from app.main import create_app
@@ -132,23 +141,35 @@ def serve(settings: Settings, url: str, host: str, port: int) -> None:
     # The app's own notices (a hub started or stopped, a slow screen dropped, Redis
     # away) go to stderr beside uvicorn's.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    uvicorn.run(app, host=host, port=port, ws="websockets-sansio",
+    uvicorn.run(app, host=host, port=port, ws=ws,
                 ws_per_message_deflate=False, log_level="info", proxy_headers=True,
                 access_log=settings.access_log)
 
 
+def listen_address(settings: Settings, args: argparse.Namespace) -> tuple[str, int]:
+    """Where to serve: --host/--port over HOST/PORT, checked free before anything starts
+    (a second `make run` must not seed the demo and print codes, then fail to bind)."""
+    host = parse_host("--host", args.host) if args.host is not None else settings.host
+    port = parse_port("--port", args.port) if args.port is not None else settings.port
+    check_port(host, port, host_name="--host" if args.host is not None else "HOST",
+               port_name="--port" if args.port is not None else "PORT")
+    return host, port
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    host, port = listen_address(settings, args)
     with redis_for(settings, keep=settings.redis_url is None) as url:
-        serve(settings, url, args.host, args.port)
+        serve(settings, url, host, port, args.ws)
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
+    host, port = listen_address(settings, args)
     with redis_for(settings, keep=settings.redis_url is None) as url:
         print(_with_store(settings, url, seed_demo))
-        print(f"\nOpen http://{args.host}:{args.port}/ in a browser "
+        print(f"\nOpen http://{host}:{port}/ in a browser "
               "(board: /sites/demo/board, lobby: /sites/demo/lobby, kiosk: /sites/demo/kiosk).\n",
               flush=True)
-        serve(settings, url, args.host, args.port)
+        serve(settings, url, host, port, args.ws)
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
@@ -224,8 +245,10 @@ def parser() -> argparse.ArgumentParser:
     for name, func, help_ in (("serve", cmd_serve, "serve the app"),
                               ("run", cmd_run, "embedded Redis + demo site + server")):
         s = sub.add_parser(name, help=help_)
-        s.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        s.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        s.add_argument("--host", help="address to listen on (default: HOST, else 127.0.0.1)")
+        s.add_argument("--port", help="port to listen on (default: PORT, else 8000)")
+        s.add_argument("--ws", choices=WS_IMPLEMENTATIONS, default=WS_IMPLEMENTATIONS[0],
+                       help="uvicorn's WebSocket implementation (default: %(default)s)")
         s.set_defaults(func=func)
 
     sub.add_parser("demo", help="create or refresh the demo site").set_defaults(func=cmd_demo)

@@ -10,9 +10,62 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from redis.connection import parse_url
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def shown_url(url: str) -> str:
+    """`url` with any password replaced by `***`, fit for an error message or a log."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hostpart = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{hostpart}"
+
+
+def named_value(name: str, raw: str) -> str:
+    """How a person wrote the value: `PORT='abc'` for a variable, `--port 'abc'` for a flag."""
+    return f"{name} {raw!r}" if name.startswith("--") else f"{name}={raw!r}"
+
+
+def parse_port(name: str, raw: str) -> int:
+    """A TCP port from the setting or flag `name`; ConfigError naming it otherwise."""
+    value = raw.strip()
+    if not value.isascii() or not value.isdecimal() or not 1 <= int(value) <= 65535:
+        raise ConfigError(f"{named_value(name, raw)} is not a port number; set it to a "
+                          f"whole number from 1 to 65535, e.g. {DEFAULT_PORT}.")
+    return int(value)
+
+
+def parse_host(name: str, raw: str) -> str:
+    """A host name or address to listen on; ConfigError naming `name` for an empty one or
+    one with spaces (whether this machine has it is known only when binding)."""
+    value = raw.strip()
+    if not value or any(ch.isspace() for ch in value) or not value.isascii():
+        raise ConfigError(f"{named_value(name, raw)} is not a host name or address; set it "
+                          f"to e.g. {DEFAULT_HOST} (this machine only) or 0.0.0.0 (every "
+                          "interface).")
+    return value
+
+
+def _redis_url(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    example = "use redis://host:6379/0"
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"REDIS_URL={shown_url(raw)!r} is not a Redis URL; {example}.")
+    try:
+        parse_url(raw)
+    except ValueError as exc:
+        raise ConfigError(f"REDIS_URL={shown_url(raw)!r} is not a Redis URL ({exc}); "
+                          f"{example}.") from None
+    return raw
 
 
 def _int(env: dict[str, str], name: str, default: int, minimum: int = 0,
@@ -51,12 +104,18 @@ def _secret(env: dict[str, str], var_dir: Path) -> str:
             raise ConfigError("SECRET_KEY is shorter than 32 characters; use a long random value.")
         return env["SECRET_KEY"]
     path = var_dir / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    path.write_text(key)
-    path.chmod(0o600)
+    try:
+        if path.exists():
+            return path.read_text().strip()
+        var_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+    except OSError as exc:
+        raise ConfigError(
+            f"VAR_DIR={str(var_dir)!r} cannot hold the generated secret ({exc.strerror}); "
+            "set VAR_DIR to a directory this user can write, or set SECRET_KEY."
+        ) from None
     return key
 
 
@@ -65,6 +124,8 @@ class Settings:
     redis_url: str | None
     var_dir: Path
     secret_key: str = field(repr=False)
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
     stream_maxlen: int = 10_000
     retention_days: int = 7
     audit_retention_days: int = 2190
@@ -80,15 +141,17 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         var_dir = Path(env.get("VAR_DIR") or "var").resolve()
-        redis_url = env.get("REDIS_URL") or None
-        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError(
-                f"REDIS_URL={redis_url!r} is not a Redis URL; use redis://host:6379/0."
-            )
+        redis_url = _redis_url(env.get("REDIS_URL"))
+        for origin in origins:
+            if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+                raise ConfigError(f"ALLOWED_ORIGINS has {origin!r}, which is not an origin; "
+                                  "list them as https://host[:port], separated by commas.")
         origins = tuple(o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip())
         return cls(
             redis_url=redis_url,
             var_dir=var_dir,
+            host=parse_host("HOST", env["HOST"]) if env.get("HOST") else DEFAULT_HOST,
+            port=parse_port("PORT", env["PORT"]) if env.get("PORT") else DEFAULT_PORT,
             secret_key=_secret(env, var_dir),
             stream_maxlen=_int(env, "STREAM_MAXLEN", 10_000, minimum=100),
             retention_days=_int(env, "RETENTION_DAYS", 7, minimum=1),

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -86,6 +88,72 @@ def test_a_bad_setting_stops_with_one_sentence(redis_url, tmp_path):
     result = _run(redis_url, tmp_path, "demo", env={"RETENTION_DAYS": "soon"})
     assert result.returncode == 2
     assert "RETENTION_DAYS='soon' is not a whole number" in result.stderr
+
+
+def _one_sentence(result: subprocess.CompletedProcess[str], sentence: str) -> None:
+    assert result.returncode != 0, result.stdout
+    assert sentence in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("command", [("serve",), ("run",), ("demo",)])
+@pytest.mark.parametrize(("env", "sentence"), [
+    ({"PORT": "abc"}, "PORT='abc' is not a port number"),
+    ({"HOST": "bad host"}, "HOST='bad host' is not a host name or address"),
+    ({"REDIS_URL": "localhost:6379"}, "REDIS_URL='localhost:6379' is not a Redis URL"),
+], ids=["port", "host", "redis-url"])
+def test_a_bad_setting_stops_every_command_with_one_sentence(redis_url, tmp_path, command,
+                                                             env, sentence):
+    _one_sentence(_run(redis_url, tmp_path, *command, env=env), sentence)
+
+
+@pytest.mark.parametrize(("args", "sentence"), [
+    (("--port", "abc"), "--port 'abc' is not a port number"),
+    (("--port", "0"), "--port '0' is not a port number"),
+    (("--host", "no-such-host.invalid"),
+     "--host 'no-such-host.invalid' is not a name or address this machine can listen on"),
+])
+@pytest.mark.parametrize("command", ["serve", "run"])
+def test_a_bad_flag_stops_serving_with_one_sentence(redis_url, tmp_path, command, args,
+                                                    sentence):
+    _one_sentence(_run(redis_url, tmp_path, command, *args), sentence)
+
+
+@pytest.mark.parametrize("command", [
+    ("serve",), ("run",), ("demo",), ("token", "--site", "demo", "--role", "desk"),
+    ("device", "code", "--site", "demo", "--role", "kiosk"),
+])
+def test_a_redis_url_where_nothing_answers_says_which_setting_to_fix(tmp_path, command):
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    _one_sentence(_run(url, tmp_path, *command),
+                  f"REDIS_URL={url}: nothing answers there (connection refused); "
+                  "start Redis or fix REDIS_URL.")
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port something else is listening on, as a first `make run` would be."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("embedded", [False, True], ids=["redis-url", "embedded-redis"])
+def test_a_second_run_on_a_busy_port_says_so_before_seeding_or_starting_redis(
+        redis_url, tmp_path, busy_port, embedded):
+    result = _run("" if embedded else redis_url, tmp_path, "run", env={"PORT": str(busy_port)})
+    _one_sentence(result, f"Port {busy_port} on 127.0.0.1 is in use (is Lobbyline already "
+                          "running?); stop it or set PORT.")
+    assert "Demo site" not in result.stdout and "pair with code" not in result.stdout
+    assert not (tmp_path / "var" / "redis").exists(), "an embedded Redis was started"
+
+
+def test_serve_on_a_busy_port_names_the_flag_that_chose_it(redis_url, tmp_path, busy_port):
+    result = _run(redis_url, tmp_path, "serve", "--port", str(busy_port))
+    _one_sentence(result, f"Port {busy_port} on 127.0.0.1 is in use (is Lobbyline already "
+                          "running?); stop it or pass another --port.")
 
 
 def test_demo_is_safe_to_run_twice(redis_url, tmp_path):

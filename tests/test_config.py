@@ -13,20 +13,24 @@ def settings(tmp_path, **env: str) -> Settings:
 
 def test_defaults(tmp_path) -> None:
     s = settings(tmp_path)
-    assert (s.screen_refresh_ms, s.hub_idle_seconds, s.access_log, s.secure_cookies) == (
-        100, 60, True, False)
+    assert (s.socket_backlog, s.hub_idle_seconds, s.access_log, s.secure_cookies) == (
+        64, 60, True, False)
 
 
 def test_values_are_read(tmp_path) -> None:
-    s = settings(tmp_path, SCREEN_REFRESH_MS="0", HUB_IDLE_SECONDS="5", ACCESS_LOG="off",
+    s = settings(tmp_path, SOCKET_BACKLOG="8", HUB_IDLE_SECONDS="5", ACCESS_LOG="off",
                  SECURE_COOKIES="true")
-    assert (s.screen_refresh_ms, s.hub_idle_seconds, s.access_log, s.secure_cookies) == (
-        0, 5, False, True)
+    assert (s.socket_backlog, s.hub_idle_seconds, s.access_log, s.secure_cookies) == (
+        8, 5, False, True)
+
+
+def test_a_setting_this_version_no_longer_has_is_ignored(tmp_path) -> None:
+    assert settings(tmp_path, SCREEN_REFRESH_MS="100") == settings(tmp_path)
 
 
 @pytest.mark.parametrize(("name", "value", "message"), [
-    ("SCREEN_REFRESH_MS", "fast", "SCREEN_REFRESH_MS='fast' is not a whole number"),
-    ("SCREEN_REFRESH_MS", "60000", "SCREEN_REFRESH_MS=60000 is too large"),
+    ("SOCKET_BACKLOG", "fast", "SOCKET_BACKLOG='fast' is not a whole number"),
+    ("SOCKET_BACKLOG", "0", "SOCKET_BACKLOG=0 is too small"),
     ("HUB_IDLE_SECONDS", "0", "HUB_IDLE_SECONDS=0 is too small"),
     ("ACCESS_LOG", "maybe", "ACCESS_LOG='maybe' is neither true nor false"),
     ("SECURE_COOKIES", "y", "SECURE_COOKIES='y' is neither true nor false"),
@@ -34,3 +38,36 @@ def test_values_are_read(tmp_path) -> None:
 def test_a_bad_value_names_the_variable(tmp_path, name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         settings(tmp_path, **{name: value})
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"PORT": "abc"}, "PORT='abc' is not a port number"),
+    ({"PORT": "70000"}, "PORT='70000' is not a port number"),
+    ({"PORT": "-1"}, "PORT='-1' is not a port number"),
+    ({"HOST": "my host"}, "HOST='my host' is not a host name or address"),
+    ({"REDIS_URL": "localhost:6379"}, "REDIS_URL='localhost:6379' is not a Redis URL"),
+    ({"REDIS_URL": "redis://localhost:63x9/0"}, "REDIS_URL='redis://localhost:63x9/0' is not"),
+    ({"ALLOWED_ORIGINS": "clinic.example"}, "ALLOWED_ORIGINS has 'clinic.example'"),
+])
+def test_a_bad_listen_address_or_url_names_the_variable(tmp_path, env, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings(tmp_path, **env)
+
+
+def test_host_and_port_are_read(tmp_path) -> None:
+    s = settings(tmp_path, HOST="0.0.0.0", PORT="8080")
+    assert (s.host, s.port) == ("0.0.0.0", 8080)
+    assert (settings(tmp_path).host, settings(tmp_path).port) == ("127.0.0.1", 8000)
+
+
+def test_a_password_in_redis_url_is_not_repeated_in_the_message(tmp_path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(tmp_path, REDIS_URL="redis://app:hunter2@db:63x9/0")
+    assert "hunter2" not in str(caught.value) and "app:***@db" in str(caught.value)
+
+
+def test_a_var_dir_that_cannot_be_written_names_var_dir(tmp_path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="VAR_DIR=.* cannot hold the generated secret"):
+        Settings.from_env({"VAR_DIR": str(blocker / "var")})
