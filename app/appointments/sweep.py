@@ -11,17 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
 
 from app import clock
 from app.appointments.store import AppointmentStore
+from app.backoff import Backoff
 from app.sites import Site
 from app.store import Store
 
 log = logging.getLogger(__name__)
+
 
 def noshow_cutoff(site: Site, now: datetime, margin_minutes: int) -> datetime:
     """Appointments that start before this are missed if still booked."""
@@ -49,18 +50,17 @@ async def run_sweeper(store: Store, appointments: AppointmentStore, margin: int,
     It ends on the event rather than on cancellation alone: on Python 3.11 a cancel that
     lands as a Redis call completes can be swallowed (asyncio's wait_for race), and the
     loop would then sleep on through shutdown."""
-    failures = 0
+    backoff = Backoff(first=2.0, cap=interval_s)
     while not stop.is_set():
         try:
             for site_id in await store.site_ids():
                 site = await store.get_site(site_id)
                 if site is not None:
                     await sweep_once(appointments, site, clock.now(), margin)
-            failures = 0
+            backoff.reset()
             delay = interval_s
         except RedisError as exc:
-            failures += 1
-            delay = min(interval_s, 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
+            delay = backoff.next()
             log.warning("no-show sweep failed (%s); retrying in %.1f s", exc, delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
