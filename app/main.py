@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -22,7 +22,7 @@ from app.appointments import routes as appointment_routes
 from app.appointments import sweep
 from app.appointments.store import AppointmentStore
 from app.config import ConfigError, Settings
-from app.errors import ApiError, api_error_handler
+from app.errors import ApiError, api_error_handler, error_response
 from app.hub import Hub
 from app.store import Store
 from displays import fragments as display_fragments
@@ -42,17 +42,28 @@ def redis_clients(url: str) -> tuple[Redis, Redis]:
     return Redis.from_pool(pool), tail
 
 
+HTTP_ERRORS = {
+    404: ("not_found", "There is nothing at this address."),
+    405: ("method_not_allowed", "This address does not take that kind of request."),
+}
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed"}
-    return JSONResponse({"error": codes.get(exc.status_code, "http_error"),
-                         "detail": exc.detail}, status_code=exc.status_code)
+    code, sentence = HTTP_ERRORS.get(exc.status_code, ("http_error", exc.detail))
+    return error_response(request, ApiError(exc.status_code, code, sentence),
+                          headers=exc.headers)
 
 
 async def redis_down(request: Request, exc: Exception) -> Response:
-    return JSONResponse({"error": "unavailable",
-                         "detail": "The queue store is not reachable; try again shortly."},
-                        status_code=503)
+    return error_response(request, ApiError(
+        503, "unavailable", "The queue store is not reachable; try again shortly."))
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    # Starlette still logs the exception and re-raises it to the server after this.
+    return error_response(request, ApiError(
+        500, "internal", "Something went wrong on the server; it has been logged."))
 
 
 async def home(request: Request) -> Response:
@@ -107,6 +118,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         exception_handlers={ApiError: api_error_handler, HTTPException: http_error,
-                            RedisError: redis_down},
+                            RedisError: redis_down, Exception: server_error},
         lifespan=lifespan,
     )

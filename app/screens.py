@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app.auth import Principal, require
-from app.errors import ApiError
+from app.errors import ApiError, error_page
 from app.sites import Site
 from app.state import SiteState
 from app.templating import templates
@@ -19,14 +19,13 @@ from app.templating import templates
 async def screen_access(request: Request, roles: tuple[str, ...],
                         sign_in: str) -> tuple[Principal, Site] | Response:
     """The caller and site, or where to send them: `sign_in` (/login or /pair) when
-    unknown, a plain error page when known but not allowed here."""
+    unknown, an error page with a way out when known but not allowed here."""
     try:
         return await require(request, request.path_params["site"], roles)
     except ApiError as exc:
         if exc.status_code == 401:
             return RedirectResponse(f"{sign_in}?next={quote(request.url.path)}", 303)
-        return templates.TemplateResponse(request, "error.html", {"error": exc.detail},
-                                          status_code=exc.status_code)
+        return error_page(request, exc.status_code, exc.detail)
 
 
 async def render_screen(request: Request, roles: tuple[str, ...], sign_in: str, template: str,

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from app import auth
-from app.errors import ApiError
+from app.errors import ApiError, error_page
 from app.templating import templates
 
 
@@ -38,7 +38,7 @@ async def login(request: Request) -> Response:
     name, password = str(form.get("username", "")), str(form.get("password", ""))
     nxt = str(form.get("next", ""))
     if not auth.origin_allowed(request, strict=True):
-        return Response("Sign-in must come from this server's own page.", status_code=403)
+        return error_page(request, 403, "Sign-in must come from this server's own page.")
     session_id = None
     if name and password and len(name) <= 100 and len(password) <= 1000:
         session_id = await auth.login(request.app.state.redis, name, password)
@@ -69,7 +69,7 @@ async def pair_page(request: Request) -> Response:
 async def pair(request: Request) -> Response:
     form = await request.form()
     if not auth.origin_allowed(request, strict=True):
-        return Response("Pairing must come from this server's own page.", status_code=403)
+        return error_page(request, 403, "Pairing must come from this server's own page.")
     try:
         cookie, site, role = await auth.pair_device(
             request.app.state.redis, request.app.state.signer, str(form.get("code", ""))[:32])
