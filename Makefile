@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_URL ?= http://127.0.0.1:8000
 
-.PHONY: venv run test lint bench clean
+.PHONY: venv chromium run test lint bench clean
 
 venv: $(STAMP)
 
@@ -19,7 +19,12 @@ $(STAMP): pyproject.toml
 run: venv
 	$(BIN)/python -m app run
 
-test: venv
+# The browser tests need Chromium: .ci/chromium installs it where it can (root with apt-get)
+# and otherwise stops with the command to run. LOBBYLINE_SKIP_BROWSER=1 skips them instead.
+chromium:
+	@.ci/chromium
+
+test: venv chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
