@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import multiprocessing as mp
 import queue as queue_mod
@@ -340,13 +341,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         while perf() < limit and perf() - clock.last_rx < 1.0:
             await asyncio.sleep(0.1)
         frames = []
+        rates = []
+        gaps = []
         last_frame = 0.0
+        window = (last_checkin - args.duration, last_checkin)
         for lis in listeners:
             data = [m for m in lis.messages()[0] if m.opcode in (1, 2)]
             frames.append(len(data) - 1)
             last_frame = max(last_frame, data[-1].at)
+            during = [m.at for m in data[1:] if window[0] <= m.at <= window[1]]
+            rates.append(len(during) / args.duration)
+            gaps.append(max((b - a for a, b in itertools.pairwise(during)),
+                            default=args.duration))
+        rates.sort()
         lobby = {"sockets": len(listeners), "failed": len(listener_errors),
                  "frames_per_socket": {"min": min(frames), "max": max(frames)},
+                 "frames_per_s_during_run": {"min": round(rates[0], 1),
+                                             "p50": round(rates[len(rates) // 2], 1)},
+                 "longest_gap_between_frames_ms": round(max(gaps) * 1000, 1),
                  "last_frame_after_last_checkin_s": round(last_frame - last_checkin, 2),
                  "closed_by_server": sum(1 for lis in listeners if lis.closed_at)}
         for lis in listeners:

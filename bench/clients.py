@@ -15,12 +15,11 @@ import json
 import os
 import socket
 import struct
-from bisect import bisect_left
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bench.common import BenchError, Target, perf
+from bench.frames import Message, parse_frames
 
 
 class HttpError(Exception):
@@ -183,63 +182,6 @@ def _masked(opcode: int, payload: bytes) -> bytes:
 
 
 CLOSE_1000 = struct.pack("!H", 1000)
-
-
-@dataclass
-class Message:
-    at: float          # perf_counter() when the message's last byte arrived
-    opcode: int
-    payload: bytes
-
-
-def parse_frames(chunks: Sequence[tuple[float, bytes]]) -> tuple[list[Message], int]:
-    """Reassemble server frames from timestamped chunks; answers the complete messages
-    (control frames included) and how many bytes were left over at the end."""
-    data = b"".join(c for _, c in chunks)
-    ends: list[int] = []
-    total = 0
-    for _, c in chunks:
-        total += len(c)
-        ends.append(total)
-    out: list[Message] = []
-    pos, n = 0, len(data)
-    parts: list[bytes] = []
-    first_opcode = 0
-    while pos + 2 <= n:
-        b0, b1 = data[pos], data[pos + 1]
-        length = b1 & 0x7F
-        head = 2
-        if length == 126:
-            if pos + 4 > n:
-                break
-            length = struct.unpack_from("!H", data, pos + 2)[0]
-            head = 4
-        elif length == 127:
-            if pos + 10 > n:
-                break
-            length = struct.unpack_from("!Q", data, pos + 2)[0]
-            head = 10
-        if b1 & 0x80:
-            head += 4  # a server never masks, but skip a mask if one came
-        end = pos + head + length
-        if end > n:
-            break
-        payload = data[pos + head:end]
-        opcode, fin = b0 & 0x0F, b0 & 0x80
-        at = chunks[bisect_left(ends, end)][0]
-        if opcode >= 0x8:
-            out.append(Message(at, opcode, payload))
-        elif opcode == 0:
-            parts.append(payload)
-            if fin:
-                out.append(Message(at, first_opcode, b"".join(parts)))
-                parts = []
-        elif fin:
-            out.append(Message(at, opcode, payload))
-        else:
-            first_opcode, parts = opcode, [payload]
-        pos = end
-    return out, n - pos
 
 
 class Clock:

@@ -55,3 +55,25 @@ async def test_checkin_counts_every_answer_and_drains_its_visits(bench_args, sto
     assert r["lobby"]["sockets"] == 2 and r["lobby"]["frames_per_socket"]["min"] > 1
     state = await store.snapshot(site)
     assert all(not q.waiting for q in state.queues), "its visits were marked left"
+
+
+@pytest.mark.parametrize("mode", ["pairs", "poisson"])
+async def test_fanout_bursts_see_every_call_on_every_socket(bench_args, store, site,
+                                                            mode) -> None:
+    args, env = bench_args
+    r = _bench("bench.fanout", [*args, "--sockets", "3", "--calls", "6", "--warmup", "0",
+                                "--mode", mode, "--interval", "0.3", "--rate", "10"], env)
+    assert r["mode"] == mode
+    assert r["missed"]["pairs"] == 0 and r["frame_ms"]["count"] == 3 * 6
+    assert r["calls"]["statuses"] == {"201": 3, "200": 3}
+    state = await store.snapshot(site)
+    assert all(not q.waiting for q in state.queues), "its patients were cleaned up"
+
+
+async def test_memory_counts_the_sockets_it_opened(bench_args) -> None:
+    args, env = bench_args
+    desk = args.index("--desk-token")  # it only needs the display token
+    args = args[:desk] + args[desk + 2:]
+    r = _bench("bench.memory", [*args, "--sockets", "5", "--settle", "0.2"], env)
+    assert (r["sockets"]["open"], r["sockets"]["failed"]) == (5, 0)
+    assert r["rss_kib"]["after"] > 0 and r["kib_per_socket"] is not None
