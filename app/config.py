@@ -130,7 +130,6 @@ class Settings:
     retention_days: int = 7
     audit_retention_days: int = 2190
     socket_backlog: int = 64
-    screen_refresh_ms: int = 100
     hub_idle_seconds: int = 60
     noshow_margin_minutes: int = 30
     allowed_origins: tuple[str, ...] = ()
@@ -157,7 +156,6 @@ class Settings:
             retention_days=_int(env, "RETENTION_DAYS", 7, minimum=1),
             audit_retention_days=_int(env, "AUDIT_RETENTION_DAYS", 2190, minimum=1),
             socket_backlog=_int(env, "SOCKET_BACKLOG", 64, minimum=1),
-            screen_refresh_ms=_int(env, "SCREEN_REFRESH_MS", 100, 0, 5000),
             hub_idle_seconds=_int(env, "HUB_IDLE_SECONDS", 60, minimum=1),
             noshow_margin_minutes=_int(env, "NOSHOW_MARGIN_MINUTES", 30, 0, 24 * 60),
             allowed_origins=origins,

@@ -1,11 +1,16 @@
-"""Sending one frame to many WebSockets without letting a slow one hold up the rest.
+"""Sending frames to many WebSockets without letting a slow one hold up the rest.
 
 A send that the server can complete at once (the socket's write buffer has room) runs to
-completion right here, in turn, with no task per socket: FIELD-NOTES measured this as the
-cheapest fan-out on two cores. A send that would wait is handed to a background task for
-that socket alone; frames that arrive meanwhile queue behind it, and a socket that falls
-more than `limit` frames behind is closed with 1013 so that its client reconnects to a
-fresh snapshot.
+completion right here, in turn, with no task per socket: the cheapest fan-out on two cores
+(docs/architecture.md). A send that would wait is handed to a background task for that
+socket alone, and a socket that falls more than `limit` frames behind is closed with 1013
+so that its client reconnects to a fresh snapshot.
+
+Two kinds of group. An `EventGroup` (JSON clients) sends every frame to every socket, in
+order. A `ScreenGroup` (lobby, board, kiosk) sends changed fragments, which htmx swaps by
+element id: fragments merge, the newest for an id winning, so a socket that has not been
+sent the previous change yet (the fan-out has not reached it, or its last send is still
+waiting) gets both as one frame, and a newer change never waits for an older fan-out.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -50,25 +56,22 @@ class _Resume:
 
 
 class Subscriber:
-    """One socket of a group, with the frames it has yet to be sent."""
+    """One socket of a group. `send` either finishes at once or leaves a task draining
+    what the socket has yet to get (`_pending`, by kind of group)."""
 
-    def __init__(self, ws: WebSocket, group: Group) -> None:
+    __slots__ = ("closed", "closing", "group", "holder", "task", "ws")
+
+    def __init__(self, ws: WebSocket, group: Any) -> None:
         self.ws = ws
         self.group = group
-        self.backlog: deque[str] = deque()
         self.task: asyncio.Task[None] | None = None
-        self.paused = False
-        self.closed = asyncio.Event()
+        self.closed = False
         self.closing: asyncio.Future[None] | None = None
+        self.holder: asyncio.Task[Any] | None = None  # the endpoint's task, while it reads
 
-    def push(self, frame: str) -> None:
-        if self.closed.is_set():
-            return
-        if self.task is not None or self.paused:
-            self.backlog.append(frame)
-            if len(self.backlog) > self.group.limit:
-                self.close(TRY_AGAIN_LATER)
-            return
+    def _send(self, frame: str) -> None:
+        """Send now; if the socket cannot take it at once, finish in a task that then
+        sends whatever `_pending` answers, until nothing is left."""
         coro = self.ws.send_text(frame)
         try:
             suspended_on = coro.send(None)
@@ -80,18 +83,15 @@ class Subscriber:
             return
         self.task = asyncio.ensure_future(self._drain(_Resume(coro, suspended_on)))
 
-    def resume(self) -> None:
-        """Start sending what queued while paused (see Group.add)."""
-        self.paused = False
-        if self.backlog and self.task is None:
-            self.task = asyncio.ensure_future(self._drain(None))
+    def _pending(self) -> str | None:
+        raise NotImplementedError
 
     async def _drain(self, first: _Resume | None) -> None:
         try:
             if first is not None:
                 await first
-            while self.backlog:
-                await self.ws.send_text(self.backlog.popleft())
+            while (frame := self._pending()) is not None:
+                await self.ws.send_text(frame)
         except Exception:
             self.close()
         finally:
@@ -99,11 +99,10 @@ class Subscriber:
 
     def close(self, code: int = 1000) -> None:
         """Drop the socket from its group and close it; safe to call more than once."""
-        if self.closed.is_set():
+        if self.closed:
             return
-        self.closed.set()
-        self.group.subscribers.discard(self)
-        self.backlog.clear()
+        self.closed = True
+        self.group.subscribers.pop(self, None)
         if self.task is not None and self.task is not asyncio.current_task():
             self.task.cancel()
         if code != 1000:
@@ -114,33 +113,168 @@ class Subscriber:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
                 await self.ws.close(code)
+        if self.holder is not None:
+            # Its client may never answer the close: stop waiting for it to.
+            self.holder.cancel()
 
 
-class Group:
-    """The sockets of one audience of one site; every frame goes to all of them."""
+class EventSubscriber(Subscriber):
+    """A JSON client: every frame, in order; past `limit` queued frames it is closed."""
+
+    __slots__ = ("backlog", "paused")
+
+    def __init__(self, ws: WebSocket, group: EventGroup, paused: bool) -> None:
+        super().__init__(ws, group)
+        self.backlog: deque[str] = deque()
+        self.paused = paused
+
+    def push(self, frame: str) -> None:
+        if self.closed:
+            return
+        if self.task is not None or self.paused:
+            self.backlog.append(frame)
+            if len(self.backlog) > self.group.limit:
+                self.close(TRY_AGAIN_LATER)
+            return
+        self._send(frame)
+
+    def resume(self) -> None:
+        """Start sending what queued while paused (see EventGroup.add)."""
+        self.paused = False
+        if self.backlog and self.task is None:
+            self.task = asyncio.ensure_future(self._drain(None))
+
+    def _pending(self) -> str | None:
+        return self.backlog.popleft() if self.backlog else None
+
+
+class EventGroup:
+    """The JSON clients of one site; every frame goes to all of them, in order."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.subscribers: set[Subscriber] = set()
+        self.subscribers: dict[Subscriber, None] = {}
 
-    def add(self, ws: WebSocket, first: str | None = None, paused: bool = False) -> Subscriber:
-        """Join `ws`; `first` (the snapshot) is sent before any later frame. A paused
-        subscriber queues frames until `resume()`, for a client still being backfilled."""
-        sub = Subscriber(ws, self)
-        sub.paused = paused
-        self.subscribers.add(sub)
-        if first is not None:
-            sub.push(first)
+    def add(self, ws: WebSocket, paused: bool = False) -> EventSubscriber:
+        """Join `ws`. A paused subscriber queues frames until `resume()`, for a client
+        still being backfilled."""
+        sub = EventSubscriber(ws, self, paused)
+        self.subscribers[sub] = None
         return sub
 
-    async def send(self, frame: str) -> None:
-        """Hand `frame` to every socket. Never waits on a socket (slow ones queue, then
+    async def send(self, frames: list[str]) -> None:
+        """Hand `frames` to every socket. Never waits on a socket (slow ones queue, then
         drop), but lets the event loop run every `SLICE` sockets, so that a request
         arriving during a fan-out to thousands waits for one slice, not all of it."""
         for i, sub in enumerate(list(self.subscribers), 1):
-            sub.push(frame)
+            for frame in frames:
+                sub.push(frame)  # type: ignore[attr-defined]
             if i % SLICE == 0:
                 await asyncio.sleep(0)
+
+    def __len__(self) -> int:
+        return len(self.subscribers)
+
+
+class ScreenSubscriber(Subscriber):
+    """A screen: `seen` is the last change of its group that it has been handed."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self, ws: WebSocket, group: ScreenGroup) -> None:
+        super().__init__(ws, group)
+        self.seen = group.version
+
+    def catch_up(self) -> None:
+        """Send what changed since `seen`, unless a send is still in flight (its task
+        sends the rest, merged, when it ends) or the socket is too far behind."""
+        if self.closed or self.task is not None:
+            if self.group.version - self.seen > self.group.limit:
+                self.close(TRY_AGAIN_LATER)
+            return
+        frame = self._pending()
+        if frame is not None:
+            self._send(frame)
+
+    def _pending(self) -> str | None:
+        group = self.group
+        if self.seen >= group.version:
+            return None
+        frame = group.since(self.seen)
+        self.seen = group.version
+        return frame
+
+
+class ScreenGroup:
+    """The sockets of one screen audience of one site. `publish` hands each change to a
+    fan-out task and returns at once; the task walks the sockets until every one has
+    been handed the latest change, merged with any it had not been sent yet."""
+
+    def __init__(self, limit: int, spend: Callable[[float], None] = lambda s: None) -> None:
+        self.limit = limit
+        self.spend = spend  # told the CPU time each slice of fan-out took (see hub.Budget)
+        self.subscribers: dict[Subscriber, None] = {}
+        self.version = 0
+        self.changes: dict[int, dict[str, str]] = {}  # version -> fragment id -> html
+        self.frames: dict[int, str] = {}  # seen -> frame, for the current version
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, ws: WebSocket, first: str) -> ScreenSubscriber:
+        """Join `ws` with `first`, the whole render of the current version, sent before
+        any later change."""
+        sub = ScreenSubscriber(ws, self)
+        self.subscribers[sub] = None
+        sub._send(first)
+        return sub
+
+    def publish(self, changed: dict[str, str]) -> None:
+        """Make `changed` (fragment id -> html) the next version and start handing it out."""
+        if not changed:
+            return
+        self.version += 1
+        self.changes[self.version] = changed
+        self.frames.clear()
+        if self.task is None:
+            self.task = asyncio.ensure_future(self._fan_out())
+
+    def since(self, seen: int) -> str:
+        """One frame that takes a socket from version `seen` to the current one."""
+        frame = self.frames.get(seen)
+        if frame is None:
+            merged: dict[str, str] = {}
+            for version in range(seen + 1, self.version + 1):
+                merged.update(self.changes[version])
+            frame = self.frames[seen] = "".join(merged.values())
+        return frame
+
+    async def _fan_out(self) -> None:
+        try:
+            while True:
+                behind = [s for s in self.subscribers
+                          if s.seen < self.version]  # type: ignore[attr-defined]
+                if not behind:
+                    break
+                idle = any(s.task is None for s in behind)
+                started = time.thread_time()
+                for i, sub in enumerate(behind, 1):
+                    sub.catch_up()  # type: ignore[attr-defined]
+                    if i % SLICE == 0:
+                        self.spend(time.thread_time() - started)
+                        await asyncio.sleep(0)
+                        started = time.thread_time()
+                self.spend(time.thread_time() - started)
+                if not idle:
+                    break  # each one's own task sends it the rest
+                await asyncio.sleep(0)
+            self._forget_sent()
+        finally:
+            self.task = None
+
+    def _forget_sent(self) -> None:
+        oldest = min((s.seen for s in self.subscribers),  # type: ignore[attr-defined]
+                     default=self.version)
+        for version in [v for v in self.changes if v <= oldest]:
+            del self.changes[version]
 
     def __len__(self) -> int:
         return len(self.subscribers)

@@ -2,14 +2,15 @@
 site's sockets, rendered once per audience.
 
 Every push starts from the stream, so what any process writes reaches the sockets of
-every process. JSON clients get each event as it is read. Screens are redrawn at most once
-per `SCREEN_REFRESH_MS` per site: the hub reads the site's state once (one atomic script),
-renders each audience that has a socket, and sends only the fragments whose markup
-changed. A change after a quiet spell is drawn at once; changes that arrive while the
-screens were just redrawn share the next frame, so a busy desk never makes the hub redraw
-faster than a TV can show, nor take the cores its requests need. A socket that connects
-gets the latest full render first, so it never sees a change before the state it applies
-to. A site's hub stops once no socket has used it for `HUB_IDLE_SECONDS`.
+every process. JSON clients get each event as it is read. Screens are redrawn as soon as a
+change is read and no redraw is under way; changes read during one share the next, which
+starts when it ends, so coalescing follows the load, not a clock. A redraw reads the
+site's state once (one atomic script), renders each audience that has a socket, and hands
+the fragments that changed to the audience's fan-out, which merges them with any that a
+socket has not been sent yet (app/fanout.py). Under sustained load a site's screens take
+at most `SCREEN_SHARE` of the process (`Budget`), so the requests keep the rest. A socket
+that connects gets the latest full render first, so it never sees a change before the
+state it applies to. A site's hub stops once no socket has used it for `HUB_IDLE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -18,18 +19,18 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
+import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
 from app import keys
+from app.backoff import Backoff
 from app.config import Settings
 from app.events import Event
-from app.fanout import Group, Subscriber
+from app.fanout import EventGroup, EventSubscriber, ScreenGroup, ScreenSubscriber
 from app.sites import Site
 from app.state import SiteState
 from app.store import Store
@@ -38,10 +39,40 @@ log = logging.getLogger(__name__)
 
 Renderer = Callable[[SiteState], dict[str, str]]
 
-BLOCK_MS = 1000  # well under redis-py's socket timeout, per FIELD-NOTES
+BLOCK_MS = 1000  # well under redis-py's socket timeout (docs/architecture.md)
 BATCH = 500
 CATCH_UP_TRIES = 200  # x 10 ms
 SCREEN_LIMIT = 100  # visits listed per queue on a screen; the rest are counted
+SCREEN_SHARE = 0.25  # of the process a site's screens may take under sustained load
+SCREEN_BURST = 0.1  # seconds of redraw and fan-out a quiet site may spend at once
+
+
+class Budget:
+    """The time a site's screens may take: the CPU time of rendering and fanning out is
+    charged here (CPU, not wall time, so that a machine busy with other work does not
+    slow the screens down further), and it refills at `share` of wall time, up to `burst`.
+    A redraw waits while it is overspent, so a busy site's screens update as often as the
+    share allows and no more often."""
+
+    def __init__(self, share: float = SCREEN_SHARE, burst: float = SCREEN_BURST) -> None:
+        self.share = share
+        self.burst = burst
+        self.level = burst
+        self.at = time.perf_counter()
+
+    def _refill(self) -> None:
+        now = time.perf_counter()
+        self.level = min(self.burst, self.level + (now - self.at) * self.share)
+        self.at = now
+
+    def spend(self, seconds: float) -> None:
+        self._refill()
+        self.level -= seconds
+
+    def wait(self) -> float:
+        """Seconds until the budget is no longer overspent."""
+        self._refill()
+        return max(0.0, -self.level / self.share)
 
 
 class SiteHub:
@@ -53,12 +84,15 @@ class SiteHub:
         self.store = store
         self.tail = tail
         self.renderers = renderers
-        self.groups = {name: Group(settings.socket_backlog) for name in (*renderers, "json")}
+        self.budget = Budget()
+        self.screens = {name: ScreenGroup(settings.socket_backlog, self.budget.spend)
+                        for name in renderers}
+        self.events = EventGroup(settings.socket_backlog)
         self.fragments: dict[str, dict[str, str]] = {name: {} for name in renderers}
         self.state: SiteState | None = None
         self.stale: set[str] = set()  # audiences not rendered from `state` (no socket)
-        self.interval = settings.screen_refresh_ms / 1000
-        self.next_refresh = 0.0  # loop time before which the screens are not redrawn
+        self.dirty = False  # events read that the screens do not show yet
+        self.drawing: asyncio.Task[None] | None = None
         self.idle_seconds = settings.hub_idle_seconds
         self.users = 0  # sockets connecting or connected; see Hub.use()
         self.idle_since = asyncio.get_running_loop().time()
@@ -68,16 +102,16 @@ class SiteHub:
         self.task: asyncio.Task[None] | None = None
         self.stopping = False  # see run(): a swallowed cancel must still end the loop
 
-    async def join(self, audience: str, ws: WebSocket) -> Subscriber:
+    async def join(self, audience: str, ws: WebSocket) -> ScreenSubscriber:
         """Add a socket of `audience` (lobby, board, kiosk); its first frame is the whole
-        current state for that audience."""
+        current state for that audience, then each change after it."""
         await self.ready.wait()
         if audience in self.stale:
             self._render(audience)
         full = "".join(self.fragments[audience].values())
-        return self.groups[audience].add(ws, first=full)
+        return self.screens[audience].add(ws, first=full)
 
-    async def join_events(self, ws: WebSocket, after: str | None) -> Subscriber:
+    async def join_events(self, ws: WebSocket, after: str | None) -> EventSubscriber:
         """Add a JSON client; with `after`, first send every later event the stream
         holds, then live events, none missed and none twice."""
         await self.ready.wait()
@@ -89,7 +123,7 @@ class SiteHub:
                 break
             await asyncio.sleep(0.01)
         upto = self.last_id
-        sub = self.groups["json"].add(ws, paused=after is not None)
+        sub = self.events.add(ws, paused=after is not None)
         if after is not None:
             cursor = after
             while True:
@@ -103,31 +137,27 @@ class SiteHub:
             sub.resume()
         return sub
 
-    @property
-    def sockets(self) -> int:
-        return sum(len(g) for g in self.groups.values())
-
     async def run(self) -> None:
         """Tail the stream until stopped, surviving Redis restarts with backoff.
 
         Checks `stopping` as well as being cancelled: on Python 3.11 a cancel that lands as
         a Redis reply arrives can be swallowed, and the tail would block on."""
-        delay = 0.1
+        backoff = Backoff(first=0.1, cap=5.0)
         while not self._idle():
             try:
                 # After an outage keep the cursor: the tail then reads, and sends to the
                 # JSON clients, every event written while it was away.
                 await self._refresh(keep_cursor=self.ready.is_set())
                 self.ready.set()
-                delay = 0.1
+                backoff.reset()
                 await self._tail()
+                continue
             except RedisError as exc:
                 log.warning("site %s: Redis unavailable (%s); retrying", self.site.id, exc)
             except Exception:
                 # A bug must not leave the site's screens dark: log it and start over.
                 log.exception("site %s: the hub failed; restarting it", self.site.id)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, 5.0)
+            await asyncio.sleep(backoff.next())
 
     def _idle(self) -> bool:
         """Whether to stop now: stopped, or no socket for `idle_seconds`. Deciding and
@@ -144,58 +174,65 @@ class SiteHub:
 
     async def _tail(self) -> None:
         stream = keys.events(self.site.id)
-        loop = asyncio.get_running_loop()
-        dirty = False  # events read that the screens do not show yet
         while not self._idle():
-            block = BLOCK_MS
-            if dirty:  # wake in time to redraw; 0 would block for ever
-                block = max(1, min(BLOCK_MS, int((self.next_refresh - loop.time()) * 1000)))
-            reply = await self.tail.xread({stream: self.last_id}, count=BATCH, block=block)
-            if reply:
-                events = [Event.from_stream(i, f) for i, f in reply[0][1]]
-                self.last_id = events[-1].id
-                if self.groups["json"]:
-                    for event in events:
-                        await self.groups["json"].send(json.dumps(event.to_json()))
-                if any(e.type == "site.updated" for e in events):
-                    self.site = await self.store.get_site(self.site.id) or self.site
-                dirty = True
-            if dirty and loop.time() >= self.next_refresh:
-                started = loop.time()
+            reply = await self.tail.xread({stream: self.last_id}, count=BATCH, block=BLOCK_MS)
+            if not reply:
+                continue
+            events = [Event.from_stream(i, f) for i, f in reply[0][1]]
+            self.last_id = events[-1].id
+            if self.events:
+                await self.events.send([json.dumps(e.to_json()) for e in events])
+            if any(e.type == "site.updated" for e in events):
+                self.site = await self.store.get_site(self.site.id) or self.site
+            self.dirty = True
+            if self.drawing is None:
+                self.drawing = asyncio.create_task(self._draw(), name=f"draw:{self.site.id}")
+
+    async def _draw(self) -> None:
+        """Redraw until no change is left undrawn: changes read during a redraw share the
+        next one, which starts when this one ends (or, under sustained load, once the
+        site's `Budget` allows)."""
+        try:
+            while self.dirty and not self.stopping:
+                if (wait := self.budget.wait()) > 0:
+                    await asyncio.sleep(wait)
+                self.dirty = False
                 await self._refresh(keep_cursor=True)
-                dirty = False
-                # One redraw per interval, timed from its start so that changes spaced
-                # wider than the interval are each drawn at once; and a pause of at
-                # least half the redraw, so a fan-out to thousands of screens that
-                # outlasts the interval still leaves the requests a third of the time.
-                ended = loop.time()
-                self.next_refresh = max(started + self.interval,
-                                        ended + (ended - started) / 2)
+        except RedisError as exc:
+            # The tail meets the outage too and restarts with a full redraw.
+            log.warning("site %s: redraw failed (%s)", self.site.id, exc)
+        except Exception:
+            log.exception("site %s: redraw failed", self.site.id)
+        finally:
+            self.drawing = None
 
     async def _refresh(self, keep_cursor: bool = False) -> None:
-        """Read the state once, render each audience that has a socket, send what
+        """Read the state once, render each audience that has a socket, hand on what
         changed. An audience with none is only marked stale: join() renders it."""
         state = await self.store.snapshot(self.site, limit=SCREEN_LIMIT)
         if not keep_cursor:
             # After a (re)connect: no event before this snapshot needs replaying.
             self.last_id = state.event_id
         self.state = state
-        for audience in self.renderers:
-            if not self.groups[audience]:
+        for audience, group in self.screens.items():
+            if not group:
                 self.stale.add(audience)
                 continue
+            started = time.thread_time()
             changed = self._render(audience)
-            if changed and self.ready.is_set():
-                await self.groups[audience].send(changed)
+            self.budget.spend(time.thread_time() - started)
+            if self.ready.is_set():
+                group.publish(changed)
 
-    def _render(self, audience: str) -> str:
-        """Render `audience` from the last state read; answers the fragments that changed."""
+    def _render(self, audience: str) -> dict[str, str]:
+        """Render `audience` from the last state read; answers the fragments that changed,
+        by element id."""
         assert self.state is not None
         fresh = self.renderers[audience](self.state)
         old = self.fragments[audience]
         self.fragments[audience] = fresh
         self.stale.discard(audience)
-        return "".join(html for fid, html in fresh.items() if old.get(fid) != html)
+        return {fid: html for fid, html in fresh.items() if old.get(fid) != html}
 
 
 def _id_key(event_id: str) -> tuple[int, int]:
@@ -239,15 +276,13 @@ class Hub:
     async def stop(self) -> None:
         for hub in list(self.sites.values()):
             hub.stopping = True
-            if hub.task is not None:
-                hub.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await hub.task
-            for group in hub.groups.values():
+            tasks = [hub.task, hub.drawing, *(g.task for g in hub.screens.values())]
+            for task in tasks:
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            for group in (*hub.screens.values(), hub.events):
                 for sub in list(group.subscribers):
                     sub.close(1012)
         self.sites.clear()
-
-    def stats(self) -> dict[str, Any]:
-        return {sid: {name: len(g) for name, g in h.groups.items()}
-                for sid, h in self.sites.items()}

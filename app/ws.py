@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
@@ -39,20 +38,19 @@ async def _admit(ws: WebSocket, audience: str) -> Site | None:
 
 
 async def _hold(ws: WebSocket, sub: Subscriber) -> None:
-    """Keep the socket until the client leaves or the hub drops it as too slow."""
-
-    async def receive() -> None:
+    """Keep the socket until the client leaves or the hub drops it as too slow. It waits
+    in the endpoint's own task, with no task of its own: a thousand idle screens cost a
+    thousand tasks fewer (docs/benchmarks.md)."""
+    sub.holder = asyncio.current_task()
+    try:
         while (await ws.receive())["type"] != "websocket.disconnect":
             pass
-
-    tasks = [asyncio.create_task(receive()), asyncio.create_task(sub.closed.wait())]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        if not sub.closed:
+            raise
+        sub.holder.uncancel()  # the hub closed the socket: see Subscriber._close
     finally:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        sub.holder = None
         sub.close()
         if sub.closing is not None:
             # Returning now would let the server drop the connection before the close

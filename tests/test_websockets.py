@@ -1,4 +1,4 @@
-"""The WebSockets of API.md, end to end: a real server process, real clients, real Redis.
+"""The WebSockets of docs/api.md, end to end: a real server process, real clients, real Redis.
 
 Each socket's first frame is the whole state for its audience, then changes follow; the
 JSON stream resumes after an id; a lobby socket never carries a name; refusals are HTTP
@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import itertools
 import json
 import os
 import re
 import socket
 import struct
 from collections.abc import AsyncIterator, Callable
-from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -31,37 +31,11 @@ from app import keys
 from app.auth import create_token
 from app.sites import site_from_dict
 from app.store import Store
+from bench.frames import fragment_texts, parse_frames, top_level_ids
 
 LOBBY_IDS = {"calling", "queue-reg", "queue-nurse", "queue-lab"}
 BOARD_IDS = {"board-queue-reg", "board-queue-nurse", "board-queue-lab", "board-active",
              "board-rooms"}
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-        "track", "wbr"}
-
-
-class _TopLevel(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.depth = 0
-        self.ids: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.depth == 0:
-            self.ids.append(dict(attrs).get("id") or "")
-        if tag not in VOID:
-            self.depth += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag not in VOID:
-            self.depth -= 1
-
-
-def top_level_ids(frame: str) -> list[str]:
-    """The ids of a fragment frame's top-level elements: what htmx swaps out of band."""
-    parser = _TopLevel()
-    parser.feed(frame)
-    parser.close()
-    return parser.ids
 
 
 def kiosk_counts(frame: str) -> dict[str, int]:
@@ -297,8 +271,8 @@ async def test_lobby_socket_never_receives_a_name_or_a_visit_id(server, site, to
                   for q, n, p in zip(["reg", "reg", "nurse", "lab", "reg"], NAMES,
                                      [0, 2, 0, 1, 0], strict=True)]
         zeb, phil, octa, esme, xio = visits
-        # Screens are redrawn at most every SCREEN_REFRESH_MS, so a patient who comes and
-        # goes within one redraw is never drawn: let every name be drawn first.
+        # Changes that arrive during a redraw share the next one, so a patient who comes
+        # and goes within one redraw is never drawn: let every name be drawn first.
         await board.wait_for(lambda _: all(n in "".join(board.frames) for n in NAMES),
                              timeout=10)
         await lobby.wait_containing(xio["ticket"], timeout=10)
@@ -470,26 +444,15 @@ def _read_until_closed(sock: socket.socket, timeout: float) -> list[tuple[int, b
 
 
 def _server_frames(data: bytes) -> list[tuple[int, bytes]]:
-    """(opcode, payload) of each unmasked server frame; a truncated tail is dropped."""
-    frames, i = [], 0
-    while i + 2 <= len(data):
-        opcode, length, i = data[i] & 0x0F, data[i + 1] & 0x7F, i + 2
-        if length == 126:
-            (length,), i = struct.unpack("!H", data[i:i + 2]), i + 2
-        elif length == 127:
-            (length,), i = struct.unpack("!Q", data[i:i + 8]), i + 8
-        if i + length > len(data):
-            break
-        frames.append((opcode, data[i:i + length]))
-        i += length
-    return frames
+    """(opcode, payload) of each server message; a truncated tail is dropped."""
+    return [(m.opcode, m.payload) for m in parse_frames([(0.0, data)])[0]]
 
 
 async def test_slow_socket_is_closed_and_never_holds_back_the_others(live_server, site,
                                                                     tokens):
-    # A redraw per check-in (no coalescing), so the slow socket falls behind within the
-    # 5 s its close may take while this test is not reading it.
-    server = live_server({"SOCKET_BACKLOG": "8", "SCREEN_REFRESH_MS": "0"})
+    # Each check-in waits for the healthy socket, so each is a redraw of its own and the
+    # slow socket falls behind within the 5 s its close may take while nobody reads it.
+    server = live_server({"SOCKET_BACKLOG": "8"})
     path = ws_path(site.id, "board")
     padding = " ".join(["Quist"] * 15)
     checked_in = 150
@@ -520,28 +483,103 @@ async def test_slow_socket_is_closed_and_never_holds_back_the_others(live_server
     assert struct.unpack("!H", closes[0][:2])[0] == 1013
 
 
-# Redraws: a burst shares one frame; an idle site's hub stops
+# Redraws: changes are drawn at once, merged when a socket has not been sent the last one
 
 
-@pytest.mark.server_env({"SCREEN_REFRESH_MS": "2000"})
-async def test_a_burst_of_changes_reaches_the_screens_as_one_frame(server, site, tokens, desk):
+def screen_state(frames: list[str]) -> dict[str, str]:
+    """What a screen shows after applying `frames` in order, as htmx swaps them: each
+    top-level element replaces the one with its id. Answers the text of each, by id."""
+    state: dict[str, str] = {}
+    for frame in frames:
+        state.update(fragment_texts(frame))
+    return state
+
+
+async def test_two_changes_moments_apart_both_reach_the_screens_in_order(server, site,
+                                                                        tokens, desk):
     async with (
         listening(server, ws_path(site.id, "lobby"), tokens["display"]) as lobby,
         listening(server, ws_path(site.id, "events"), tokens["desk"]) as events,
     ):
         await lobby.wait_for(bool)
-        first = await desk.check_in("reg")
-        # After a quiet spell the change is drawn at once, not after the interval.
-        await lobby.wait_containing(first["ticket"], timeout=1.5)
-        drawn = len(lobby.frames)
-        burst = [await desk.check_in("reg") for _ in range(5)]
-        i = await lobby.wait_containing(burst[-1]["ticket"], since=drawn, timeout=5)
-        assert i == drawn, "the burst came as more than one frame"
-        assert all(v["ticket"] in lobby.frames[i] for v in burst)
-        # JSON clients are not throttled: every event, one frame each.
-        await events.wait_for(lambda f: json.loads(f)["visit"]["id"] == burst[-1]["id"])
-        assert [json.loads(f)["visit"]["id"] for f in events.frames] == [
-            v["id"] for v in [first, *burst]]
+        # A check-in and, 5 ms after it was sent, the call that takes that patient.
+        arrival = asyncio.create_task(desk.check_in("reg", priority=2))
+        await asyncio.sleep(0.005)
+        r = await desk.client.post("/queues/reg/call-next", json={"room": "room-3"})
+        visit = await arrival
+        assert r.status_code == 200 and r.json()["id"] == visit["id"], r.text
+        ticket = visit["ticket"]
+        await lobby.wait_for(lambda f: ticket in fragment_texts(f).get("calling", ""))
+        shown = [screen_state(lobby.frames[:n]) for n in range(1, len(lobby.frames) + 1)]
+        called_from = next(i for i, s in enumerate(shown) if ticket in s["calling"])
+        assert all(ticket in s["calling"] and ticket not in s["queue-reg"]
+                   for s in shown[called_from:]), "the screen never goes back to 'waiting'"
+        # JSON clients get every event, one a frame, in order.
+        await events.wait_for(lambda f: json.loads(f)["type"] == "visit.called")
+        got = [json.loads(f) for f in events.frames]
+        assert [(e["type"], e["visit"]["id"]) for e in got if "visit" in e] == [
+            ("visit.checked_in", visit["id"]), ("visit.called", visit["id"])]
+
+
+def _read_until(sock: socket.socket, done: Callable[[str], bool],
+                timeout: float) -> list[tuple[int, bytes]]:
+    """The server's messages, read until their text satisfies `done`."""
+    sock.settimeout(timeout)
+    data = bytearray()
+    while True:
+        frames = _server_frames(bytes(data))
+        if done("".join(p.decode() for op, p in frames if op == 0x1)):
+            return frames
+        chunk = sock.recv(1 << 16)
+        assert chunk, "the server closed the connection"
+        data += chunk
+
+
+@pytest.mark.server_env({"SOCKET_BACKLOG": "500"})
+async def test_changes_a_busy_socket_was_not_sent_yet_reach_it_merged(server, site, tokens,
+                                                                      desk):
+    path = ws_path(site.id, "board")
+    padding = " ".join(["Quist"] * 15)
+    checked_in = 200
+    async with listening(server, path, tokens["desk"]) as healthy:
+        await healthy.wait_for(bool)
+        busy = _open_raw_socket(server.port, path, tokens["desk"])
+        try:
+            # Nobody reads `busy` while the board grows, so its buffers fill and a send to
+            # it waits; the changes made meanwhile must not queue up as frames of their own.
+            for n in range(1, checked_in + 1):
+                await desk.check_in("reg", name=f"P{n:03d} {padding}")
+                await healthy.wait_containing(f">{n} waiting<", timeout=5)
+            frames = await asyncio.to_thread(
+                _read_until, busy, lambda text: f">{checked_in} waiting<" in text, 10)
+        finally:
+            busy.close()
+    texts = [p.decode() for op, p in frames if op == 0x1]
+    assert not any(op == 0x8 for op, _ in frames), "a socket within its backlog is kept"
+    print(f"{len(texts) - 1} frames carried {checked_in} changes")
+    assert len(texts) - 1 < checked_in, "every change came as a frame of its own"
+    board = screen_state(texts)["board-queue-reg"]
+    assert all(f"P{n:03d}" in board for n in range(1, 101)), "the first 100, as listed"
+    assert len(healthy.frames) == checked_in + 1, "a socket that keeps up gets each change"
+
+
+async def test_a_screen_joining_while_changes_flow_gets_the_whole_state_first(server, site,
+                                                                             tokens, desk):
+    async def arrivals(n: int) -> list[dict[str, Any]]:
+        return [await desk.check_in("reg") for _ in range(n)]
+
+    flowing = asyncio.create_task(arrivals(20))
+    await asyncio.sleep(0.05)
+    async with listening(server, ws_path(site.id, "lobby"), tokens["display"]) as lobby:
+        visits = await flowing
+        await lobby.wait_containing(visits[-1]["ticket"])
+        assert set(top_level_ids(lobby.frames[0])) == LOBBY_IDS
+        shown = [screen_state(lobby.frames[:n])["queue-reg"]
+                 for n in range(1, len(lobby.frames) + 1)]
+        for earlier, later in itertools.pairwise(shown):
+            assert all(v["ticket"] in later for v in visits if v["ticket"] in earlier), (
+                "a frame took the screen back to a state before the one it had")
+        assert all(v["ticket"] in shown[-1] for v in visits)
 
 
 async def test_a_screen_joining_after_changes_drawn_only_for_others_gets_them(server, site,
