@@ -3,13 +3,14 @@ its record, and the check-in by appointment done whole inside one script."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from app import clock, keys
+from app import clock, keys, scripts
 from app.appointments.schedule import import_entries
 from app.appointments.store import AppointmentStore
 from app.config import Settings
@@ -166,3 +167,51 @@ async def test_a_check_in_whose_appointment_visit_expired_makes_a_new_visit(
     assert created and again["id"] != first["id"]
     linked = await AppointmentStore(store.redis, settings).get(site, "a1")
     assert linked.visit_id == again["id"]
+
+
+# What a script answers when what its caller read has changed in between
+
+
+def snapshot_keys(site: Site) -> dict[str, str]:
+    s = site.id
+    found = {"queues": keys.queue_state(s), "rooms": keys.room_status(s),
+             "room_visit": keys.room_visit(s), "active": keys.active(s),
+             "events": keys.events(s)}
+    for q in site.queues:
+        found |= {"waiting:" + q.id: keys.waiting(s, q.id), "calls:" + q.id: keys.calls(s, q.id)}
+    return found
+
+
+async def test_a_snapshot_not_given_a_listed_visit_asks_to_read_again(store, site):
+    visit, _ = await store.check_in(site, "reg", actor="t")
+    args = {"queue_ids": [q.id for q in site.queues], "limit": -1}
+    script = store._scripts["snapshot"]
+
+    strict = json.loads(await scripts.call(script, snapshot_keys(site),
+                                           {**args, "lenient": False}))
+    lenient = json.loads(await scripts.call(script, snapshot_keys(site),
+                                            {**args, "lenient": True}))
+    given = json.loads(await scripts.call(
+        script, {**snapshot_keys(site), "visit:" + visit["id"]: keys.visit(site.id, visit["id"])},
+        {**args, "lenient": False}))
+
+    assert strict == {"retry": True}
+    assert lenient["waiting"]["reg"] == {}  # left out, to come as a delta
+    assert [v["id"] for v in given["waiting"]["reg"]] == [visit["id"]]
+
+
+async def test_a_call_next_whose_head_was_not_given_asks_to_read_again(store, site):
+    await store.check_in(site, "reg", actor="t")
+    s = site.id
+    answer = await scripts.call(store._scripts["move"], {
+        "active": keys.active(s), "rooms": keys.room_status(s),
+        "room_visit": keys.room_visit(s), "events": keys.events(s),
+        "audit": keys.audit(s, "2026-01-01"), "stats": keys.stats(s, "2026-01-01"),
+        "queues": keys.queue_state(s), "seq": keys.sequence(s),
+        "waiting": keys.waiting(s, "reg"), "calls": keys.calls(s, "reg"),
+    }, {**scripts.common(store.settings, clock.now(), "t"), "visit_id": "", "action": "call",
+        "allowed_from": ["waiting"], "to": "called", "event": "visit.called", "room": "",
+        "target_queue": "", "clean_after_use": True, "desks": [], "queue": "reg",
+        "appointment_id": "", "holder_seen": ""})
+    assert answer == scripts.RETRY
+    assert len(await store.redis.zrange(keys.waiting(s, "reg"), 0, -1)) == 1  # untouched
