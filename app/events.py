@@ -1,4 +1,4 @@
-"""An event of a site's stream, as read back and as API.md shows it."""
+"""An event of a site's stream, as read back and as docs/api.md shows it."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class Event:
                    loads("appointment"))
 
     def to_json(self) -> dict[str, Any]:
-        """API.md's event. The position is the one at the time of the event."""
+        """docs/api.md's event. The position is the one at the time of the event."""
         body: dict[str, Any] = {"id": self.id, "type": self.type, "at": self.at,
                                 "actor": self.actor}
         if self.visit is not None:

@@ -49,7 +49,7 @@ class LobbyView:
     calling: tuple[LobbyCall, ...]
 
     def to_json(self) -> dict[str, Any]:
-        """API.md's lobby view."""
+        """docs/api.md's lobby view."""
         return {
             "event_id": self.event_id,
             "queues": [

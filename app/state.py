@@ -62,7 +62,7 @@ class SiteState:
         return [visit_json(v, i, queue.eta(i)) for i, v in enumerate(queue.waiting, start=1)]
 
     def to_json(self) -> dict[str, Any]:
-        """API.md's snapshot."""
+        """docs/api.md's snapshot."""
         return {
             "event_id": self.event_id,
             "queues": [

@@ -57,7 +57,7 @@ MOVES: dict[str, Move] = {
 
 def visit_json(fields: Mapping[str, Any], position: int | None = None,
                eta: dict[str, int] | None = None) -> dict[str, Any]:
-    """The staff view of API.md from a visit's stored fields."""
+    """The staff view of docs/api.md from a visit's stored fields."""
     status = fields.get("status", "")
     return {
         "id": fields.get("id"),

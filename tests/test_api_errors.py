@@ -1,4 +1,4 @@
-"""Every route of API.md: its success, each refusal, and that a refusal changes nothing."""
+"""Every route of docs/api.md: its success, each refusal, and that a refusal changes nothing."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from app.sites import site_from_dict
 
 @dataclass(frozen=True)
 class Call:
-    """One route of API.md, called the way its own role would call it."""
+    """One route of docs/api.md, called the way its own role would call it."""
 
     name: str
     method: str
@@ -130,7 +130,7 @@ async def other_site(store, redis_url) -> AsyncIterator[OtherSite]:
 
 
 def assert_error(r: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    """API.md's error shape: {"error": <machine code>, "detail": <sentence>}."""
+    """docs/api.md's error shape: {"error": <machine code>, "detail": <sentence>}."""
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/json")
     body = r.json()
@@ -254,7 +254,7 @@ async def test_each_route_answers_403_to_a_role_that_may_not_and_changes_nothing
 
 
 def test_the_display_may_not_read_the_snapshot_nor_the_kiosk_move_a_visit():
-    # The two refusals API.md's readers rely on most; WRONG_ROLE must include them.
+    # The two refusals docs/api.md's readers rely on most; WRONG_ROLE must include them.
     pairs = {(c.name, role) for c in CALLS for role in c.refused_roles}
     assert {("snapshot", "display"), ("move visit", "kiosk"),
             ("create visit", "display"), ("lobby", "kiosk")} <= pairs

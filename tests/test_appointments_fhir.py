@@ -1,5 +1,5 @@
 """FHIR R4 out: Appointment and Encounter searchset Bundles that `fhir.resources` accepts,
-with DESIGN.md's status mapping and the room as the Encounter's location."""
+with docs/appointments.md's status mapping and the room as the Encounter's location."""
 
 from __future__ import annotations
 

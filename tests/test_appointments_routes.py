@@ -1,4 +1,4 @@
-"""API.md's Appointments calls over HTTP: import in each format, the day's list, refusals."""
+"""docs/api.md's Appointments calls over HTTP: import in each format, the day's list, refusals."""
 
 from __future__ import annotations
 

@@ -69,5 +69,5 @@ def test_a_password_in_redis_url_is_not_repeated_in_the_message(tmp_path) -> Non
 def test_a_var_dir_that_cannot_be_written_names_var_dir(tmp_path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    with pytest.raises(ConfigError, match="VAR_DIR=.* cannot hold the generated secret"):
+    with pytest.raises(ConfigError, match=r"VAR_DIR=.* cannot hold the generated secret"):
         Settings.from_env({"VAR_DIR": str(blocker / "var")})

@@ -1,4 +1,4 @@
-"""The move table of DESIGN.md, as pure Python."""
+"""The move table of docs/api.md, as pure Python."""
 
 from __future__ import annotations
 

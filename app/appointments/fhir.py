@@ -1,5 +1,5 @@
 """FHIR R4 out: appointments as Appointment resources, visits as Encounter resources, and
-the searchset Bundle around them, with DESIGN.md's status mapping.
+the searchset Bundle around them, with the status mapping of docs/appointments.md.
 
 Pure: dictionaries in the R4 JSON shape, validated in the tests with `fhir.resources.R4B`.
 """

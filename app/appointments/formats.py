@@ -76,7 +76,7 @@ def _check_size(n: int) -> None:
 
 
 def parse_json_list(data: Any, site: Site, secret: str, now: datetime) -> Parsed:
-    """Our JSON format: a list of API.md appointment objects (`id`, `code`, `queue`,
+    """Our JSON format: a list of docs/api.md appointment objects (`id`, `code`, `queue`,
     `provider` and `status` optional)."""
     if not isinstance(data, list):
         raise ScheduleError("send a JSON list of appointments, or a FHIR R4 Bundle.")

@@ -62,7 +62,7 @@ class Appointment:
         return self.end or self.start + timedelta(minutes=DEFAULT_MINUTES)
 
     def to_json(self) -> dict[str, Any]:
-        """API.md's appointment (plus `end` and `visit_id`)."""
+        """docs/api.md's appointment (plus `end` and `visit_id`)."""
         return {
             "id": self.id,
             "site": self.site,
@@ -121,13 +121,13 @@ class Appointment:
 
 
 def appointment_json(fields: Mapping[str, str]) -> dict[str, Any]:
-    """API.md's appointment from stored fields: what an `appointment.*` event carries."""
+    """docs/api.md's appointment from stored fields: what an `appointment.*` event carries."""
     return Appointment.from_fields(fields).to_json()
 
 
 def effective_status(status: str, visit_status: str | None) -> str:
-    """The appointment's status in the light of its visit (DESIGN.md's mapping): a visit
-    that is done fulfils it, a visit marked no-show makes it `noshow`."""
+    """The appointment's status in the light of its visit (docs/appointments.md, "FHIR
+    out"): a visit that is done fulfils it, a visit marked no-show makes it `noshow`."""
     if visit_status == "done":
         return "fulfilled"
     if visit_status == "no_show":

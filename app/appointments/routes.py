@@ -1,4 +1,4 @@
-"""The Appointments section of API.md: import, the day's list, and FHIR R4 out.
+"""The Appointments section of docs/api.md: import, the day's list, and FHIR R4 out.
 
 Routes parse and validate, call the appointment store, serialise. The lead mounts
 `routes` next to app/api.py's.

@@ -82,7 +82,7 @@ class AppointmentStore:
     async def save(self, site: Site, items: Sequence[tuple[int, Appointment]], actor: str,
                    now: datetime | None = None) -> dict[str, Any]:
         """Store validated appointments (each with its position in the import); answers
-        API.md's `{"imported", "updated", "errors"}`. Storing the same data again updates
+        docs/api.md's `{"imported", "updated", "errors"}`. Storing the same data again updates
         and duplicates nothing; a code already used that day is an error of its entry."""
         now = now or clock.now()
         stored = await self._stored(site, [appt.id for _, appt in items])
