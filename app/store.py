@@ -203,8 +203,10 @@ class Store:
                     pipe.hmget(keys.visit(s, visit_id), ["queue", "appointment_id"])
                 else:
                     pipe.zrange(keys.waiting(s, next_queue), 0, HEAD - 1)
-                pipe.hget(keys.room_visit(s), room or "-")
-                found, holder = await pipe.execute()
+                if room:
+                    pipe.hget(keys.room_visit(s), room)
+                found, *held = await pipe.execute()
+            holder = held[0] if held else None
             keys_ = dict(base)
             if visit_id:
                 (current, appointment_id), ids = found, [visit_id]
@@ -214,7 +216,6 @@ class Store:
                 current, appointment_id, ids = next_queue, "", found
             if current:
                 keys_ |= {"waiting": keys.waiting(s, current), "calls": keys.calls(s, current)}
-            holder = holder if room else None
             for id_ in (*ids, *([holder] if holder else [])):
                 keys_["visit:" + id_] = keys.visit(s, id_)
             return await self._run("move", keys_, {

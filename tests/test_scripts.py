@@ -86,6 +86,18 @@ async def test_the_snapshot_skips_and_cleans_ids_whose_record_is_gone(store, sit
     assert await store.redis.hget(keys.room_visit(site.id), "room-2") is None
 
 
+async def test_a_room_held_by_an_expired_visit_takes_the_next_patient(store, site):
+    gone, _ = await store.check_in(site, "reg", actor="t")
+    await store.move(site, gone["id"], "room", actor="t", room="room-1")
+    await store.redis.delete(keys.visit(site.id, gone["id"]))
+    nxt, _ = await store.check_in(site, "reg", actor="t")
+
+    moved = await store.move(site, nxt["id"], "room", actor="t", room="room-1")
+
+    assert moved["room"] == "room-1" and moved["status"] == "in_room"
+    assert await store.redis.hget(keys.room_visit(site.id), "room-1") == nxt["id"]
+
+
 async def test_the_day_list_skips_and_cleans_visits_whose_record_is_gone(
         store, settings, site):
     gone, _ = await store.check_in(site, "reg", actor="t")
