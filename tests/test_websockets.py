@@ -448,29 +448,28 @@ def _server_frames(data: bytes) -> list[tuple[int, bytes]]:
     return [(m.opcode, m.payload) for m in parse_frames([(0.0, data)])[0]]
 
 
-async def test_slow_socket_is_closed_and_never_holds_back_the_others(live_server, site,
-                                                                    tokens):
-    # Each check-in waits for the healthy socket, so each is a redraw of its own and the
-    # slow socket falls behind within the 5 s its close may take while nobody reads it.
-    server = live_server({"SOCKET_BACKLOG": "8"})
-    path = ws_path(site.id, "board")
+async def grow_the_board(desk: Desk, healthy: Listener, count: int) -> None:
+    """Check in `count` patients with long names, each seen by `healthy` before the next:
+    the board's frames get big fast (up to the 100 rows a screen lists), so a socket that
+    nobody reads fills its buffers and falls behind."""
     padding = " ".join(["Quist"] * 15)
+    for n in range(1, count + 1):
+        await desk.check_in("reg", name=f"P{n:03d} {padding}")
+        await healthy.wait_containing(f">{n} waiting<", timeout=5)
+
+
+@pytest.mark.server_env({"SOCKET_BACKLOG": "8"})
+async def test_slow_socket_is_closed_and_never_holds_back_the_others(server, site, tokens,
+                                                                    desk):
+    path = ws_path(site.id, "board")
     checked_in = 150
-    async with (
-        httpx.AsyncClient(base_url=f"{server.url}/api/v1/sites/{site.id}", trust_env=False,
-                          headers={"Authorization": f"Bearer {tokens['desk']}"}) as client,
-        listening(server, path, tokens["desk"]) as healthy,
-    ):
-        desk = Desk(client)
+    async with listening(server, path, tokens["desk"]) as healthy:
         await healthy.wait_for(bool)
         slow = _open_raw_socket(server.port, path, tokens["desk"])
         try:
-            # Every check-in grows the board, so its frames get big fast (up to the 100
-            # rows a screen lists). The healthy socket must see every change, each in
-            # turn, while the slow one's buffers fill up and it falls behind.
-            for n in range(1, checked_in + 1):
-                await desk.check_in("reg", name=f"P{n:03d} {padding}")
-                await healthy.wait_containing(f">{n} waiting<", timeout=5)
+            # The healthy socket sees every change, each in turn, while the slow one is
+            # closed once it is 8 changes behind.
+            await grow_the_board(desk, healthy, checked_in)
             frames = await asyncio.to_thread(_read_until_closed, slow, 10)
         finally:
             slow.close()
@@ -539,17 +538,14 @@ def _read_until(sock: socket.socket, done: Callable[[str], bool],
 async def test_changes_a_busy_socket_was_not_sent_yet_reach_it_merged(server, site, tokens,
                                                                       desk):
     path = ws_path(site.id, "board")
-    padding = " ".join(["Quist"] * 15)
     checked_in = 200
     async with listening(server, path, tokens["desk"]) as healthy:
         await healthy.wait_for(bool)
         busy = _open_raw_socket(server.port, path, tokens["desk"])
         try:
-            # Nobody reads `busy` while the board grows, so its buffers fill and a send to
-            # it waits; the changes made meanwhile must not queue up as frames of their own.
-            for n in range(1, checked_in + 1):
-                await desk.check_in("reg", name=f"P{n:03d} {padding}")
-                await healthy.wait_containing(f">{n} waiting<", timeout=5)
+            # Nobody reads `busy` while the board grows, so a send to it soon waits; the
+            # changes made meanwhile must not queue up as frames of their own.
+            await grow_the_board(desk, healthy, checked_in)
             frames = await asyncio.to_thread(
                 _read_until, busy, lambda text: f">{checked_in} waiting<" in text, 10)
         finally:
