@@ -25,8 +25,7 @@ from app.config import ConfigError, Settings
 from app.errors import ApiError, api_error_handler, error_response
 from app.hub import Hub
 from app.store import Store
-from displays import fragments as display_fragments
-from displays import routes as display_routes
+from displays import board, lobby
 from kiosk import fragments as kiosk_fragments
 from kiosk import routes as kiosk_routes
 
@@ -86,8 +85,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.appointments = AppointmentStore(redis, settings)
         app.state.signer = URLSafeSerializer(settings.secret_key, salt="device")
         app.state.hub = Hub(store, tail, {
-            "lobby": display_fragments.lobby,
-            "board": display_fragments.board,
+            "lobby": lobby.fragments,
+            "board": board.fragments,
             "kiosk": kiosk_fragments.kiosk,
         }, settings)
         stop = asyncio.Event()
@@ -113,7 +112,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *appointment_routes.routes,
             *ws.routes,
             *signin.routes,
-            *display_routes.routes,
+            *lobby.routes,
+            *board.routes,
             *kiosk_routes.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],

@@ -14,15 +14,24 @@ from typing import Any
 STATUSES = ("waiting", "called", "in_room", "checkout", "done", "no_show", "left")
 FINAL = frozenset({"done", "no_show", "left"})
 
-FLAGS = (
-    "insurance_verify",
-    "copay_due",
-    "forms_pending",
-    "interpreter",
-    "wheelchair",
-    "early",
-    "late",
-)
+# Flags a PSR acts on, with the board's short label. The kiosk sets the `*_changed` ones
+# from "has anything changed?" and `see_desk` when a patient could not check in by
+# themselves; `early`/`late` come from the appointment's arrival window.
+FLAG_LABELS = {
+    "insurance_verify": "Verify ins.",
+    "copay_due": "Copay due",
+    "forms_pending": "Forms",
+    "interpreter": "Interpreter",
+    "accessibility": "Accessibility",
+    "id_check": "Check ID",
+    "address_changed": "New address",
+    "phone_changed": "New phone",
+    "insurance_changed": "New insurance",
+    "see_desk": "See desk",
+    "early": "Early",
+    "late": "Late",
+}
+FLAGS = tuple(FLAG_LABELS)
 PRIORITIES = {0: "normal", 1: "high", 2: "urgent"}
 NAME_MAX = 100
 LANGUAGE_MAX = 16

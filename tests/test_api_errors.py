@@ -537,7 +537,7 @@ async def test_the_lobby_view_shows_tickets_and_rooms_but_no_name_flag_id_or_app
     assert booked.json()["imported"] == 1, booked.text
     waiting = await api.check_in(name=ZEBULON, flags=["interpreter", "copay_due"],
                                  appointment_id=APPOINTMENT, priority=2)
-    called = await api.check_in(name=PHILIPPA, flags=["wheelchair"])
+    called = await api.check_in(name=PHILIPPA, flags=["accessibility"])
     r = await api.post(f"/visits/{called['id']}/call", {"room": "room-3"})
     assert r.status_code == 200
 
@@ -546,7 +546,7 @@ async def test_the_lobby_view_shows_tickets_and_rooms_but_no_name_flag_id_or_app
     assert lobby.status_code == 200
     text = lobby.text
     for secret in (ZEBULON, "Zebulon", "Quixote", PHILIPPA, "Wolstenholme", APPOINTMENT, "1961",
-                   "interpreter", "copay_due", "wheelchair", waiting["id"], called["id"]):
+                   "interpreter", "copay_due", "accessibility", waiting["id"], called["id"]):
         assert secret not in text, secret
     body = lobby.json()
     (reg,) = [q for q in body["queues"] if q["id"] == "reg"]

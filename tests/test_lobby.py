@@ -8,7 +8,7 @@ import json
 from app.lobby import LobbyCall, LobbyQueue, LobbyTicket, LobbyView, lobby_view
 from app.sites import site_from_dict
 from app.state import parse_snapshot
-from displays.fragments import lobby as lobby_fragments
+from displays.lobby import fragments as lobby_fragments
 from kiosk.fragments import kiosk as kiosk_fragments
 
 SITE = site_from_dict({
