@@ -138,3 +138,7 @@ def appointment_who(site_id: str, date: str, digest: str) -> str:
     key name never holds a name or a birth date."""
     return _k(site_id, "appt_who", date, digest)
 
+
+def message(site_id: str) -> str:
+    """JSON {text, expires_at, expires_ms} of the desk's broadcast message; expires with it."""
+    return _k(site_id, "message")

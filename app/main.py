@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app import api, signin, ws
+from app import api, message_routes, signin, ws
 from app.appointments import routes as appointment_routes
 from app.appointments import sweep
 from app.appointments.store import AppointmentStore
@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/", home),
             *api.routes,
+            *message_routes.routes,
             *appointment_routes.routes,
             *ws.routes,
             *signin.routes,

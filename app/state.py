@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app import estimates
+from app import estimates, messages
 from app.sites import Site
 from app.visits import visit_json
 
@@ -48,6 +48,8 @@ class SiteState:
     queues: tuple[QueueState, ...]
     active: tuple[Fields, ...]
     rooms: tuple[RoomState, ...]
+    # The desk's broadcast line, {text, expires_at, expires_ms}, or None (app/messages.py).
+    message: dict[str, Any] | None = None
 
     def queue(self, queue_id: str) -> QueueState | None:
         return next((q for q in self.queues if q.id == queue_id), None)
@@ -115,4 +117,5 @@ def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int
         for r in site.rooms
     )
     active = tuple(v for v in _list(data["active"]) if v)
-    return SiteState(site, data["event_id"], queues, active, rooms)
+    return SiteState(site, data["event_id"], queues, active, rooms,
+                     messages.current(data.get("message") or None, now_ms))

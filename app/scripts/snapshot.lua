@@ -1,6 +1,6 @@
 -- The whole live state of a site and the id of the last event it includes, read in one
 -- atomic step so a screen's snapshot and the stream line up exactly.
--- KEYS queues, rooms, room_visit, active, events; "waiting:<q>" and "calls:<q>" for each
+-- KEYS queues, rooms, room_visit, active, events, message; "waiting:<q>" and "calls:<q>" for each
 --      of a.queue_ids; "visit:<id>" for each visit the caller found listed just before.
 -- a: queue_ids, limit (the last index listed per queue; -1 lists them all), lenient.
 -- A visit listed now that the caller did not declare arrived in between: the answer is
@@ -61,4 +61,5 @@ return cjson.encode({
   active = active,
   rooms = hash(K.rooms),
   room_visits = room_visits,
+  message = K.message and redis.call("GET", K.message) or false,
 })

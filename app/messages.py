@@ -1,0 +1,86 @@
+"""The desk's broadcast message on the lobby screens: its rules and its store.
+
+One short line ("The lab reopens at 2 pm") per site, shown until it expires. Redis drops
+the key at its expiry and each screen hides the line at the same moment from the time it
+was given, so nothing needs to be pushed when it runs out.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from app import clock, keys, scripts
+from app.errors import invalid
+
+if TYPE_CHECKING:  # the store reads messages through app.state, which imports this
+    from app.sites import Site
+    from app.store import Store
+
+TEXT_MAX = 90  # what a TV band shows in one line at a readable size
+MINUTES_MAX = 12 * 60
+
+
+def parse_message(body: dict[str, Any]) -> tuple[str, int]:
+    """(text, minutes) from a request body holding only those two fields; 422 naming the
+    field for a bad value."""
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise invalid("'text' is required: the line to show on the lobby screens.",
+                      field="text")
+    text = text.strip()
+    if len(text) > TEXT_MAX:
+        raise invalid(f"'text' is longer than {TEXT_MAX} characters.", field="text")
+    if any(unicodedata.category(ch).startswith("C") for ch in text):
+        raise invalid("'text' contains control characters.", field="text")
+    minutes = body.get("minutes")
+    if isinstance(minutes, bool) or not isinstance(minutes, int) \
+            or not 1 <= minutes <= MINUTES_MAX:
+        raise invalid(f"'minutes' must be a whole number from 1 to {MINUTES_MAX}.",
+                      field="minutes")
+    return text, minutes
+
+
+def current(raw: str | None, now_ms: int) -> dict[str, Any] | None:
+    """The stored message as {text, expires_at, expires_ms}, or None when there is none or
+    it has run out (Redis may hold it for a moment past its expiry)."""
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        expires_ms = int(data["expires_ms"])
+        text = str(data["text"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if expires_ms <= now_ms:
+        return None
+    return {"text": text, "expires_at": str(data.get("expires_at", "")),
+            "expires_ms": expires_ms}
+
+
+async def set_message(store: Store, site: Site, text: str, minutes: int, actor: str,
+                      now: datetime | None = None) -> dict[str, Any]:
+    """Show `text` on the site's lobby screens for `minutes`; answers {text, expires_at}."""
+    now = now or clock.now()
+    expires = now + timedelta(minutes=minutes)
+    await _run(store, site, now, actor, {
+        "text": text, "expires_at": clock.iso(expires), "expires_ms": str(clock.ms(expires)),
+        "ttl_ms": minutes * 60000})
+    return {"text": text, "expires_at": clock.iso(expires)}
+
+
+async def clear_message(store: Store, site: Site, actor: str) -> None:
+    """Take the site's message off the lobby screens (harmless when there is none)."""
+    await _run(store, site, clock.now(), actor,
+               {"text": "", "expires_at": "", "expires_ms": "", "ttl_ms": 0})
+
+
+async def _run(store: Store, site: Site, now: datetime, actor: str,
+               args: dict[str, Any]) -> None:
+    script = store.redis.register_script(scripts.source("message"))
+    await scripts.call(script, {
+        "message": keys.message(site.id), "events": keys.events(site.id),
+        "audit": keys.audit(site.id, clock.local_date(now, site.tz))},
+        {**scripts.common(store.settings, now, actor), **args})
