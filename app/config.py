@@ -135,6 +135,9 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     secure_cookies: bool = False
     access_log: bool = True
+    kiosk_idle_seconds: int = 60
+    kiosk_warning_seconds: int = 20
+    kiosk_ticket_seconds: int = 20
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -161,4 +164,7 @@ class Settings:
             allowed_origins=origins,
             secure_cookies=_flag(env, "SECURE_COOKIES", False),
             access_log=_flag(env, "ACCESS_LOG", True),
+            kiosk_idle_seconds=_int(env, "KIOSK_IDLE_SECONDS", 60, 2, 3600),
+            kiosk_warning_seconds=_int(env, "KIOSK_WARNING_SECONDS", 20, 1, 600),
+            kiosk_ticket_seconds=_int(env, "KIOSK_TICKET_SECONDS", 20, 2, 600),
         )

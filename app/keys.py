@@ -142,3 +142,15 @@ def appointment_who(site_id: str, date: str, digest: str) -> str:
 def message(site_id: str) -> str:
     """JSON {text, expires_at, expires_ms} of the desk's broadcast message; expires with it."""
     return _k(site_id, "message")
+
+
+def kiosk_session(site_id: str, digest: str) -> str:
+    """JSON of one kiosk session (the patient's steps so far), keyed by the hash of its
+    cookie; expires soon after the kiosk goes quiet."""
+    return _k(site_id, "kiosk", digest)
+
+
+def kiosk_failures(site_id: str, scope: str, digest: str) -> str:
+    """Counter of a kiosk's recent failed look-ups, per device or per last name (`scope`),
+    under an HMAC so the key name holds no name."""
+    return _k(site_id, "kiosk_fail", scope, digest)

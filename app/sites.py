@@ -81,6 +81,7 @@ def site_from_dict(data: dict[str, Any]) -> Site:
     if not isinstance(data, dict):
         raise SiteError("the site must be a table of settings.")
     site_id = _check_id(_require(data, "id", "site"), "site")
+    _consents(data.get("consents"))  # kept in `extra`; read with `consents(site)`
     tz = str(data.get("timezone", "UTC"))
     try:
         ZoneInfo(tz)
@@ -161,3 +162,30 @@ def site_from_stored(data: dict[str, Any]) -> Site:
         arrival_late_minutes=data["arrival_late_minutes"],
         extra=data.get("extra", {}),
     )
+
+
+# What a patient acknowledges at the kiosk before an appointment's check-in: a site's
+# `consents = ["...", ...]`, each a few plain sentences, or this. The default text is also
+# a msgid of the kiosk's catalogs, so it is shown translated.
+DEFAULT_CONSENTS = (
+    "I agree that this clinic may use my health information to treat me, to bill for my "
+    "care and to run the clinic, as its privacy notice describes. I can ask for a copy of "
+    "the notice at the front desk.",
+)
+CONSENT_MAX = 600
+
+
+def _consents(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return DEFAULT_CONSENTS
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(v, str) and v.strip() for v in value)):
+        raise SiteError("consents must be a list of texts, e.g. consents = [\"I agree ...\"].")
+    if any(len(v) > CONSENT_MAX for v in value):
+        raise SiteError(f"consents: each text must be at most {CONSENT_MAX} characters.")
+    return tuple(" ".join(v.split()) for v in value)
+
+
+def consents(site: Site) -> tuple[str, ...]:
+    """The consent texts the site's kiosk asks patients to acknowledge."""
+    return _consents(site.extra.get("consents"))

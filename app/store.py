@@ -99,12 +99,15 @@ class Store:
         language: str = "",
         idempotency_key: str | None = None,
         now: datetime | None = None,
+        consented_at: str = "",
+        desk_reason: str = "",
     ) -> tuple[dict[str, Any], bool]:
         """Create a waiting visit; answers (visit, created). A repeated idempotency key, or
         an appointment that already has a visit, answers that visit and creates nothing.
         With an appointment, the visit takes its patient's name (unless `name` is given)
         and an `early` or `late` flag outside the arrival window; an unknown or cancelled
-        appointment is refused (422). `now` is for imports and tests."""
+        appointment is refused (422). `now` is for imports and tests. The kiosk alone passes
+        `consented_at` (ISO time the consent texts were acknowledged) and `desk_reason`."""
         q = site.queue(queue)
         if q is None:
             raise invalid(f"There is no queue '{queue}' at this site.", field="queue")
@@ -131,6 +134,7 @@ class Store:
             "use_idem": idempotency_key is not None, "retention_s": retention,
             # An idempotency key never outlives the visit it names.
             "idem_ttl": min(86400, retention), "date": date,
+            "consented_at": consented_at, "desk_reason": desk_reason,
         }
 
         async def attempt() -> Any:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gettext as gettext_module
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,41 @@ env = Environment(
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
+    extensions=["jinja2.ext.i18n"],
 )
+
+# Translations by language code, registered by the screens that have catalogs (the kiosk).
+# The language of what is being rendered now: a screen sets it for one request; anything
+# rendered without it (every other screen) is English, the msgids themselves.
+DEFAULT_LANGUAGE = "en"
+translations: dict[str, gettext_module.NullTranslations] = {}
+current_language: ContextVar[str] = ContextVar("current_language", default=DEFAULT_LANGUAGE)
+
+
+def _catalog() -> gettext_module.NullTranslations:
+    return translations.get(current_language.get()) or gettext_module.NullTranslations()
+
+
+def gettext(message: str) -> str:
+    """`message` in the current language (itself when no catalog has it)."""
+    return _catalog().gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return _catalog().ngettext(singular, plural, n)
+
+
+@contextlib.contextmanager
+def language(code: str) -> Iterator[None]:
+    """Render in `code` inside the block (a fragment rendered once per language)."""
+    token = current_language.set(code)
+    try:
+        yield
+    finally:
+        current_language.reset(token)
+
+
+env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
 
 templates = Jinja2Templates(env=env)
 

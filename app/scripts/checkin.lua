@@ -5,6 +5,8 @@
 --      appointment already has), idem_visit (the visit the idempotency key names).
 -- a: visit_id, site, queue, prefix, name, priority, flags, language, appointment_id,
 --    early_ms, late_ms, use_idem, idem_seen, linked_seen, idem_ttl, retention_s, date.
+--    Optional: consented_at (when the patient acknowledged the site's consent texts) and
+--    desk_reason (why the kiosk sent the patient to the desk), kept on the visit.
 -- Answers {"created", visit_id, event_id, visit JSON, JSON of the queue's recent call
 -- times}, {"existing", visit_id} for a repeat, or {"retry"} when a link the caller read
 -- changed in between.
@@ -63,6 +65,9 @@ redis.call("HSET", K.visit,
   "name", name, "priority", tostring(a.priority), "flags", list_json(flags),
   "appointment_id", a.appointment_id, "language", language, "checked_in_at", a.now,
   "checked_in_ms", a.now_ms, "score", score, "date", a.date)
+for _, field in ipairs({"consented_at", "desk_reason"}) do
+  if (a[field] or "") ~= "" then redis.call("HSET", K.visit, field, a[field]) end
+end
 redis.call("EXPIRE", K.visit, a.retention_s)
 redis.call("ZADD", K.waiting, score, visit_id)
 redis.call("SADD", K.day, visit_id)
