@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.auth import require
+from app.csrf import FIELD as CSRF_FIELD
 from app.errors import ApiError, invalid, not_found
 from app.lobby import lobby_view
 from app.store import Store
@@ -40,7 +41,8 @@ async def read_body(request: Request) -> dict[str, Any]:
     if request.headers.get("hx-request") and content_type.startswith(
             "application/x-www-form-urlencoded"):
         form = await request.form()
-        return {k: v for k, v in form.items() if isinstance(v, str)}
+        # The page's CSRF token rides along in forms; app/csrf.py has checked it.
+        return {k: v for k, v in form.items() if isinstance(v, str) and k != CSRF_FIELD}
     raw = await request.body()
     if len(raw) > JSON_BODY_MAX:
         raise ApiError(413, "too_large", "The request body is larger than 64 KiB.")

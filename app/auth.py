@@ -1,43 +1,64 @@
-"""Who is asking: bearer tokens, paired devices and staff sessions, and their roles.
+"""Who is asking: bearer tokens, staff users and their sessions, paired devices, and roles.
 
-Tokens and device secrets are stored hashed; sessions are server-side in Redis, so
-signing out or revoking a device takes effect at once on every process.
+Tokens and device secrets are stored hashed; sessions are server-side in Redis, so signing
+out, disabling a user or revoking a device takes effect at once on every process. A staff
+session ends after `STAFF_IDLE_MINUTES` without a request (every authenticated request
+moves that deadline, in the same command that reads the session) and at the latest
+`SESSION_TTL` after sign-in.
+
+These keys are global, not under a site's hash tag (a cookie or a token is looked up
+before its site is known), so they are written with single commands or one MULTI
+transaction rather than a site's Lua scripts; what a device does to a site goes through
+`app/devices.py`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from itsdangerous import BadSignature, URLSafeSerializer
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 
-from app import clock, codes, keys
+from app import clock, codes, devices, keys
 from app.errors import ApiError
 from app.sites import Site
 
 ROLES = ("admin", "desk", "kiosk", "display")
+STAFF_ROLES = ("admin", "desk")
+DEVICE_ROLES = ("kiosk", "display")
 SESSION_COOKIE = "lq_session"
 DEVICE_COOKIE = "lq_device"
 SESSION_TTL = 12 * 3600
+DEFAULT_IDLE = 15 * 60
 PAIRING_TTL = 15 * 60
 PAIRING_LENGTH = 8
+PASSWORD_MIN = 8
+PASSWORD_MAX = 1000
+USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 _hasher = PasswordHasher()
 
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: the site it belongs to, its role, and its name in events."""
+    """An authenticated caller: the site it belongs to, its role, its name in events
+    (`actor`), and for a person or a device its own name. A paired device also has its
+    id and the queues it shows (empty: all of them)."""
 
     site: str
     role: str
     actor: str
+    device_id: str | None = None
+    name: str = ""
+    queues: tuple[str, ...] = ()
 
     def may(self, roles: tuple[str, ...]) -> bool:
         return self.role in roles or (self.role == "admin" and "desk" in roles)
@@ -64,67 +85,184 @@ async def create_token(redis: Redis, site: str, role: str) -> str:
     return token
 
 
-async def create_pairing_code(redis: Redis, site: str, role: str) -> str:
-    """A one-time code a kiosk or lobby display enters at /pair, valid 15 minutes."""
-    if role not in ("kiosk", "display"):
+def check_queue_filter(queues: list[str] | tuple[str, ...], known: list[str]) -> tuple[str, ...]:
+    """The queue ids a device should show, each one of the site's (`known`); ValueError
+    naming the first unknown one. Empty means all queues."""
+    chosen = tuple(dict.fromkeys(q.strip() for q in queues if q.strip()))
+    for queue in chosen:
+        if queue not in known:
+            raise ValueError(f"there is no queue {queue!r} at this site; "
+                             f"its queues are {', '.join(known)}.")
+    return chosen
+
+
+async def create_pairing_code(redis: Redis, site: str, role: str, name: str = "",
+                              queues: tuple[str, ...] = ()) -> str:
+    """A one-time code a kiosk or lobby display enters at /pair, valid 15 minutes. The
+    device it pairs is called `name` and shows `queues` (empty: all)."""
+    if role not in DEVICE_ROLES:
         raise ValueError("devices pair as 'kiosk' or 'display'.")
+    name = name.strip()
+    if len(name) > 60 or any(ord(ch) < 32 for ch in name):
+        raise ValueError("a device name is at most 60 characters, on one line.")
     code = codes.new_code(PAIRING_LENGTH)
-    await redis.set(keys.pairing_code(code), json.dumps({"site": site, "role": role}),
-                    ex=PAIRING_TTL)
+    record = {"site": site, "role": role, "name": name or role.capitalize(),
+              "queues": list(queues)}
+    await redis.set(keys.pairing_code(code), json.dumps(record), ex=PAIRING_TTL)
     return code
 
 
-async def pair_device(redis: Redis, serializer: URLSafeSerializer,
-                      code: str) -> tuple[str, str, str]:
-    """Spend a pairing code; answers (cookie value, site, role). ApiError if it is bad."""
+async def spend_pairing_code(redis: Redis, code: str) -> dict[str, Any] | None:
+    """The pairing a code was made for, once: the code is gone after this call (GETDEL,
+    so two devices typing it at once cannot both pair). None if it is unknown or expired."""
     normalised = codes.normalise(code)
     raw = await redis.getdel(keys.pairing_code(normalised)) if normalised else None
-    if raw is None:
-        raise ApiError(400, "bad_code", "That pairing code is not valid or has expired.")
-    record = json.loads(raw)
-    device_id = secrets.token_hex(8)
-    await redis.hset(keys.devices(record["site"]), device_id, json.dumps(
-        {"role": record["role"], "paired_at": clock.iso(clock.now())}))
-    cookie = serializer.dumps({"site": record["site"], "device": device_id})
-    return cookie, record["site"], record["role"]
+    return json.loads(raw) if raw is not None else None
 
 
-async def add_user(redis: Redis, site: str, role: str, name: str, password: str) -> None:
-    if role not in ("admin", "desk"):
-        raise ValueError("staff users are 'admin' or 'desk'.")
-    if len(password) < 8:
-        raise ValueError("the password must be at least 8 characters.")
-    record = {"site": site, "role": role, "hash": _hasher.hash(password)}
-    await redis.hset(keys.users(), name, json.dumps(record))
+# Staff users
+
+def check_user_name(name: str) -> str:
+    if not USER_NAME.fullmatch(name):
+        raise ValueError("a user name is 1 to 64 letters, digits, '.', '_', '@' or '-', "
+                         "starting with a letter or digit.")
+    return name
 
 
-async def login(redis: Redis, name: str, password: str) -> str | None:
-    """A new session id for a right name and password, else None (never says which)."""
+def check_password(password: str) -> str:
+    if len(password) < PASSWORD_MIN:
+        raise ValueError(f"the password must be at least {PASSWORD_MIN} characters.")
+    if len(password) > PASSWORD_MAX:
+        raise ValueError(f"the password must be at most {PASSWORD_MAX} characters.")
+    return password
+
+
+async def get_user(redis: Redis, name: str) -> dict[str, Any] | None:
     raw = await redis.hget(keys.users(), name)
-    if raw is None:
+    return json.loads(raw) if raw is not None else None
+
+
+async def add_user(redis: Redis, site: str, role: str, name: str, password: str,
+                   replace: bool = True) -> None:
+    """Create the staff user `name` (or, with `replace`, set its role and password, which
+    ends its sessions). ValueError with a sentence for a bad role, name or password, or
+    for a name already used (at any site) when not replacing."""
+    if role not in STAFF_ROLES:
+        raise ValueError("staff users are 'admin' or 'desk'.")
+    check_user_name(name)
+    check_password(password)
+    existing = await get_user(redis, name)
+    if existing is not None and (not replace or existing["site"] != site):
+        raise ValueError(f"the user name {name!r} is already taken; choose another.")
+    record = {"site": site, "role": role, "hash": _hasher.hash(password), "disabled": False,
+              "created": (existing or {}).get("created") or clock.iso(clock.now())}
+    await redis.hset(keys.users(), name, json.dumps(record))
+    if existing is not None:
+        await end_sessions(redis, name)
+
+
+async def site_users(redis: Redis, site: str) -> list[dict[str, Any]]:
+    """The site's staff users, by name: {name, role, disabled, created}; never the hash."""
+    users = []
+    async for name, raw in redis.hscan_iter(keys.users()):
+        record = json.loads(raw)
+        if record.get("site") == site:
+            users.append({"name": name, "role": record["role"],
+                          "disabled": bool(record.get("disabled")),
+                          "created": record.get("created", "")})
+    return sorted(users, key=lambda u: u["name"].lower())
+
+
+async def _update_user(redis: Redis, site: str, name: str, **changes: Any) -> None:
+    record = await get_user(redis, name)
+    if record is None or record["site"] != site:
+        raise ApiError(404, "not_found", f"There is no user {name!r} at this site.")
+    await redis.hset(keys.users(), name, json.dumps({**record, **changes}))
+    await end_sessions(redis, name)
+
+
+async def set_disabled(redis: Redis, site: str, name: str, disabled: bool) -> None:
+    """Disable (ending every session at once) or enable the site's user `name`."""
+    await _update_user(redis, site, name, disabled=disabled)
+
+
+async def reset_password(redis: Redis, site: str, name: str, password: str) -> None:
+    """Give the site's user `name` a new password; their sessions end."""
+    await _update_user(redis, site, name, hash=_hasher.hash(check_password(password)))
+
+
+# Sessions
+
+async def login(redis: Redis, name: str, password: str,
+                idle_seconds: int = DEFAULT_IDLE) -> str | None:
+    """A new session id for a right name and password of an enabled user, else None
+    (never says which part was wrong)."""
+    record = await get_user(redis, name) if USER_NAME.fullmatch(name) else None
+    if record is None:
         _hasher.hash(password)  # same cost either way, so timing tells nothing
         return None
-    record = json.loads(raw)
     try:
         _hasher.verify(record["hash"], password)
-    except (VerifyMismatchError, InvalidHashError):
+    except (VerificationError, InvalidHashError):
+        return None
+    if record.get("disabled"):
         return None
     session_id = secrets.token_urlsafe(32)
-    session = {"site": record["site"], "role": record["role"], "user": name}
-    await redis.set(keys.session(_digest(session_id)), json.dumps(session), ex=SESSION_TTL)
+    digest = _digest(session_id)
+    session = {"site": record["site"], "role": record["role"], "user": name,
+               "idle": idle_seconds, "until": clock.ms(clock.now()) + SESSION_TTL * 1000}
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(keys.session(digest), json.dumps(session), ex=idle_seconds)
+        pipe.sadd(keys.user_sessions(name), digest)
+        pipe.expire(keys.user_sessions(name), SESSION_TTL)
+        await pipe.execute()
     return session_id
 
 
 async def principal_of_session(redis: Redis, session_id: str) -> Principal | None:
-    raw = await redis.get(keys.session(_digest(session_id)))
+    """The signed-in user of a live session, moving its idle deadline; None once it has
+    ended (signed out, idle too long, past its lifetime, or the user disabled)."""
+    key = keys.session(_digest(session_id))
+    raw = await redis.get(key)
     if raw is None:
         return None
     record = json.loads(raw)
-    return Principal(record["site"], record["role"], f"user:{record['user']}")
+    if clock.ms(clock.now()) >= record.get("until", 0):
+        await redis.delete(key)
+        return None
+    await redis.expire(key, record.get("idle", DEFAULT_IDLE))
+    return Principal(record["site"], record["role"], f"user:{record['user']}",
+                     name=record["user"])
 
 
 async def logout(redis: Redis, session_id: str) -> None:
     await redis.delete(keys.session(_digest(session_id)))
+
+
+async def end_sessions(redis: Redis, name: str) -> None:
+    """End every session of the user `name`, on every process, at once."""
+    digests = await redis.smembers(keys.user_sessions(name))
+    async with redis.pipeline(transaction=True) as pipe:
+        for digest in digests:
+            pipe.delete(keys.session(digest))
+        pipe.delete(keys.user_sessions(name))
+        await pipe.execute()
+
+
+# Callers
+
+async def _device(conn: HTTPConnection, cookie: str) -> Principal | None:
+    try:
+        data = conn.app.state.signer.loads(cookie)
+    except BadSignature:
+        return None
+    record = await devices.get(conn.app.state.redis, data["site"], data["device"])
+    if record is None:
+        return None
+    await devices.seen(conn.app.state.redis, data["site"], data["device"])
+    return Principal(data["site"], record["role"], f"device:{data['device']}",
+                     device_id=data["device"], name=record.get("name", ""),
+                     queues=tuple(record.get("queues") or ()))
 
 
 async def authenticate(conn: HTTPConnection) -> Principal | None:
@@ -136,7 +274,8 @@ async def authenticate(conn: HTTPConnection) -> Principal | None:
         if raw is None:
             return None
         record = json.loads(raw)
-        return Principal(record["site"], record["role"], f"token:{record['id']}")
+        return Principal(record["site"], record["role"], f"token:{record['id']}",
+                         name=f"token {record['id']}")
     session_id = conn.cookies.get(SESSION_COOKIE)
     if session_id:
         principal = await principal_of_session(redis, session_id)
@@ -144,13 +283,7 @@ async def authenticate(conn: HTTPConnection) -> Principal | None:
             return principal
     device_cookie = conn.cookies.get(DEVICE_COOKIE)
     if device_cookie:
-        try:
-            data = conn.app.state.signer.loads(device_cookie)
-        except BadSignature:
-            return None
-        raw = await redis.hget(keys.devices(data["site"]), data["device"])
-        if raw is not None:
-            return Principal(data["site"], json.loads(raw)["role"], f"device:{data['device']}")
+        return await _device(conn, device_cookie)
     return None
 
 
@@ -158,7 +291,8 @@ async def require(conn: HTTPConnection, site_id: str,
                   roles: tuple[str, ...]) -> tuple[Principal, Site]:
     """The caller and its site, if it may act as one of `roles` there: else 401, 404 or
     403. A browser's state-changing request must also come from this server's own pages
-    (its Origin), which is what stops a cross-site form from using the cookies."""
+    (its Origin); with its CSRF token (app/csrf.py) that stops a cross-site form from
+    using the cookies."""
     principal = await authenticate(conn)
     if principal is None:
         raise ApiError(401, "unauthorized", "Sign in or send a valid bearer token.")
@@ -188,3 +322,17 @@ def origin_allowed(conn: HTTPConnection, strict: bool = False) -> bool:
     host = conn.headers.get("host", "")
     allowed = conn.app.state.settings.allowed_origins
     return origin in allowed or origin.split("://", 1)[-1] == host
+
+
+def idle_lock_seconds(request: HTTPConnection) -> int:
+    """How long a staff page may go without a request before it locks itself (the
+    session's own idle limit); 0 for a page shown without a staff session cookie, and on
+    the sign-in and pairing pages. Templates call it (a Jinja global)."""
+    if not request.cookies.get(SESSION_COOKIE) or request.url.path in ("/login", "/pair"):
+        return 0
+    return idle_limit(request.app.state.settings.staff_idle_minutes)
+
+
+def idle_limit(minutes: float) -> int:
+    """STAFF_IDLE_MINUTES in whole seconds (at least one, as Redis expiries are)."""
+    return max(1, round(minutes * 60))

@@ -86,6 +86,22 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 0,
     return value
 
 
+def _minutes(env: dict[str, str], name: str, default: float) -> float:
+    """Minutes, fractions allowed (0.1 is six seconds: tests shorten waits this way)."""
+    raw = env.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of minutes; set it to e.g. "
+                          f"{default:g}.") from None
+    if not 0.05 <= value <= 24 * 60:
+        raise ConfigError(f"{name}={raw!r} is out of range; it must be from 0.05 to 1440 "
+                          "minutes.")
+    return value
+
+
 def _flag(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw == "":
@@ -135,6 +151,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     secure_cookies: bool = False
     access_log: bool = True
+    staff_idle_minutes: float = 15
     kiosk_idle_seconds: int = 60
     kiosk_warning_seconds: int = 20
     kiosk_ticket_seconds: int = 20
@@ -164,6 +181,7 @@ class Settings:
             allowed_origins=origins,
             secure_cookies=_flag(env, "SECURE_COOKIES", False),
             access_log=_flag(env, "ACCESS_LOG", True),
+            staff_idle_minutes=_minutes(env, "STAFF_IDLE_MINUTES", 15),
             kiosk_idle_seconds=_int(env, "KIOSK_IDLE_SECONDS", 60, 2, 3600),
             kiosk_warning_seconds=_int(env, "KIOSK_WARNING_SECONDS", 20, 1, 600),
             kiosk_ticket_seconds=_int(env, "KIOSK_TICKET_SECONDS", 20, 2, 600),

@@ -154,3 +154,19 @@ def kiosk_failures(site_id: str, scope: str, digest: str) -> str:
     """Counter of a kiosk's recent failed look-ups, per device or per last name (`scope`),
     under an HMAC so the key name holds no name."""
     return _k(site_id, "kiosk_fail", scope, digest)
+
+
+def user_sessions(name: str) -> str:
+    """Set of the digests of a staff user's live sessions, so they can all be ended."""
+    return "lq:user_sessions:" + name
+
+
+def failures(kind: str, digest: str) -> str:
+    """Counter of recent failed sign-ins or pairing codes for one name or address (hashed,
+    so the key name holds neither); expires a quiet while after the last failure."""
+    return f"lq:fail:{kind}:{digest}"
+
+
+def devices_seen(site_id: str) -> str:
+    """Hash device id -> when it was last seen (ISO time), written at most once a minute."""
+    return _k(site_id, "devices_seen")

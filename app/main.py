@@ -12,12 +12,13 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app import api, message_routes, signin, ws
+from app import admin, api, auth, csrf, message_routes, signin, ws
 from app.appointments import routes as appointment_routes
 from app.appointments import sweep
 from app.appointments.store import AppointmentStore
@@ -25,6 +26,7 @@ from app.config import ConfigError, Settings
 from app.errors import ApiError, api_error_handler, error_response
 from app.hub import Hub
 from app.store import Store
+from app.templating import templates
 from displays import board, lobby
 from kiosk import fragments as kiosk_fragments
 from kiosk import routes as kiosk_routes
@@ -67,6 +69,11 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 async def home(request: Request) -> Response:
     return RedirectResponse("/login", 303)
+
+
+# Every page a cookie holder sees carries its CSRF token; staff pages lock when idle.
+templates.env.globals.update(csrf_token=csrf.token_for,
+                             idle_lock_seconds=auth.idle_lock_seconds)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -113,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *appointment_routes.routes,
             *ws.routes,
             *signin.routes,
+            *admin.routes,
             *lobby.routes,
             *board.routes,
             *kiosk_routes.routes,
@@ -120,5 +128,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         exception_handlers={ApiError: api_error_handler, HTTPException: http_error,
                             RedisError: redis_down, Exception: server_error},
+        middleware=[Middleware(csrf.CsrfMiddleware)],
         lifespan=lifespan,
     )

@@ -1,16 +1,24 @@
-"""Staff sign-in and device pairing: the two ways a browser gets its cookie."""
+"""Staff sign-in and device pairing: the two ways a browser gets its cookie; and sign-out.
+
+Failed tries are limited (app/throttle.py): a refused try answers 429 with Retry-After
+and a sentence saying how long to wait.
+"""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlparse
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app import auth
-from app.errors import ApiError, error_page
+from app import auth, devices, throttle
+from app.errors import error_page
 from app.templating import templates
+
+CODE_MAX = 32
+NAME_MAX = 100
 
 
 def _safe_next(target: str | None, default: str) -> str:
@@ -28,27 +36,54 @@ def _cookie(request: Request, response: Response, name: str, value: str, max_age
                         secure=request.app.state.settings.secure_cookies)
 
 
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _form_page(request: Request, template: str, context: dict[str, Any], status: int = 200,
+               retry_after: int = 0) -> Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return templates.TemplateResponse(request, template, context, status_code=status,
+                                      headers=headers)
+
+
 async def login_page(request: Request) -> Response:
-    return templates.TemplateResponse(request, "login.html",
-                                      {"next": request.query_params.get("next", "")})
+    minutes = request.app.state.settings.staff_idle_minutes
+    locked = (f"The screen was locked after {minutes:g} minutes without activity. "
+              "Sign in again to carry on.") if request.query_params.get("locked") else ""
+    return _form_page(request, "login.html", {"next": request.query_params.get("next", ""),
+                                              "notice": locked})
 
 
 async def login(request: Request) -> Response:
     form = await request.form()
-    name, password = str(form.get("username", "")), str(form.get("password", ""))
+    name, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
     nxt = str(form.get("next", ""))
     if not auth.origin_allowed(request, strict=True):
         return error_page(request, 403, "Sign-in must come from this server's own page.")
+    redis = request.app.state.redis
+    checks = [(throttle.SIGNIN_NAME, name.lower()), (throttle.SIGNIN_ADDRESS, _address(request))]
+    wait = await throttle.retry_after(redis, checks)
+    if wait:
+        return _form_page(request, "login.html", {
+            "next": nxt, "username": name,
+            "error": f"Too many failed sign-ins. Wait {throttle.minutes(wait)}, then try "
+                     "again, or ask an administrator to reset the password."},
+            status=429, retry_after=wait)
     session_id = None
-    if name and password and len(name) <= 100 and len(password) <= 1000:
-        session_id = await auth.login(request.app.state.redis, name, password)
+    if name and password and len(name) <= NAME_MAX and len(password) <= auth.PASSWORD_MAX:
+        idle = auth.idle_limit(request.app.state.settings.staff_idle_minutes)
+        session_id = await auth.login(redis, name, password, idle_seconds=idle)
     if session_id is None:
-        return templates.TemplateResponse(
-            request, "login.html",
-            {"next": nxt, "error": "That user name and password do not match."},
-            status_code=401)
-    principal = await auth.principal_of_session(request.app.state.redis, session_id)
-    response = RedirectResponse(_safe_next(nxt, f"/sites/{principal.site}/board"), 303)
+        await throttle.failed(redis, checks)
+        return _form_page(request, "login.html", {
+            "next": nxt, "username": name,
+            "error": "That user name and password do not match."}, status=401)
+    await throttle.succeeded(redis, checks)
+    principal = await auth.principal_of_session(redis, session_id)
+    assert principal is not None
+    home = f"/sites/{principal.site}/{'admin' if principal.role == 'admin' else 'board'}"
+    response = RedirectResponse(_safe_next(nxt, home), 303)
     _cookie(request, response, auth.SESSION_COOKIE, session_id, auth.SESSION_TTL)
     return response
 
@@ -57,27 +92,40 @@ async def logout(request: Request) -> Response:
     session_id = request.cookies.get(auth.SESSION_COOKIE)
     if session_id:
         await auth.logout(request.app.state.redis, session_id)
-    response = RedirectResponse("/login", 303)
+    target = "/login?locked=1" if request.query_params.get("locked") else "/login"
+    response = RedirectResponse(target, 303)
     response.delete_cookie(auth.SESSION_COOKIE)
     return response
 
 
 async def pair_page(request: Request) -> Response:
-    return templates.TemplateResponse(request, "pair.html", {})
+    return _form_page(request, "pair.html", {})
 
 
 async def pair(request: Request) -> Response:
     form = await request.form()
     if not auth.origin_allowed(request, strict=True):
         return error_page(request, 403, "Pairing must come from this server's own page.")
-    try:
-        cookie, site, role = await auth.pair_device(
-            request.app.state.redis, request.app.state.signer, str(form.get("code", ""))[:32])
-    except ApiError as exc:
-        return templates.TemplateResponse(request, "pair.html", {"error": exc.detail},
-                                          status_code=400)
-    screen = "lobby" if role == "display" else "kiosk"
-    response = RedirectResponse(f"/sites/{site}/{screen}", 303)
+    redis = request.app.state.redis
+    checks = [(throttle.PAIR_ADDRESS, _address(request))]
+    wait = await throttle.retry_after(redis, checks)
+    if wait:
+        return _form_page(request, "pair.html", {
+            "error": f"Too many wrong pairing codes from this screen. Wait "
+                     f"{throttle.minutes(wait)}, then try again."},
+            status=429, retry_after=wait)
+    pairing = await auth.spend_pairing_code(redis, str(form.get("code", ""))[:CODE_MAX])
+    site = await request.app.state.store.get_site(pairing["site"]) if pairing else None
+    if pairing is None or site is None:
+        await throttle.failed(redis, checks)
+        return _form_page(request, "pair.html", {
+            "error": "That pairing code is not valid or has expired. Codes work once, "
+                     "for 15 minutes; ask for a new one."}, status=400)
+    await throttle.succeeded(redis, checks)
+    device_id = await devices.pair(redis, request.app.state.settings, site, pairing)
+    cookie = request.app.state.signer.dumps({"site": site.id, "device": device_id})
+    screen = "lobby" if pairing["role"] == "display" else "kiosk"
+    response = RedirectResponse(f"/sites/{site.id}/{screen}", 303)
     _cookie(request, response, auth.DEVICE_COOKIE, cookie, 10 * 365 * 86400)
     return response
 
