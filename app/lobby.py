@@ -2,18 +2,25 @@
 
 Its types have no field for a name, a birth date, a reason or a flag, so nothing
 personal can reach a lobby screen by accident: the lobby templates get only these.
-Pure: built from a SiteState.
+The patient's phone page has its own such type (`PatientStatus`): its ticket, place and
+wait, and where to go once called, never a name. Pure: built from a SiteState or a visit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from app.announce import Announcement, announcements, site_language
 from app.state import SiteState
 
 CALLING_SHOWN = 6
 TICKETS_SHOWN = 24  # what a TV can show legibly; the rest are counted
+# Recent calls kept per queue, so a display limited to any of the queues still has a full
+# list of five besides the newest (the page shows the last 30 minutes' of them).
+RECENT_PER_QUEUE = 6
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,17 @@ class LobbyCall:
     room: str | None
     called_at: str
     called_ms: int
+    queue: str = ""
+    called_local: str = ""  # the call's time on the site's clock ("3:05 PM")
+    current: bool = True  # still called (not yet in the room)
+    # What the displays say aloud: the site's language first, then the patient's choice
+    # (a language code, like the ticket, says nothing about who the patient is).
+    says: tuple[Announcement, ...] = ()
+
+    @property
+    def spoken(self) -> list[dict[str, str]]:
+        """`says` as plain data, for the page's speech."""
+        return [{"lang": a.lang, "text": a.text, "recall": a.recall} for a in self.says]
 
 
 @dataclass(frozen=True)
@@ -46,7 +64,12 @@ class LobbyView:
     site_name: str
     event_id: str
     queues: tuple[LobbyQueue, ...]
-    calling: tuple[LobbyCall, ...]
+    calling: tuple[LobbyCall, ...]  # still called, the newest first
+    recent: tuple[LobbyCall, ...] = ()  # every recent call, newest first
+    message: str | None = None  # the desk's broadcast line
+    message_expires_ms: int = 0
+    timezone: str = "UTC"
+    language: str = "en"
 
     def to_json(self) -> dict[str, Any]:
         """docs/api.md's lobby view."""
@@ -60,13 +83,30 @@ class LobbyView:
             ],
             "calling": [{"ticket": c.ticket, "room": c.room, "called_at": c.called_at}
                         for c in self.calling],
+            "recent": [{"ticket": c.ticket, "room": c.room, "called_at": c.called_at,
+                        "queue": c.queue, "called": c.current,
+                        "announce": [{"lang": a.lang, "text": a.text} for a in c.says]}
+                       for c in self.recent],
+            "message": None if self.message is None else {
+                "text": self.message, "expires_ms": self.message_expires_ms},
         }
 
 
-def lobby_view(state: SiteState) -> LobbyView:
-    room_names = {r.id: r.name for r in state.rooms}
+def local_time(ms: int, tz: ZoneInfo, lang: str) -> str:
+    """Epoch ms as a wall clock at the site: "3:05" in English (a recent call needs no AM
+    or PM), "15:05" otherwise."""
+    moment = datetime.fromtimestamp(ms / 1000, UTC).astimezone(tz)
+    return moment.strftime("%-I:%M") if lang == "en" else moment.strftime("%H:%M")
+
+
+def lobby_view(state: SiteState, only: tuple[str, ...] = ()) -> LobbyView:
+    """The lobby-safe view of `state`; with `only`, just those queues and their calls."""
+    rooms = {r.id: r for r in state.site.rooms}
+    lang = site_language(state.site)
     queues = []
     for q in state.queues:
+        if only and q.id not in only:
+            continue
         tickets = []
         for position, visit in enumerate(q.waiting[:TICKETS_SHOWN], start=1):
             eta = q.eta(position)
@@ -74,9 +114,29 @@ def lobby_view(state: SiteState) -> LobbyView:
         new = q.eta(q.total + 1)
         queues.append(LobbyQueue(q.id, q.name, q.open, tuple(tickets), q.total,
                                  (new["low"], new["high"])))
-    calling = tuple(
-        LobbyCall(v["ticket"], room_names.get(v.get("room") or ""), v.get("called_at", ""),
-                  int(v.get("called_ms") or 0))
-        for v in state.calling[:CALLING_SHOWN]
-    )
-    return LobbyView(state.site.name, state.event_id, tuple(queues), calling)
+
+    def call(v: dict[str, str]) -> LobbyCall:
+        room = rooms.get(v.get("room") or "")
+        name = room.name if room else None
+        called_ms = int(v.get("called_ms") or 0)
+        return LobbyCall(
+            v["ticket"], name, v.get("called_at", ""), called_ms, v.get("queue", ""),
+            local_time(called_ms, state.site.tz, lang), v.get("status") == "called",
+            announcements(lang, v.get("language"), v["ticket"], name,
+                          room.kind if room else None))
+
+    called = sorted((v for v in state.active if v.get("called_ms")
+                     and (not only or v.get("queue") in only)),
+                    key=lambda v: int(v["called_ms"]), reverse=True)
+    per_queue: dict[str, int] = {}
+    recent = []
+    for v in called:
+        seen = per_queue.get(v.get("queue", ""), 0)
+        if seen < RECENT_PER_QUEUE:
+            per_queue[v.get("queue", "")] = seen + 1
+            recent.append(call(v))
+    calling = tuple(c for c in recent if c.current)[:CALLING_SHOWN]
+    message = state.message or {}
+    return LobbyView(state.site.name, state.event_id, tuple(queues), calling, tuple(recent),
+                     message.get("text"), int(message.get("expires_ms") or 0),
+                     state.site.timezone, lang)

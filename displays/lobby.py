@@ -2,7 +2,9 @@
 
 Rendered from the lobby-safe view only (app/lobby.py), so nothing personal can reach a
 waiting-room screen. The page and the pushed fragments use the same macros, so they agree
-to the byte.
+to the byte. A display may be limited to some queues (one screen per department): its
+page draws only those, and its script leaves aside the pushed calls and queues of others,
+since every display of a site shares one rendering.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.errors import error_page
 from app.lobby import LobbyView, lobby_view
-from app.screens import render_screen
+from app.screens import screen_access
+from app.sites import Site
 from app.state import SiteState
-from app.templating import macro
+from app.templating import macro, templates
 
 
 def fragments(state: SiteState) -> dict[str, str]:
@@ -23,17 +27,41 @@ def fragments(state: SiteState) -> dict[str, str]:
 
 
 def fragments_from_view(view: LobbyView) -> dict[str, str]:
-    calling, queue = macro("lobby_macros.html", "calling"), macro("lobby_macros.html", "queue")
-    out = {"calling": str(calling(view))}
+    def render(name: str, arg: object) -> str:
+        return str(macro("lobby_macros.html", name)(arg))
+
+    out = {"calling": render("calling", view), "broadcast": render("broadcast", view)}
     for q in view.queues:
-        out[f"queue-{q.id}"] = str(queue(q))
+        out[f"queue-{q.id}"] = render("queue", q)
     return out
 
 
+def queue_filter(site: Site, paired: tuple[str, ...], asked: str | None) -> tuple[str, ...]:
+    """The queues a display shows: those chosen when it was paired, else `?queues=a,b`,
+    else all. Raises ValueError naming a queue the site does not have."""
+    chosen = tuple(paired) or tuple(q for q in (asked or "").split(",") if q.strip())
+    chosen = tuple(dict.fromkeys(q.strip() for q in chosen))
+    for q in chosen:
+        if site.queue(q) is None:
+            raise ValueError(f"There is no queue '{q[:32]}' at this site; "
+                             f"its queues are {', '.join(x.id for x in site.queues)}.")
+    return chosen
+
+
 async def page(request: Request) -> Response:
-    return await render_screen(
-        request, ("display", "desk"), "/pair", "lobby.html",
-        lambda state: {"view": lobby_view(state), "site_id": state.site.id})
+    access = await screen_access(request, ("display", "desk"), "/pair")
+    if isinstance(access, Response):
+        return access
+    principal, site = access
+    try:
+        only = queue_filter(site, tuple(getattr(principal, "queues", ()) or ()),
+                            request.query_params.get("queues"))
+    except ValueError as exc:
+        return error_page(request, 404, str(exc))
+    state = await request.app.state.store.snapshot(site)
+    view = lobby_view(state, only)
+    return templates.TemplateResponse(request, "lobby.html", {
+        "view": view, "site_id": site.id, "queues": only})
 
 
 routes = [Route("/sites/{site}/lobby", page)]

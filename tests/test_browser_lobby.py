@@ -1,22 +1,49 @@
-"""The lobby display and the front-desk board in a real Chromium: what a person sees change
-on the screen, with no reload, when the queue moves; and again after a server restart."""
+"""The lobby display and the front-desk board in a real Chromium: what a person sees and
+hears change, with no reload, when the queue moves; and again after a server restart."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from conftest import ARTIFACTS
-from helpers import Desk
+from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from helpers import Desk, wait_for
 from playwright.async_api import Page, WebSocket, expect
 
 from app.auth import add_user, create_pairing_code, create_token
 
 SHORT = 5_000  # ms: a change on screen should take well under this
-RECONNECT = 15_000  # ms: htmx-ext-ws retries with full-jitter backoff (1 s, 2 s, 4 s…)
+RECONNECT = 20_000  # ms: htmx-ext-ws retries with full-jitter backoff (1 s, 2 s, 4 s…)
+SOUND = 15.0  # s: chime, pause, two sentences
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+# Chromium as a lobby TV runs it: sound needs no click (docs/lobby.md).
+TV_ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
+# Records what the page asks the speech engine to say and how often it plays the chime,
+# without a sound card: the speech ends at once, as a short sentence would.
+SPEECH_STUB = """
+window.__spoken = [];
+window.__played = 0;
+window.speechSynthesis.speak = function (u) {
+  window.__spoken.push({ text: u.text, lang: u.lang, rate: u.rate });
+  setTimeout(function () { if (u.onend) u.onend(new Event("end")); }, 20);
+};
+HTMLMediaElement.prototype.play = function () {
+  if (window.__blocked) return Promise.reject(new DOMException("blocked", "NotAllowedError"));
+  window.__played += 1;
+  return Promise.resolve();
+};
+"""
+BLOCKED_AUTOPLAY = """
+window.__blocked = true;
+window.AudioContext = class extends window.AudioContext {
+  get state() { return window.__blocked ? "suspended" : "running"; }
+};
+"""
 
 
 @pytest.fixture
@@ -32,6 +59,44 @@ async def desk(server, site, store) -> AsyncIterator[Desk]:
         headers={"Authorization": f"Bearer {token}"},
     ) as client:
         yield Desk(client)
+
+
+@pytest.fixture
+async def tv(page_factory) -> Page:
+    """A page in a Chromium started as a lobby TV is (sound without a click), with the
+    speech engine and the chime recorded."""
+    return await page_factory(TV_ARGS, SPEECH_STUB)
+
+
+@pytest.fixture
+async def page_factory(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browsers = []
+
+        async def make(args: list[str], init_script: str | None = None,
+                       viewport: dict[str, int] | None = None) -> Page:
+            browser = await playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                                       args=args)
+            browsers.append(browser)
+            context = await browser.new_context(
+                viewport=viewport or {"width": 1920, "height": 1080})
+            if init_script:
+                await context.add_init_script(init_script)
+            return await context.new_page()
+
+        try:
+            yield make
+        finally:
+            for browser in browsers:
+                report = getattr(request.node, "rep_call", None)
+                if report is not None and report.failed:
+                    ARTIFACTS.mkdir(exist_ok=True)
+                    for context in browser.contexts:
+                        for p in context.pages:
+                            await p.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
+                await browser.close()
 
 
 class Sockets:
@@ -60,45 +125,218 @@ async def assert_not_reloaded(page: Page) -> None:
     assert await page.evaluate("window.__noReload === true"), "the page was reloaded"
 
 
-async def test_lobby_shows_check_ins_and_calls_live_and_again_after_a_restart(
-        page: Page, server, site, store, desk):
+async def pair_display(page: Page, server, site, store, query: str = "") -> Sockets:
+    """Pair `page` as a lobby display, open its lobby and wait until it is live."""
     code = await create_pairing_code(store.redis, site.id, "display")
     await page.goto(f"{server.url}/pair")
     await page.get_by_label("Pairing code").fill(code)
     sockets = Sockets(page)
     await page.get_by_role("button", name="Pair").click()
     await expect(page).to_have_url(re.compile(rf"/sites/{site.id}/lobby$"))
+    if query:
+        await page.goto(f"{server.url}/sites/{site.id}/lobby?{query}")
     await sockets.first_frame()  # the whole lobby has arrived: the screen is live
     await mark_page(page)
+    return sockets
 
-    calling = page.locator("section").filter(
-        has=page.get_by_role("heading", name="Now calling"))
-    registration = page.locator("section").filter(
-        has=page.get_by_role("heading", name="Registration"))
-    await expect(calling).to_contain_text("Please have a seat")
+
+def now_calling(page: Page):
+    return page.get_by_role("region", name="Now calling")
+
+
+def recent_calls(page: Page):
+    return page.get_by_role("region", name="Recent calls")
+
+
+def queue_column(page: Page, name: str):
+    return page.get_by_role("region", name=name)
+
+
+async def spoken(page: Page) -> list[dict[str, str]]:
+    return await page.evaluate("window.__spoken")
+
+
+async def test_lobby_shows_check_ins_and_calls_live_and_again_after_a_restart(
+        page: Page, server, site, store, desk):
+    sockets = await pair_display(page, server, site, store)
+    registration = queue_column(page, "Registration")
+    await expect(now_calling(page)).to_contain_text("Please have a seat")
 
     first = await desk.check_in("reg", name="Zebulon Quixote-Marchetti")
     await expect(registration.get_by_text(first["ticket"], exact=True)).to_be_visible(
         timeout=SHORT)
 
     await desk.call(first, "room-2")
-    await expect(calling.get_by_text(first["ticket"], exact=True)).to_be_visible(
+    await expect(now_calling(page).get_by_text(first["ticket"], exact=True)).to_be_visible(
         timeout=SHORT)
-    await expect(calling).to_contain_text("Room 2")
+    await expect(now_calling(page)).to_contain_text("Room 2")
     await expect(registration).not_to_contain_text(first["ticket"])
 
-    await server.arestart()
+    await server.astop()
+    status = page.get_by_role("status").filter(has_text="Reconnecting")
+    await expect(status).to_be_visible(timeout=SHORT)
+    await expect(now_calling(page).get_by_text(first["ticket"], exact=True)).to_be_visible()
+    await asyncio.to_thread(server.start)
     second = await desk.check_in("reg", name="Philippa Worthington-Ngata")
     await expect(registration.get_by_text(second["ticket"], exact=True)).to_be_visible(
         timeout=RECONNECT)
-    await expect(calling.get_by_text(first["ticket"], exact=True)).to_be_visible()
+    await expect(status).to_be_hidden(timeout=SHORT)
+    await expect(now_calling(page).get_by_text(first["ticket"], exact=True)).to_be_visible()
     await assert_not_reloaded(page)
     assert sockets.opened >= 2, "the page reconnected its WebSocket"
     await expect(page.locator("body")).not_to_contain_text("Zebulon")
     await expect(page.locator("body")).not_to_contain_text("Philippa")
 
+
+async def test_the_first_call_after_switching_on_is_chimed_and_spoken_in_both_languages(
+        tv: Page, server, site, store, desk):
+    earlier = await desk.check_in("reg")
+    await desk.call(earlier, "room-1")  # on screen before the TV is on: not announced
+    await pair_display(tv, server, site, store)
+    await expect(now_calling(tv).get_by_text(earlier["ticket"], exact=True)).to_be_visible()
+
+    visit = await desk.check_in("reg", name="Ana Lima", language="es")
+    await desk.call(visit, "room-3")
+    hero = now_calling(tv)
+    await expect(hero.get_by_text(visit["ticket"], exact=True)).to_be_visible(timeout=SHORT)
+    await expect(hero).to_contain_text("Room 3")
+    await expect(recent_calls(tv).get_by_role("row").filter(has_text=earlier["ticket"])) \
+        .to_contain_text("Room 1")
+
+    spelled = ", ".join(visit["ticket"])
+    english = f"Ticket {spelled}, please go to room 3."
+    spanish = f"Número {spelled}, pase al consultorio 3."
+    said = await wait_for(lambda: _said(tv, 4), SOUND, message="the call said twice in both")
+    assert [(s["text"], s["lang"]) for s in said] == [
+        (english, "en"), (spanish, "es"), (english, "en"), (spanish, "es")]
+    assert all(abs(s["rate"] - 0.9) < 0.01 for s in said)
+    log = await tv.evaluate("window.lobbyline.audioLog")
+    assert log[0]["kind"] == "chime" and [e["kind"] for e in log[1:]] == ["speech"] * 4
+    assert await tv.evaluate("window.__played") == 1
+    assert "Ana" not in await tv.content()
+
+
+async def _said(page: Page, count: int) -> list[dict[str, Any]] | None:
+    said = [s for s in await spoken(page) if s["text"].strip()]
+    return said if len(said) >= count else None
+
+
+async def test_a_ticket_called_again_is_announced_as_a_second_call(tv: Page, server, site,
+                                                                   store, desk):
+    await pair_display(tv, server, site, store)
+    visit = await desk.check_in("reg")
+    await desk.call(visit, "room-1")
+    await wait_for(lambda: _said(tv, 2), SOUND)
+    await desk.move(visit, "return")
+    await desk.call(visit, "room-1")
+    said = await wait_for(lambda: _said(tv, 3), SOUND * 2)
+    assert said[2]["text"].startswith("Second call. Ticket ")
+
+
+async def test_a_browser_that_blocks_autoplay_asks_for_one_tap_then_sounds(
+        page_factory, server, site, store, desk):
+    # Headless Chromium never blocks autoplay, so this page blocks it as a TV's browser
+    # does: audio starts suspended and the chime refuses to play until someone taps.
+    page = await page_factory(CHROMIUM_ARGS, SPEECH_STUB + BLOCKED_AUTOPLAY)
+    await pair_display(page, server, site, store)
+    await expect(page.locator("body")).to_have_attribute("data-sound", "locked")
+    enable = page.get_by_role("button", name="Enable sound")
+    await expect(enable).to_be_visible()
+    await page.evaluate("window.__blocked = false")  # what the tap will do
+    await enable.click()
+    await expect(enable).to_be_hidden()
+    visit = await desk.check_in("reg")
+    await desk.call(visit, "desk-1")
+    said = await wait_for(lambda: _said(page, 1), SOUND, message="spoken after the tap")
+    assert said[0]["text"].endswith("please go to desk 1.")
+    assert await page.evaluate("window.lobbyline.audioLog[0].kind") == "chime"
+
+
+async def test_mute_and_volume_are_kept_by_the_display(tv: Page, server, site, store, desk):
+    await pair_display(tv, server, site, store)
+    mute = tv.get_by_role("button", name="Mute announcements")
+    await mute.click()
+    await tv.get_by_label("Announcement volume").fill("0.4")
+    await tv.reload()
+    await expect(tv.get_by_role("button", name="Unmute announcements")).to_have_attribute(
+        "aria-pressed", "true")
+    await expect(tv.get_by_label("Announcement volume")).to_have_value("0.4")
+    visit = await desk.check_in("reg")
+    await desk.call(visit, "room-1")
+    await expect(now_calling(tv).get_by_text(visit["ticket"], exact=True)).to_be_visible(
+        timeout=SHORT)
+    await asyncio.sleep(2)
+    assert await spoken(tv) == [], "a muted display stays silent"
+
+
+async def test_a_display_limited_to_one_queue_shows_and_says_only_that_queue(
+        tv: Page, server, site, store, desk):
+    await pair_display(tv, server, site, store, query="queues=lab")
+    await expect(queue_column(tv, "Lab")).to_be_visible()
+    await expect(queue_column(tv, "Registration")).to_have_count(0)
+
+    reg = await desk.check_in("reg")
+    lab = await desk.check_in("lab")
+    lab_waiting = await desk.check_in("lab")
+    await expect(queue_column(tv, "Lab").get_by_text(lab_waiting["ticket"], exact=True)) \
+        .to_be_visible(timeout=SHORT)
+    await desk.call(lab, "room-2")
+    await expect(now_calling(tv).get_by_text(lab["ticket"], exact=True)).to_be_visible(
+        timeout=SHORT)
+    await desk.call(reg, "room-1")  # newer, but not this display's queue
+    await wait_for(lambda: _said(tv, 2), SOUND)
+    await asyncio.sleep(1)
+    await expect(now_calling(tv).get_by_text(lab["ticket"], exact=True)).to_be_visible()
+    await expect(tv.locator("body")).not_to_contain_text(reg["ticket"], use_inner_text=True)
+    assert all(reg["ticket"] not in s["text"].replace(", ", "") for s in await spoken(tv))
+
+
+async def test_an_unknown_queue_filter_gets_a_sentence_not_a_screen(page: Page, server, site,
+                                                                   store):
+    await pair_display(page, server, site, store)
+    response = await page.goto(f"{server.url}/sites/{site.id}/lobby?queues=lab,nowhere")
+    assert response is not None and response.status == 404
+    await expect(page.get_by_text("There is no queue 'nowhere' at this site")).to_be_visible()
+
+
+async def test_the_desks_broadcast_message_shows_in_its_band_and_goes_when_cleared(
+        page: Page, server, site, store, desk):
+    await pair_display(page, server, site, store)
+    r = await desk.client.post("/message", json={"text": "The lab reopens at 2 pm",
+                                                 "minutes": 30})
+    assert r.status_code == 200, r.text
+    band = page.get_by_role("status").filter(has_text="The lab reopens at 2 pm")
+    await expect(band).to_be_visible(timeout=SHORT)
+    r = await desk.client.delete("/message")
+    assert r.status_code == 200
+    await expect(page.get_by_text("The lab reopens at 2 pm")).to_have_count(0, timeout=SHORT)
+
+
+async def test_the_lobby_has_no_serious_accessibility_violation_and_a_1080p_screenshot(
+        tv: Page, server, site, store, desk):
+    for queue, n in (("reg", 9), ("nurse", 3), ("lab", 2)):
+        for _ in range(n):
+            await desk.check_in(queue)
+    r = await desk.client.post("/message", json={
+        "text": "Flu shots today at Desk 2 — ask at the front desk", "minutes": 60})
+    assert r.status_code == 200
+    snapshot = (await desk.client.get("/snapshot")).json()
+    waiting = {q["id"]: q["waiting"] for q in snapshot["queues"]}
+    await desk.call(waiting["lab"][0], "room-1")
+    await desk.call(waiting["reg"][0], "desk-1")
+    await desk.call(waiting["nurse"][0], "room-2")
+    await pair_display(tv, server, site, store)
+    await desk.call(waiting["reg"][1], "room-3")
+    await expect(now_calling(tv).get_by_text(waiting["reg"][1]["ticket"], exact=True)) \
+        .to_be_visible(timeout=SHORT)
+
+    await tv.add_script_tag(path=str(AXE))
+    result = await tv.evaluate("axe.run(document)")
+    bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+           for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert bad == []
     ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / "lobby.png"), full_page=True)
+    await tv.screenshot(path=str(ARTIFACTS / "lobby-1080p.png"))
 
 
 async def test_board_shows_a_check_in_and_calls_it_with_one_click(page: Page, server, site,

@@ -62,6 +62,6 @@ def test_nothing_personal_in_the_lobby_json_or_markup():
 
 def test_lobby_markup_carries_the_ids_htmx_swaps_by():
     fragments = lobby_fragments(STATE)
-    assert set(fragments) == {"calling", "queue-reg"}
+    assert set(fragments) == {"calling", "broadcast", "queue-reg"}
     assert 'id="calling"' in fragments["calling"] and "A000" in fragments["calling"]
     assert 'hx-swap-oob="true"' in fragments["queue-reg"]
