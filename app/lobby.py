@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.announce import Announcement, announcements, site_language
+from app.sites import Site
 from app.state import SiteState
 
 CALLING_SHOWN = 6
@@ -140,3 +141,43 @@ def lobby_view(state: SiteState, only: tuple[str, ...] = ()) -> LobbyView:
     return LobbyView(state.site.name, state.event_id, tuple(queues), calling, tuple(recent),
                      message.get("text"), int(message.get("expires_ms") or 0),
                      state.site.timezone, lang)
+
+
+@dataclass(frozen=True)
+class PatientStatus:
+    """What the patient's own phone shows: their ticket and where they stand, never who
+    they are."""
+
+    ticket: str
+    queue_label: str
+    status: str
+    position: int | None
+    eta_low: int | None
+    eta_high: int | None
+    room: str | None
+
+    @property
+    def near(self) -> bool:
+        """Called, or close enough to the front that the page should look more often."""
+        return self.status == "called" or (self.position is not None and self.position <= 3)
+
+    def to_json(self) -> dict[str, Any]:
+        """docs/api.md's status of `/t/{token}/status`."""
+        eta = None if self.eta_low is None else {"low": self.eta_low, "high": self.eta_high}
+        return {"ticket": self.ticket, "queue": self.queue_label, "status": self.status,
+                "position": self.position, "eta_minutes": eta, "room": self.room}
+
+
+def patient_status(site: Site, visit: dict[str, Any]) -> PatientStatus:
+    """The phone-safe status of a visit in its staff view (docs/api.md's visit JSON)."""
+    queue = site.queue(visit.get("queue") or "")
+    room = site.room(visit.get("room") or "")
+    eta = visit.get("eta_minutes") or {}
+    return PatientStatus(
+        ticket=str(visit.get("ticket") or ""),
+        queue_label=queue.name if queue else "",
+        status=str(visit.get("status") or ""),
+        position=visit.get("position"),
+        eta_low=eta.get("low"), eta_high=eta.get("high"),
+        room=room.name if room else None,
+    )

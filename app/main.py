@@ -27,7 +27,7 @@ from app.errors import ApiError, api_error_handler, error_response
 from app.hub import Hub
 from app.store import Store
 from app.templating import templates
-from displays import board, lobby
+from displays import board, lobby, phone
 from kiosk import fragments as kiosk_fragments
 from kiosk import routes as kiosk_routes
 
@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *signin.routes,
             *admin.routes,
             *lobby.routes,
+            *phone.routes,
             *board.routes,
             *kiosk_routes.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -1,0 +1,93 @@
+"""The patient's phone page in a real Chromium at a phone's size: it follows the visit from
+waiting to called by itself, buzzes once, and has no serious accessibility problem."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import ARTIFACTS
+from helpers import Desk
+from playwright.async_api import Page, expect
+
+from app import clock
+from app.auth import create_token
+from app.status_links import make_token
+
+POLL = 15_000  # ms: the page asks every 5-10 s
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+VIBRATE_STUB = """
+window.__buzz = [];
+navigator.vibrate = function (pattern) { window.__buzz.push(pattern); return true; };
+"""
+
+
+@pytest.fixture
+def server(live_server):
+    return live_server()
+
+
+@pytest.fixture
+async def desk(server, site, store) -> AsyncIterator[Desk]:
+    token = await create_token(store.redis, site.id, "desk")
+    async with httpx.AsyncClient(
+        base_url=f"{server.url}/api/v1/sites/{site.id}", trust_env=False, timeout=10,
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
+        yield Desk(client)
+
+
+@pytest.fixture
+async def phone(browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 390, "height": 844},
+                                        device_scale_factor=2, is_mobile=True, has_touch=True)
+    await context.add_init_script(VIBRATE_STUB)
+    yield await context.new_page()
+    await context.close()
+
+
+def link(server, site, visit) -> str:
+    date = clock.local_date(clock.now(), site.tz)
+    token = make_token(server._env["SECRET_KEY"], site.id, visit["id"], date)
+    return f"{server.url}/t/{token}"
+
+
+async def test_the_phone_page_follows_the_visit_from_waiting_to_called(phone: Page, server,
+                                                                       site, desk):
+    ahead = await desk.check_in("reg")
+    visit = await desk.check_in("reg", name="Ana Lima", language="es")
+    await phone.goto(link(server, site, visit))
+    await expect(phone.get_by_text(visit["ticket"], exact=True)).to_be_visible()
+    await expect(phone.get_by_role("heading", name="You are number 2 in line")).to_be_visible()
+    await expect(phone.get_by_text("for Registration")).to_be_visible()
+
+    await desk.call(ahead, "room-1")
+    await expect(phone.get_by_role("heading", name="You are number 1 in line")).to_be_visible(
+        timeout=POLL)
+    await desk.call(visit, "room-3")
+    await expect(phone.get_by_role("alert")).to_have_text("It's your turn: go to Room 3",
+                                                          timeout=POLL)
+    assert len(await phone.evaluate("window.__buzz")) == 1
+    await expect(phone.locator("body")).not_to_contain_text("Ana")
+
+    await phone.add_script_tag(path=str(AXE))
+    result = await phone.evaluate("axe.run(document)")
+    bad = [(v["id"], v["impact"]) for v in result["violations"]
+           if v["impact"] in ("serious", "critical")]
+    assert bad == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    await phone.screenshot(path=str(ARTIFACTS / "phone.png"))
+
+
+async def test_a_waiting_phone_page_has_no_serious_accessibility_violation(phone: Page, server,
+                                                                           site, desk):
+    visit = await desk.check_in("lab")
+    await phone.goto(link(server, site, visit))
+    await expect(phone.get_by_role("heading", name="You are number 1 in line")).to_be_visible()
+    await phone.add_script_tag(path=str(AXE))
+    result = await phone.evaluate("axe.run(document)")
+    assert [v["id"] for v in result["violations"]
+            if v["impact"] in ("serious", "critical")] == []
+    await phone.screenshot(path=str(ARTIFACTS / "phone-waiting.png"))
