@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import logging
 import os
 import signal
@@ -29,6 +30,7 @@ from app.sites import SiteError, site_from_toml
 from app.store import Store
 
 URL_FILE = "redis.url"
+DEMO_ADMIN = "clinic-admin"
 
 
 class CliError(Exception):
@@ -99,6 +101,7 @@ async def seed_demo(store: Store) -> str:
     now = clock.now()
     await store.save_site(site)
     await auth.add_user(store.redis, site.id, "desk", demo.DEMO_USER, demo.DEMO_PASSWORD)
+    await auth.add_user(store.redis, site.id, "admin", DEMO_ADMIN, demo.DEMO_PASSWORD)
     entries = demo_appointments(site, now)
     await import_entries(store.redis, store.settings, site, entries, actor="system:demo", now=now)
     lobby = await auth.create_pairing_code(store.redis, site.id, "display")
@@ -109,6 +112,7 @@ async def seed_demo(store: Store) -> str:
     return (
         f"Demo site '{site.id}' is ready, with {len(entries)} appointments today.\n"
         f"  Front desk: sign in as {demo.DEMO_USER} / {demo.DEMO_PASSWORD}\n"
+        f"  Admin pages (users, devices): sign in as {DEMO_ADMIN} / {demo.DEMO_PASSWORD}\n"
         f"  Lobby display: pair with code {lobby} (valid 15 minutes)\n"
         f"  Kiosk: pair with code {kiosk} (valid 15 minutes)\n"
         f"  Appointments a kiosk can check in now:{tries or ' none just now'}"
@@ -195,13 +199,22 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_device_code(settings: Settings, args: argparse.Namespace) -> None:
-    code = _for_site(settings, args.site,
-                     lambda store: auth.create_pairing_code(store.redis, args.site, args.role))
-    print(f"{code}  (enter it at /pair on the {args.role} within 15 minutes)")
+    async def work(store: Store) -> str:
+        site = await store.get_site(args.site)
+        queues = auth.check_queue_filter((args.queues or "").split(","),
+                                         [q.id for q in site.queues])
+        return await auth.create_pairing_code(store.redis, args.site, args.role,
+                                              args.name or "", queues)
+
+    code = _for_site(settings, args.site, work)
+    print(f"{code}  (enter it at /pair on the {args.role} within 15 minutes; it works once)")
 
 
 def cmd_user_add(settings: Settings, args: argparse.Namespace) -> None:
-    password = sys.stdin.readline().rstrip("\n")
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {args.name}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
     _for_site(settings, args.site, lambda store: auth.add_user(
         store.redis, args.site, args.role, args.name, password))
     print(f"user {args.name} ({args.role}) can now sign in at site {args.site}")
@@ -263,6 +276,8 @@ def parser() -> argparse.ArgumentParser:
     s = dsub.add_parser("code", help="print a one-time pairing code")
     s.add_argument("--site", required=True)
     s.add_argument("--role", required=True, choices=("kiosk", "display"))
+    s.add_argument("--name", help="what the admin page calls the device, e.g. 'Lobby TV'")
+    s.add_argument("--queues", help="comma-separated queue ids it shows (default: all)")
     s.set_defaults(func=cmd_device_code)
 
     user = sub.add_parser("user", help="staff users")

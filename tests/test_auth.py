@@ -4,11 +4,14 @@ browser and an integration use it (in process, real Redis)."""
 from __future__ import annotations
 
 import asyncio
+import html
+import json
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from helpers import make_settings
+from starlette.requests import Request
 
 from app import auth, keys
 from app.main import create_app
@@ -266,3 +269,168 @@ async def test_a_password_reset_ends_sessions_and_the_new_password_works(
     assert (await desk.client.get(f"/sites/{site.id}/board")).status_code == 303
     assert (await desk.sign_in(users["desk"])).status_code == 401
     assert (await desk.sign_in(users["desk"], "a brand new secret")).status_code == 303
+
+
+# Admin pages
+
+async def test_admin_pages_send_strangers_to_sign_in_and_refuse_desk_users(
+        site, users, browser_for):
+    stranger = await browser_for().client.get(f"/sites/{site.id}/admin/users")
+    assert stranger.status_code == 303
+    assert stranger.headers["location"] == f"/login?next=/sites/{site.id}/admin/users"
+
+    desk = browser_for()
+    await desk.sign_in(users["desk"])
+    for path in ("/admin", "/admin/users", "/admin/devices"):
+        r = await desk.client.get(f"/sites/{site.id}{path}")
+        assert r.status_code == 403, path
+        assert "Only the site's administrators can open the admin pages" in html.unescape(r.text)
+    token = await desk.token(f"/sites/{site.id}/board")
+    post = await desk.client.post(f"/sites/{site.id}/admin/devices", headers=ORIGIN,
+                                  data={"csrf_token": token, "role": "display"})
+    assert post.status_code == 403 and "<p class=\"code\"" not in post.text
+
+
+async def test_an_admin_adds_a_user_who_can_then_sign_in(site, users, browser_for, store):
+    admin = browser_for()
+    await admin.sign_in(users["admin"])
+    token = await admin.token(f"/sites/{site.id}/admin")
+    name = f"new-{site.id}"
+    r = await admin.client.post(f"/sites/{site.id}/admin/users", headers=ORIGIN, data={
+        "csrf_token": token, "username": name, "role": "desk", "password": "a fine secret"})
+    assert r.status_code == 200 and f"{name} can now sign in" in r.text
+    assert f'id="user-{name}"' in r.text
+    assert (await browser_for().sign_in(name, "a fine secret")).status_code == 303
+
+    again = await admin.client.post(f"/sites/{site.id}/admin/users", headers=ORIGIN, data={
+        "csrf_token": token, "username": name, "role": "admin", "password": "another secret"})
+    assert again.status_code == 422 and "already taken" in again.text
+    assert (await auth.get_user(store.redis, name))["role"] == "desk"
+
+    bad = await admin.client.post(f"/sites/{site.id}/admin/users", headers=ORIGIN, data={
+        "csrf_token": token, "username": "has space", "role": "desk", "password": "x" * 10})
+    assert bad.status_code == 422 and "A user name is 1 to 64" in bad.text
+    assert await auth.get_user(store.redis, "has space") is None
+
+
+async def test_another_sites_user_cannot_be_changed_from_here(site, users, browser_for, store):
+    await auth.add_user(store.redis, "elsewhere", "desk", f"far-{site.id}", PASSWORD)
+    try:
+        admin = browser_for()
+        await admin.sign_in(users["admin"])
+        token = await admin.token(f"/sites/{site.id}/admin/users")
+        r = await admin.client.post(f"/sites/{site.id}/admin/users/far-{site.id}/disable",
+                                    headers=ORIGIN, data={"csrf_token": token})
+        assert r.status_code == 404 and "There is no user" in r.text
+        assert not (await auth.get_user(store.redis, f"far-{site.id}")).get("disabled")
+    finally:
+        await store.redis.hdel(keys.users(), f"far-{site.id}")
+
+
+# Devices
+
+async def make_code(admin: Browser, site_id: str, **fields) -> str:
+    token = await admin.token(f"/sites/{site_id}/admin/devices")
+    r = await admin.client.post(f"/sites/{site_id}/admin/devices", headers=ORIGIN,
+                                data={"csrf_token": token, **fields})
+    assert r.status_code == 200, r.text
+    return r.text.split('data-code="', 1)[1].split('"', 1)[0]
+
+
+async def pair(browser: Browser, code: str) -> httpx.Response:
+    return await browser.client.post("/pair", data={"code": code}, headers=ORIGIN)
+
+
+async def test_a_pairing_code_from_the_admin_page_pairs_one_device_once(
+        site, users, browser_for, app):
+    admin = browser_for()
+    await admin.sign_in(users["admin"])
+    code = await make_code(admin, site.id, role="display", name="Lobby TV", queues="lab")
+
+    tv = browser_for()
+    r = await pair(tv, code.lower()[:4] + "-" + code[4:])  # as typed, in any case
+    assert r.status_code == 303 and r.headers["location"] == f"/sites/{site.id}/lobby"
+    assert (await tv.client.get(f"/sites/{site.id}/lobby")).status_code == 200
+
+    second = await pair(browser_for(), code)
+    assert second.status_code == 400 and "not valid or has expired" in second.text
+
+    listed = await admin.client.get(f"/sites/{site.id}/admin/devices")
+    assert "Lobby TV" in listed.text and "Lobby display" in listed.text
+    assert "<td>Lab</td>" in listed.text  # its queue filter
+
+
+async def test_a_device_principal_carries_its_id_name_and_queues(
+        site, users, browser_for, app, store):
+    code = await auth.create_pairing_code(store.redis, site.id, "kiosk", "Entrance kiosk",
+                                          ("reg", "nurse"))
+    kiosk = browser_for()
+    await pair(kiosk, code)
+    cookie = kiosk.client.cookies[auth.DEVICE_COOKIE]
+    request = Request({"type": "http", "method": "GET", "path": "/", "query_string": b"",
+                       "app": app,
+                       "headers": [(b"cookie", f"{auth.DEVICE_COOKIE}={cookie}".encode())]})
+    principal = await auth.authenticate(request)
+    assert principal.role == "kiosk" and principal.name == "Entrance kiosk"
+    assert principal.queues == ("reg", "nurse") and principal.device_id
+    assert principal.actor == f"device:{principal.device_id}"
+    seen = await store.redis.hget(keys.devices_seen(site.id), principal.device_id)
+    assert seen  # last seen, written on its first request
+
+
+async def test_an_expired_code_is_refused(site, browser_for, app, store):
+    code = await auth.create_pairing_code(store.redis, site.id, "display")
+    await store.redis.pexpire(keys.pairing_code(code), 1)
+    await asyncio.sleep(0.05)
+    r = await pair(browser_for(), code)
+    assert r.status_code == 400 and "not valid or has expired" in r.text
+
+
+async def test_wrong_pairing_codes_are_limited_per_address(site, browser_for, app, store):
+    guesser = browser_for()
+    for _ in range(PAIR_ADDRESS.allowed):
+        assert (await pair(guesser, "WRONGCOD")).status_code == 400
+    code = await auth.create_pairing_code(store.redis, site.id, "display")
+    r = await pair(guesser, code)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert "Too many wrong pairing codes" in r.text
+    assert await store.redis.exists(keys.pairing_code(code))  # not spent by a refused try
+
+
+async def test_a_revoked_device_is_sent_back_to_pairing_and_it_is_on_the_trail(
+        site, users, browser_for, app, store):
+    code = await auth.create_pairing_code(store.redis, site.id, "display", "Wall TV")
+    tv = browser_for()
+    await pair(tv, code)
+    device_id = next(iter(await store.redis.hkeys(keys.devices(site.id))))
+
+    admin = browser_for()
+    await admin.sign_in(users["admin"])
+    token = await admin.token(f"/sites/{site.id}/admin/devices")
+    r = await admin.client.post(f"/sites/{site.id}/admin/devices/{device_id}/revoke",
+                                headers=ORIGIN, data={"csrf_token": token})
+    assert r.status_code == 200 and "Wall TV is unpaired" in r.text
+    assert f'id="device-{device_id}"' not in r.text
+
+    back = await tv.client.get(f"/sites/{site.id}/lobby")
+    assert back.status_code == 303 and back.headers["location"].startswith("/pair")
+    events = await store.redis.xrange(keys.events(site.id))
+    revoked = [fields for _, fields in events if fields["type"] == "device.revoked"]
+    assert revoked and json.loads(revoked[-1]["device"])["id"] == device_id
+    assert revoked[-1]["actor"] == f"user:{users['admin']}"
+
+    twice = await admin.client.post(f"/sites/{site.id}/admin/devices/{device_id}/revoke",
+                                    headers=ORIGIN, data={"csrf_token": token})
+    assert twice.status_code == 404 and "not paired" in twice.text
+
+
+async def test_a_device_code_for_an_unknown_queue_is_refused(site, users, browser_for, store):
+    admin = browser_for()
+    await admin.sign_in(users["admin"])
+    token = await admin.token(f"/sites/{site.id}/admin/devices")
+    r = await admin.client.post(f"/sites/{site.id}/admin/devices", headers=ORIGIN,
+                                data={"csrf_token": token, "role": "kiosk", "queues": "x-ray"})
+    assert r.status_code == 422 and "There is no queue 'x-ray'" in html.unescape(r.text)
+    bad_role = await admin.client.post(f"/sites/{site.id}/admin/devices", headers=ORIGIN,
+                                       data={"csrf_token": token, "role": "admin"})
+    assert bad_role.status_code == 422 and "Devices pair as" in bad_role.text

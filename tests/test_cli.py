@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -225,3 +226,27 @@ def test_embedded_redis_keeps_data_across_restarts_and_stops_with_the_server(tmp
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(20)
+
+
+async def test_device_code_names_the_device_and_its_queues(redis_url, tmp_path, site, store):
+    result = _run(redis_url, tmp_path, "device", "code", "--site", site.id, "--role",
+                  "display", "--name", "Lobby TV", "--queues", "reg,lab")
+    assert result.returncode == 0, result.stderr
+    code = result.stdout.split()[0]
+    assert "works once" in result.stdout
+    pairing = json.loads(await store.redis.get(keys.pairing_code(code)))
+    assert pairing == {"site": site.id, "role": "display", "name": "Lobby TV",
+                       "queues": ["reg", "lab"]}
+
+
+def test_device_code_for_an_unknown_queue_names_it(redis_url, tmp_path, site):
+    result = _run(redis_url, tmp_path, "device", "code", "--site", site.id, "--role", "kiosk",
+                  "--queues", "reg,x-ray")
+    assert result.returncode == 2
+    assert "there is no queue 'x-ray'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_user_add_refuses_a_short_password(redis_url, tmp_path, site):
+    result = _run(redis_url, tmp_path, "user", "add", "--site", site.id, "--role", "desk",
+                  f"kim-{site.id}", stdin="short\n")
+    assert result.returncode == 2 and "at least 8 characters" in result.stderr
