@@ -182,6 +182,8 @@ def walk_in_name(first: str, last_initial: str) -> str | None:
         return None
     if initial and (len(initial) != 1 or not initial.isalpha()):
         return None
+    if first.isupper() or first.islower():  # typed on the capital keys, or all small
+        first = first.title()
     return " ".join(p for p in (first, f"{initial.upper()}." if initial else "") if p)
 
 

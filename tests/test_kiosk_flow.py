@@ -71,6 +71,8 @@ def test_walk_in_names_are_a_first_name_and_an_initial_or_nothing():
     assert flow.walk_in_name("  Ana  María ", "l") == "Ana María L."
     assert flow.walk_in_name("", "") == ""
     assert flow.walk_in_name("Ana", "") == "Ana"
+    assert flow.walk_in_name("ANA", "") == "Ana"  # the on-screen keys are capitals
+    assert flow.walk_in_name("McKenzie", "") == "McKenzie"
     assert flow.walk_in_name("R2D2", "") is None
     assert flow.walk_in_name("Ana", "Lopez") is None
 
