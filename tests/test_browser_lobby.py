@@ -125,9 +125,11 @@ async def assert_not_reloaded(page: Page) -> None:
     assert await page.evaluate("window.__noReload === true"), "the page was reloaded"
 
 
-async def pair_display(page: Page, server, site, store, query: str = "") -> Sockets:
-    """Pair `page` as a lobby display, open its lobby and wait until it is live."""
-    code = await create_pairing_code(store.redis, site.id, "display")
+async def pair_display(page: Page, server, site, store, query: str = "",
+                       queues: tuple[str, ...] = ()) -> Sockets:
+    """Pair `page` as a lobby display (showing `queues`, or all), open its lobby and wait
+    until it is live."""
+    code = await create_pairing_code(store.redis, site.id, "display", queues=queues)
     await page.goto(f"{server.url}/pair")
     await page.get_by_label("Pairing code").fill(code)
     sockets = Sockets(page)
@@ -269,9 +271,9 @@ async def test_mute_and_volume_are_kept_by_the_display(tv: Page, server, site, s
     assert await spoken(tv) == [], "a muted display stays silent"
 
 
-async def test_a_display_limited_to_one_queue_shows_and_says_only_that_queue(
+async def test_a_display_paired_for_one_queue_shows_and_says_only_that_queue(
         tv: Page, server, site, store, desk):
-    await pair_display(tv, server, site, store, query="queues=lab")
+    await pair_display(tv, server, site, store, queues=("lab",))
     await expect(queue_column(tv, "Lab")).to_be_visible()
     await expect(queue_column(tv, "Registration")).to_have_count(0)
 
@@ -289,6 +291,40 @@ async def test_a_display_limited_to_one_queue_shows_and_says_only_that_queue(
     await expect(now_calling(tv).get_by_text(lab["ticket"], exact=True)).to_be_visible()
     await expect(tv.locator("body")).not_to_contain_text(reg["ticket"], use_inner_text=True)
     assert all(reg["ticket"] not in s["text"].replace(", ", "") for s in await spoken(tv))
+
+
+async def test_the_address_can_limit_a_display_to_some_queues(page: Page, server, site,
+                                                              store, desk):
+    await pair_display(page, server, site, store, query="queues=nurse,lab")
+    await expect(queue_column(page, "Nurse")).to_be_visible()
+    await expect(queue_column(page, "Lab")).to_be_visible()
+    await expect(queue_column(page, "Registration")).to_have_count(0)
+    reg = await desk.check_in("reg")
+    nurse = await desk.check_in("nurse")
+    await desk.call(nurse, "room-1")
+    await desk.call(reg, "desk-1")
+    await expect(now_calling(page).get_by_text(nurse["ticket"], exact=True)).to_be_visible(
+        timeout=SHORT)
+    await expect(page.locator("body")).not_to_contain_text(reg["ticket"], use_inner_text=True)
+
+
+async def test_a_message_leaves_at_its_expiry_and_a_long_outage_sends_people_to_the_desk(
+        page_factory, server, site, store, desk):
+    page = await page_factory(TV_ARGS, SPEECH_STUB)
+    await page.clock.install()
+    await pair_display(page, server, site, store)
+    r = await desk.client.post("/message", json={"text": "Back at 1 pm", "minutes": 1})
+    assert r.status_code == 200
+    await expect(page.get_by_text("Back at 1 pm")).to_be_visible(timeout=SHORT)
+    await page.clock.fast_forward("01:05")
+    await expect(page.get_by_text("Back at 1 pm")).to_be_hidden(timeout=SHORT)
+
+    await server.astop()
+    await expect(page.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible(
+        timeout=SHORT)
+    await page.clock.fast_forward("02:05")
+    await expect(page.get_by_role("status").filter(
+        has_text="Updates paused — please ask at the front desk")).to_be_visible(timeout=SHORT)
 
 
 async def test_an_unknown_queue_filter_gets_a_sentence_not_a_screen(page: Page, server, site,

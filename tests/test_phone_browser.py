@@ -6,14 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
+import test_browser_lobby as lobby_tests
 from conftest import ARTIFACTS
-from helpers import Desk
 from playwright.async_api import Page, expect
 
 from app import clock
-from app.auth import create_token
 from app.status_links import make_token
 
 POLL = 15_000  # ms: the page asks every 5-10 s
@@ -23,20 +21,9 @@ window.__buzz = [];
 navigator.vibrate = function (pattern) { window.__buzz.push(pattern); return true; };
 """
 
-
-@pytest.fixture
-def server(live_server):
-    return live_server()
-
-
-@pytest.fixture
-async def desk(server, site, store) -> AsyncIterator[Desk]:
-    token = await create_token(store.redis, site.id, "desk")
-    async with httpx.AsyncClient(
-        base_url=f"{server.url}/api/v1/sites/{site.id}", trust_env=False, timeout=10,
-        headers={"Authorization": f"Bearer {token}"},
-    ) as client:
-        yield Desk(client)
+# The same real server and desk client as the lobby's browser tests.
+server = lobby_tests.server
+desk = lobby_tests.desk
 
 
 @pytest.fixture
