@@ -15,6 +15,7 @@ ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 PREFIX_RE = re.compile(r"^[A-Z]{1,2}$")
 ROOM_KINDS = ("room", "desk")
 ROOM_STATUSES = ("available", "occupied", "needs_cleaning", "closed")
+CLOSE_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
 class SiteError(ValueError):
@@ -46,6 +47,13 @@ class Site:
     clean_after_use: bool = True
     arrival_early_minutes: int = 30
     arrival_late_minutes: int = 15
+    # The board's alerts: a wait turns amber, then red, at these minutes; a queue with more
+    # than `alert_queue_length` waiting raises a banner (0 switches that alert off).
+    wait_amber_minutes: int = 15
+    wait_red_minutes: int = 30
+    alert_queue_length: int = 10
+    # Local time ("HH:MM") at which the day closes: visits still open become `left`.
+    day_close: str = "20:00"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -127,7 +135,12 @@ def site_from_dict(data: dict[str, Any]) -> Site:
     for name, value in (("early_minutes", early), ("late_minutes", late)):
         if not isinstance(value, int) or not 0 <= value <= 24 * 60:
             raise SiteError(f"arrival_window: {name} must be whole minutes from 0 to 1440.")
-    known = {"id", "name", "timezone", "queues", "rooms", "clean_after_use", "arrival_window"}
+    alerts = _alerts(data.get("alerts") or {})
+    day_close = str(data.get("day_close", "20:00"))
+    if not CLOSE_RE.match(day_close):
+        raise SiteError(f"day_close {day_close!r} must be a local time such as \"20:00\".")
+    known = {"id", "name", "timezone", "queues", "rooms", "clean_after_use", "arrival_window",
+             "alerts", "day_close"}
     return Site(
         id=site_id,
         name=str(data.get("name") or site_id),
@@ -137,8 +150,29 @@ def site_from_dict(data: dict[str, Any]) -> Site:
         clean_after_use=bool(data.get("clean_after_use", True)),
         arrival_early_minutes=early,
         arrival_late_minutes=late,
+        **alerts,
+        day_close=day_close,
         extra={k: v for k, v in data.items() if k not in known},
     )
+
+
+def _alerts(table: Any) -> dict[str, int]:
+    """The [alerts] table: wait thresholds in minutes and the queue length that raises a
+    banner, each with its default."""
+    if not isinstance(table, dict):
+        raise SiteError("alerts: must be a table (wait_amber_minutes, wait_red_minutes, "
+                        "queue_length).")
+    amber = table.get("wait_amber_minutes", 15)
+    red = table.get("wait_red_minutes", 30)
+    length = table.get("queue_length", 10)
+    for name, value in (("wait_amber_minutes", amber), ("wait_red_minutes", red),
+                        ("queue_length", length)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1440:
+            raise SiteError(f"alerts: {name} must be a whole number from 0 to 1440.")
+    if amber and red and red < amber:
+        raise SiteError("alerts: wait_red_minutes must not be below wait_amber_minutes.")
+    return {"wait_amber_minutes": amber, "wait_red_minutes": red,
+            "alert_queue_length": length}
 
 
 def site_from_toml(text: str) -> Site:
@@ -160,6 +194,11 @@ def site_from_stored(data: dict[str, Any]) -> Site:
         clean_after_use=data["clean_after_use"],
         arrival_early_minutes=data["arrival_early_minutes"],
         arrival_late_minutes=data["arrival_late_minutes"],
+        # Sites saved before these settings existed take the defaults.
+        wait_amber_minutes=data.get("wait_amber_minutes", 15),
+        wait_red_minutes=data.get("wait_red_minutes", 30),
+        alert_queue_length=data.get("alert_queue_length", 10),
+        day_close=data.get("day_close", "20:00"),
         extra=data.get("extra", {}),
     )
 
