@@ -143,7 +143,8 @@ end
 
 local visit_json = cjson.encode(visit)
 local event_id = emit(a.event, "visit", visit_json,
-                      {visit_id = visit_id, queue = queue, room = a.room})
+                      {visit_id = visit_id, ticket = visit.ticket, queue = queue,
+                       room = a.room})
 for _, r in ipairs(changed_rooms) do
   local room_json = cjson.encode({id = r, status = redis.call("HGET", K.rooms, r),
     visit_id = redis.call("HGET", K.room_visit, r) or ""})
