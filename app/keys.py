@@ -170,3 +170,8 @@ def failures(kind: str, digest: str) -> str:
 def devices_seen(site_id: str) -> str:
     """Hash device id -> when it was last seen (ISO time), written at most once a minute."""
     return _k(site_id, "devices_seen")
+
+
+def day_closed(site_id: str, date: str) -> str:
+    """Set once when the local day has been closed (visits still open became `left`)."""
+    return _k(site_id, "closed", date)

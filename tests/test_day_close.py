@@ -1,0 +1,72 @@
+"""Closing the day: open visits become `left` ("day closed"), are counted, and leave
+every index; the scheduled close runs once however many processes try."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from app import clock, keys
+from app.day_close import DayCloser, is_due
+from app.sites import site_from_dict
+
+
+async def test_open_visits_become_left_and_no_index_keeps_them(api, store, settings):
+    site = api.site
+    waiting = await api.check_in(name="Waiting One")
+    called = await api.check_in(name="Called One")
+    roomed = await api.check_in("nurse", name="Roomed One")
+    finished = await api.check_in(name="Done One")
+    await api.post(f"/visits/{called['id']}/call", {"room": "desk-1"})
+    await api.post(f"/visits/{roomed['id']}/room", {"room": "room-2"})
+    await api.post(f"/visits/{finished['id']}/call", {})
+    await api.post(f"/visits/{finished['id']}/done", {})
+
+    closer = DayCloser(store.redis, settings)
+    assert await closer.close(site, only_once=True) == 3
+    for v in (waiting, called, roomed):
+        after = (await api.get(f"/visits/{v['id']}")).json()
+        assert after["status"] == "left"
+        assert after["room"] is None
+    assert (await api.get(f"/visits/{finished['id']}")).json()["status"] == "done"
+
+    r = store.redis
+    for q in ("reg", "nurse", "lab"):
+        assert await r.zcard(keys.waiting(site.id, q)) == 0
+    assert await r.zcard(keys.active(site.id)) == 0
+    assert await r.hgetall(keys.room_visit(site.id)) == {}
+    rooms = await r.hgetall(keys.room_status(site.id))
+    assert rooms["desk-1"] == "available"
+    assert rooms["room-2"] == "needs_cleaning"
+    day = clock.local_date(clock.now(), site.tz)
+    stats = await r.hgetall(keys.stats(site.id, day))
+    assert stats["day_closed"] == "3"
+    audit = [e for e in await _audit(r, site.id, day) if e["type"] == "visit.left"]
+    assert {e["reason"] for e in audit} == {"day closed"}
+    assert {e["ticket"] for e in audit} == {waiting["ticket"], called["ticket"],
+                                            roomed["ticket"]}
+
+    # The scheduled run is once a day; a second closer (another process) does nothing.
+    assert await closer.close(site, only_once=True) is None
+    late = await api.check_in(name="After Hours")
+    assert await closer.close(site) == 1  # by hand (the CLI) it closes again
+    assert (await api.get(f"/visits/{late['id']}")).json()["status"] == "left"
+
+
+async def test_ids_whose_visit_expired_are_dropped_from_the_sets(api, store, settings):
+    gone = await api.check_in(name="Expired")
+    await store.redis.delete(keys.visit(api.site.id, gone["id"]))
+    assert await DayCloser(store.redis, settings).close(api.site) == 0
+    assert await store.redis.zcard(keys.waiting(api.site.id, "reg")) == 0
+
+
+def test_the_close_is_due_from_the_sites_local_closing_time():
+    site = site_from_dict({"id": "x", "timezone": "America/Chicago", "day_close": "20:00",
+                           "queues": [{"id": "q", "name": "Q", "prefix": "A"}]})
+    assert not is_due(site, datetime.fromisoformat("2026-03-02T19:59:00-06:00"))
+    assert is_due(site, datetime.fromisoformat("2026-03-02T20:00:00-06:00"))
+    assert is_due(site, datetime.fromisoformat("2026-03-03T02:30:00+00:00"))  # 20:30 CST
+
+
+async def _audit(r, site_id, day):
+    return [json.loads(x) for x in await r.lrange(keys.audit(site_id, day), 0, -1)]
