@@ -18,16 +18,18 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app import admin, api, auth, csrf, message_routes, signin, ws
+from app import admin, api, auth, csrf, desk_api, message_routes, signin, ws
 from app.appointments import routes as appointment_routes
 from app.appointments import sweep
 from app.appointments.store import AppointmentStore
 from app.config import ConfigError, Settings
+from app.day_close import DayCloser, run_closer
+from app.desk import DeskStore
 from app.errors import ApiError, api_error_handler, error_response
 from app.hub import Hub
 from app.store import Store
 from app.templating import templates
-from displays import board, lobby, phone
+from displays import board, lobby, phone, reports
 from kiosk import fragments as kiosk_fragments
 from kiosk import routes as kiosk_routes
 
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.redis = redis
         app.state.store = store
         app.state.appointments = AppointmentStore(redis, settings)
+        app.state.desk = DeskStore(redis, settings)
         app.state.signer = URLSafeSerializer(settings.secret_key, salt="device")
         app.state.hub = Hub(store, tail, {
             "lobby": lobby.fragments,
@@ -101,13 +104,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             sweep.run_sweeper(store, app.state.appointments, settings.noshow_margin_minutes,
                               stop),
             name="no-show sweep")
+        closer = asyncio.create_task(
+            run_closer(store, DayCloser(redis, settings), stop), name="day close")
         try:
             yield
         finally:
             stop.set()
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, closer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await app.state.hub.stop()
             await tail.aclose()
             await redis.aclose()
@@ -115,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/", home),
+            *desk_api.routes,  # before the API's /visits/{id}/{action}
             *api.routes,
             *message_routes.routes,
             *appointment_routes.routes,
@@ -124,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *lobby.routes,
             *phone.routes,
             *board.routes,
+            *reports.routes,
             *kiosk_routes.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],

@@ -1,0 +1,97 @@
+"""The day's reconciliation (with its CSV) and the audit trail, for desk and admin staff.
+
+Both read the per-day audit log, which holds no personal field, so they work for as long
+as the log is kept (`AUDIT_RETENTION_DAYS`), long after the visits themselves expired.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from typing import Any
+
+from redis.asyncio import Redis
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app import clock, keys, reports
+from app.screens import screen_access
+from app.sites import Site
+from app.templating import templates
+
+DAY_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+FILTER_MAX = 40
+
+
+async def audit_entries(redis: Redis, site: Site, day: str) -> list[dict[str, Any]]:
+    """The day's audit log, oldest first."""
+    return [json.loads(raw) for raw in await redis.lrange(keys.audit(site.id, day), 0, -1)]
+
+
+def _day(request: Request, site: Site) -> tuple[str, str | None]:
+    """The asked-for local day (today by default), or today and a sentence saying why the
+    one asked for cannot be read."""
+    today = clock.local_date(clock.now(), site.tz)
+    raw = request.query_params.get("date", "").strip()
+    if not raw:
+        return today, None
+    try:
+        if not DAY_RE.match(raw):
+            raise ValueError
+        date.fromisoformat(raw)
+    except ValueError:
+        return today, f"“{raw[:20]}” is not a date; pick one as YYYY-MM-DD. Showing today."
+    return raw, None
+
+
+async def day_report(request: Request) -> Response:
+    access = await screen_access(request, ("desk",), "/login")
+    if isinstance(access, Response):
+        return access
+    _, site = access
+    day, error = _day(request, site)
+    redis = request.app.state.redis
+    rec = reports.reconcile(await audit_entries(redis, site, day), site.tz)
+    stats = await redis.hgetall(keys.stats(site.id, day))
+    return templates.TemplateResponse(request, "report_day.html", {
+        "site": site, "day": day, "error": error, "rec": rec, "dollars": reports.dollars,
+        "numbers": reports.day_numbers(stats)}, status_code=422 if error else 200)
+
+
+async def day_csv(request: Request) -> Response:
+    access = await screen_access(request, ("desk",), "/login")
+    if isinstance(access, Response):
+        return access
+    _, site = access
+    day, error = _day(request, site)
+    if error:
+        return templates.TemplateResponse(request, "error.html", {
+            "status": 422, "heading": "That date could not be read", "detail": error,
+            "links": [(f"/sites/{site.id}/reports/day", "Today's report")]}, status_code=422)
+    rec = reports.reconcile(await audit_entries(request.app.state.redis, site, day), site.tz)
+    return Response(reports.reconciliation_csv(day, rec), media_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="copays-{site.id}-{day}.csv"'})
+
+
+async def audit_page(request: Request) -> Response:
+    access = await screen_access(request, ("desk",), "/login")
+    if isinstance(access, Response):
+        return access
+    _, site = access
+    day, error = _day(request, site)
+    ticket = request.query_params.get("ticket", "")[:FILTER_MAX]
+    actor = request.query_params.get("actor", "")[:FILTER_MAX]
+    rows = reports.audit_rows(await audit_entries(request.app.state.redis, site, day),
+                              site.tz, ticket=ticket, actor=actor)
+    return templates.TemplateResponse(request, "report_audit.html", {
+        "site": site, "day": day, "error": error, "rows": rows, "ticket": ticket,
+        "actor": actor}, status_code=422 if error else 200)
+
+
+routes = [
+    Route("/sites/{site}/reports/day", day_report),
+    Route("/sites/{site}/reports/day.csv", day_csv),
+    Route("/sites/{site}/reports/audit", audit_page),
+]
