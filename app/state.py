@@ -50,6 +50,9 @@ class SiteState:
     rooms: tuple[RoomState, ...]
     # The desk's broadcast line, {text, expires_at, expires_ms}, or None (app/messages.py).
     message: dict[str, Any] | None = None
+    # Today's appointments (app/expected.py), read just after the atomic snapshot: the
+    # board's Expected list, and the provider and start time of those who have arrived.
+    appointments: tuple[Fields, ...] = ()
 
     def queue(self, queue_id: str) -> QueueState | None:
         return next((q for q in self.queues if q.id == queue_id), None)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from app import clock, estimates, keys, scripts
+from app import clock, estimates, expected, keys, scripts
 from app.config import Settings
 from app.errors import ApiError, invalid, not_found
 from app.events import Event
@@ -282,7 +283,9 @@ class Store:
             if not data.get("retry"):
                 if lenient:
                     data["event_id"] = first[0][0] if first else "0-0"
-                return parse_snapshot(site, data, clock.ms(clock.now()))
+                now = clock.now()
+                state = parse_snapshot(site, data, clock.ms(now))
+                return replace(state, appointments=await expected.today(self.redis, site, now))
         raise AssertionError("unreachable: the last snapshot try is lenient")
 
     async def events_after(self, site_id: str, after: str, limit: int) -> list[Event]:

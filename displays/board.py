@@ -1,42 +1,133 @@
-"""The front-desk board: its page, and the fragments its socket receives."""
+"""The front-desk board: its page, and the fragments its socket receives.
+
+Every board of a site gets the same fragments (rendered once per change by the hub);
+what differs per PSR (their desk, filters, sound) lives in the browser (static/js/board.js).
+Times are shown in the site's time zone; timers tick in the browser from the epoch-ms
+timestamps in the markup.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.screens import render_screen
+from app.desk import PAYMENT_METHODS
+from app.screens import screen_access
+from app.sites import Site
 from app.state import SiteState
-from app.templating import macro
-from app.visits import visit_json
+from app.templating import macro, templates
+from app.visits import FLAG_LABELS, MOVES, PRIORITIES
+
+MACROS = "board_macros.html"
+# What clearing a flag means, in the words on its button.
+CLEARED = {
+    "insurance_verify": "Insurance verified",
+    "forms_pending": "Forms done",
+    "interpreter": "Interpreter arranged",
+    "accessibility": "Need met",
+    "id_check": "ID checked",
+    "address_changed": "Address updated",
+    "phone_changed": "Phone updated",
+    "insurance_changed": "Insurance updated",
+    "see_desk": "Seen at desk",
+    "early": "Noted",
+    "late": "Noted",
+}
+MAIN_MOVES = {"waiting": ("call",), "called": ("done", "no-show"),
+              "in_room": ("checkout", "done"), "checkout": ("done",)}
+MOVE_LABELS = {"call": "Call", "room": "Room", "return": "Return", "transfer": "Transfer",
+               "checkout": "Check-out", "done": "Done", "no-show": "No-show", "left": "Left"}
+
+
+def local_hm(ms: int | str | None, site: Site) -> str:
+    """"14:05" in the site's time zone from epoch ms ("" for none)."""
+    if not ms:
+        return ""
+    return datetime.fromtimestamp(int(ms) / 1000, site.tz).strftime("%H:%M")
+
+
+def row(v: Mapping[str, Any], site: Site, appts: Mapping[str, Mapping[str, str]],
+        position: int | None = None) -> dict[str, Any]:
+    """What a visit's row shows, from its stored fields."""
+    appt = appts.get(v.get("appointment_id") or "") or {}
+    flags = json.loads(v.get("flags") or "[]")
+    status = v.get("status", "")
+    language = v.get("language") or ""
+    chips = []
+    for f in flags:
+        label = FLAG_LABELS.get(f, f)
+        if f == "interpreter" and language:
+            label = f"Interp: {language.upper()}"
+        chips.append({"flag": f, "label": label, "cleared": CLEARED.get(f)})
+    room = site.room(v.get("room") or "")
+    moves = [m for m, move in MOVES.items() if status in move.allowed_from]
+    return {
+        "id": v.get("id"), "ticket": v.get("ticket"), "queue": v.get("queue"),
+        "status": status, "name": v.get("name") or "", "priority": int(v.get("priority") or 0),
+        "chips": chips, "room": room.name if room else "", "note": v.get("note") or "",
+        "copay_cents": int(v.get("copay_cents") or 0),
+        "since_ms": v.get("called_ms") if status == "called" else v.get("checked_in_ms"),
+        "checked_in_ms": v.get("checked_in_ms") or "",
+        "checked_in": local_hm(v.get("checked_in_ms"), site),
+        "appt_time": local_hm(appt.get("start_ms"), site), "provider": appt.get("provider", ""),
+        "position": position, "main": [m for m in MAIN_MOVES.get(status, ()) if m in moves],
+        "more": [m for m in moves if m not in MAIN_MOVES.get(status, ())],
+    }
 
 
 def context(state: SiteState) -> dict[str, Any]:
     """What the board's page and its fragments are rendered from."""
-    queues = [(q, state.waiting_json(q)) for q in state.queues]
-    active = [visit_json(v) for v in state.active]
-    return {"site": state.site, "queues": queues, "active": active, "rooms": state.rooms,
-            "room_names": {r.id: r.name for r in state.rooms}}
+    site = state.site
+    appts = {a["id"]: a for a in state.appointments}
+    queues = [(q, [row(v, site, appts, i) for i, v in enumerate(q.waiting, start=1)])
+              for q in state.queues]
+    active = [row(v, site, appts) for v in state.active]
+    expected = [{**a, "time": local_hm(a.get("start_ms"), site)}
+                for a in state.appointments if a.get("status") == "booked"]
+    long_queues = [q for q in state.queues
+                   if site.alert_queue_length and q.total > site.alert_queue_length]
+    return {
+        "site": site, "queues": queues, "active": active, "rooms": state.rooms,
+        "expected": expected, "long_queues": long_queues, "message": state.message,
+        "all_queues": site.queues, "room_list": [r for r in site.rooms],
+        "desks": [r for r in site.rooms if r.kind == "desk"],
+        "priorities": PRIORITIES, "methods": PAYMENT_METHODS, "labels": MOVE_LABELS,
+        "providers": sorted({a["provider"] for a in state.appointments if a.get("provider")}),
+    }
 
 
 def fragments(state: SiteState) -> dict[str, str]:
     """Element id -> markup for the board socket."""
     ctx = context(state)
-    site_id = state.site.id
-    queue = macro("board_macros.html", "queue")
-    names = ctx["room_names"]
-    out = {f"board-queue-{q.id}": str(queue(site_id, q, visits, names))
-           for q, visits in ctx["queues"]}
-    out["board-active"] = str(macro("board_macros.html", "active")(site_id, ctx["active"], names))
-    out["board-rooms"] = str(macro("board_macros.html", "rooms")(ctx["rooms"]))
+
+    def render(name: str, *args: Any) -> str:
+        return str(macro(MACROS, name)(ctx, *args))
+
+    out = {f"board-queue-{q.id}": render("queue", q, rows) for q, rows in ctx["queues"]}
+    out["board-active"] = render("active")
+    out["board-rooms"] = render("rooms")
+    out["board-expected"] = render("expected")
+    out["board-alerts"] = render("alerts")
+    out["board-message"] = render("message")
     return out
 
 
 async def page(request: Request) -> Response:
-    return await render_screen(request, ("desk",), "/login", "board.html", context)
+    access = await screen_access(request, ("desk",), "/login")
+    if isinstance(access, Response):
+        return access
+    principal, site = access
+    state = await request.app.state.store.snapshot(site)
+    user = principal.actor.partition(":")[2] or principal.actor
+    ctx = context(state)
+    return templates.TemplateResponse(request, "board.html", {
+        **ctx, "ctx": ctx, "user": user, "role": principal.role, "flag_labels": FLAG_LABELS})
 
 
 routes = [Route("/sites/{site}/board", page)]

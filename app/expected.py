@@ -1,0 +1,31 @@
+"""Today's appointments as the board shows them: who is expected, and the provider and
+start time of those who have arrived."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from redis.asyncio import Redis
+
+from app import clock, keys
+from app.sites import Site
+
+LIMIT = 300  # a day's appointments read for the board, earliest first
+SHOWN = ("id", "start", "start_ms", "queue", "provider", "first_name", "last_name", "status",
+         "visit_id")
+
+
+async def today(redis: Redis, site: Site, now: datetime) -> tuple[dict[str, str], ...]:
+    """The local day's appointments, by start, with only the fields the board shows (no
+    birth date, no confirmation code). Ids whose appointment has expired are skipped."""
+    ids = await redis.zrange(keys.appointments_day(site.id, clock.local_date(now, site.tz)),
+                             0, LIMIT - 1)
+    if not ids:
+        return ()
+    async with redis.pipeline(transaction=False) as pipe:
+        for appointment_id in ids:
+            pipe.hmget(keys.appointment(site.id, appointment_id), list(SHOWN))
+        rows = await pipe.execute()
+    return tuple(
+        {k: v or "" for k, v in zip(SHOWN, row, strict=True)} for row in rows if row[0]
+    )

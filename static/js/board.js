@@ -1,0 +1,433 @@
+// The front-desk board in the browser: row-level updates from the socket, timers and
+// alerts from timestamps in the markup, the PSR's own settings (desk, filters, sound,
+// shortcuts) kept in localStorage, and every answer turned into a sentence on the page.
+(function () {
+  "use strict";
+
+  var app = document.querySelector(".board-app");
+  if (!app) return;
+  var site = app.getAttribute("data-site");
+  var tz = app.getAttribute("data-tz");
+  var amberMin = Number(app.getAttribute("data-amber-min")) || 0;
+  var redMin = Number(app.getAttribute("data-red-min")) || 0;
+  var store = window.localStorage;
+  var KEY = "lobbyline:" + site + ":";
+
+  // ---- Board actions send JSON (priority and minutes as numbers, flags as a list).
+  var INTS = { priority: true, minutes: true };
+  var LISTS = { flags: true };
+  htmx.defineExtension("board-json", {
+    init: function (api) { this.api = api; },
+    onEvent: function (name, evt) {
+      if (name === "htmx:configRequest") evt.detail.headers["Content-Type"] = "application/json";
+    },
+    encodeParameters: function (xhr, parameters, elt) {
+      xhr.overrideMimeType("text/json");
+      var body = {};
+      parameters.forEach(function (value, key) {
+        if (typeof value !== "string") return;
+        if (LISTS[key]) { (body[key] = body[key] || []).push(value); return; }
+        if (value === "" ) return;
+        body[key] = INTS[key] && /^[0-9]+$/.test(value) ? Number(value) : value;
+      });
+      var vals = this.api.getExpressionVars(elt);
+      Object.keys(vals).forEach(function (k) { body[k] = vals[k]; });
+      return JSON.stringify(body);
+    }
+  });
+
+  // ---- Socket frames: merge by element id, so only what changed is replaced, rows are
+  // moved only when their order changed, and an open menu or a field being typed in
+  // survives a change elsewhere.
+  var served = new Map();   // element id -> the server's markup last applied
+  var order = new Map();    // keyed container id -> ids in the server's order
+  var pending = new Map();  // row id -> markup held back while someone types in it
+
+  function remember(root) {
+    if (root.id) served.set(root.id, root.outerHTML);
+    if (root.hasAttribute && root.hasAttribute("data-keyed")) {
+      order.set(root.id, Array.from(root.children).map(function (c) { return c.id; }));
+      Array.from(root.children).forEach(remember);
+    }
+  }
+  document.querySelectorAll(".board-main [hx-swap-oob]").forEach(remember);
+
+  function typingIn(el) {
+    var a = document.activeElement;
+    return a && el.contains(a) && /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName);
+  }
+
+  function replace(old, fresh) {
+    var hadFocus = old.contains(document.activeElement);
+    document.querySelectorAll("details[open]").forEach(function (d) {
+      if (old.contains(d)) {
+        var twin = fresh.querySelector("#" + CSS.escape(d.id));
+        if (twin) twin.open = true;
+      }
+    });
+    old.replaceWith(fresh);
+    htmx.process(fresh);
+    if (hadFocus && fresh.matches("tr")) fresh.focus({ preventScroll: true });
+  }
+
+  // Put `node` right after `prev` (first when null), moving it only if it is elsewhere.
+  function place(parent, node, prev) {
+    var want = prev ? prev.nextElementSibling : parent.firstElementChild;
+    if (want !== node) parent.insertBefore(node, want);
+  }
+
+  function merge(old, fresh) {
+    var html = fresh.outerHTML;
+    if (served.get(old.id) === html) return old;
+    if (!(old.hasAttribute("data-keyed") && fresh.hasAttribute("data-keyed"))) {
+      if (old.matches("tr") && typingIn(old)) { pending.set(old.id, html); return old; }
+      pending.delete(old.id);
+      replace(old, fresh);
+      remember(fresh);
+      return fresh;
+    }
+    Array.from(fresh.attributes).forEach(function (a) {
+      if (old.getAttribute(a.name) !== a.value) old.setAttribute(a.name, a.value);
+    });
+    Array.from(old.attributes).forEach(function (a) {
+      if (!fresh.hasAttribute(a.name)) old.removeAttribute(a.name);
+    });
+    var ids = Array.from(fresh.children).map(function (c) { return c.id; });
+    var kids = new Map();
+    Array.from(old.children).forEach(function (c) { if (c.id) kids.set(c.id, c); else c.remove(); });
+    var prev = null;
+    Array.from(fresh.children).forEach(function (child) {
+      var node = kids.get(child.id);
+      if (node) {
+        kids.delete(child.id);
+        node = merge(node, child);
+        place(old, node, prev);
+      } else {
+        node = child;
+        place(old, node, prev);
+        htmx.process(node);
+        remember(node);
+      }
+      prev = node;
+    });
+    kids.forEach(function (c) { served.delete(c.id); c.remove(); });
+    served.set(old.id, html);
+    order.set(old.id, ids);
+    return old;
+  }
+
+  function applyFrame(markup) {
+    var t = document.createElement("template");
+    t.innerHTML = markup;
+    Array.from(t.content.children).forEach(function (fresh) {
+      var old = fresh.id && document.getElementById(fresh.id);
+      if (old) merge(old, fresh);
+    });
+    refresh();
+  }
+
+  document.addEventListener("htmx:wsBeforeMessage", function (evt) {
+    evt.preventDefault();
+    applyFrame(evt.detail.message);
+  });
+  document.addEventListener("focusout", function () {
+    setTimeout(function () {
+      pending.forEach(function (html, id) {
+        var old = document.getElementById(id);
+        if (!old || typingIn(old)) return;
+        pending.delete(id);
+        var t = document.createElement("template");
+        t.innerHTML = html;
+        merge(old, t.content.firstElementChild);
+      });
+    }, 0);
+  });
+  document.addEventListener("htmx:wsClose", function () {
+    say("Connection lost; reconnecting… The board will catch up by itself.", "warn");
+  });
+  document.addEventListener("htmx:wsOpen", function () {
+    var f = document.getElementById("board-feedback");
+    if (f && f.classList.contains("warn")) say("", "");
+  });
+
+  // ---- Timers, colours and alerts, in the site's time zone.
+  var clockFormat = new Intl.DateTimeFormat("en-US", { timeZone: tz, hour: "numeric", minute: "2-digit" });
+  var alerted = new Set();
+  var lastBanners = 0;
+
+  function waitText(ms, seconds) {
+    var s = Math.max(0, Math.floor((Date.now() - ms) / 1000));
+    var m = Math.floor(s / 60);
+    if (seconds) return m + ":" + String(s % 60).padStart(2, "0");
+    return m < 60 ? m + " min" : Math.floor(m / 60) + " h " + (m % 60) + " min";
+  }
+
+  function tick() {
+    var now = Date.now();
+    var alertsOn = document.getElementById("alerts-on").checked;
+    document.querySelectorAll("[data-site-clock]").forEach(function (el) {
+      el.textContent = clockFormat.format(now);
+    });
+    document.querySelectorAll("time.local-time[data-ms]").forEach(function (el) {
+      el.textContent = clockFormat.format(Number(el.getAttribute("data-ms")));
+    });
+    var newRed = false;
+    document.querySelectorAll("tr.visit").forEach(function (row) {
+      var timer = row.querySelector("[data-timer-ms]");
+      var since = Number(timer && timer.getAttribute("data-timer-ms"));
+      if (!since) return;
+      timer.textContent = waitText(since, timer.getAttribute("data-seconds") === "yes");
+      var minutes = (now - since) / 60000;
+      var waiting = row.classList.contains("visit--waiting");
+      var red = alertsOn && waiting && redMin > 0 && minutes >= redMin;
+      var amber = alertsOn && waiting && !red && amberMin > 0 && minutes >= amberMin;
+      row.classList.toggle("wait-red", red);
+      row.classList.toggle("wait-amber", amber);
+      if (red && !alerted.has(row.id)) { alerted.add(row.id); newRed = true; }
+    });
+    document.querySelectorAll(".appt-row[data-start-ms]").forEach(function (li) {
+      var late = now > Number(li.getAttribute("data-start-ms")) + Number(li.getAttribute("data-late-ms"));
+      li.classList.toggle("late", late);
+      li.querySelector(".late-tag").hidden = !late;
+    });
+    var alerts = document.getElementById("board-alerts");
+    var banners = alerts ? Number(alerts.getAttribute("data-count")) : 0;
+    if (alerts) alerts.hidden = !alertsOn;
+    if (alertsOn && (newRed || banners > lastBanners)) beep();
+    lastBanners = banners;
+  }
+
+  var audio = null;
+  function beep() {
+    if (!document.getElementById("sound-on").checked) return;
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      osc.frequency.value = 660;
+      gain.gain.setValueAtTime(0.0001, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.08, audio.currentTime + 0.03);
+      gain.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + 0.35);
+      osc.connect(gain).connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + 0.4);
+    } catch (e) { /* no sound on this browser: the colours still show */ }
+  }
+
+  // ---- Search, filters and sort (this board only).
+  function byId(id) { return document.getElementById(id); }
+
+  function refresh() {
+    var q = byId("board-search").value.trim().toLowerCase();
+    var queue = byId("filter-queue").value;
+    var provider = byId("filter-provider").value;
+    var minPriority = Number(byId("filter-priority").value);
+    var sort = byId("sort-by").value;
+    document.querySelectorAll("section.board-queue[data-queue]").forEach(function (s) {
+      s.hidden = !!queue && s.getAttribute("data-queue") !== queue;
+    });
+    document.querySelectorAll("tr.visit").forEach(function (row) {
+      row.hidden = (q && row.getAttribute("data-search").indexOf(q) < 0) ||
+        (provider && row.getAttribute("data-provider") !== provider) ||
+        Number(row.getAttribute("data-priority")) < minPriority ||
+        (queue && row.getAttribute("data-queue") !== queue);
+    });
+    document.querySelectorAll(".appt-row").forEach(function (li) {
+      li.hidden = (q && li.getAttribute("data-search").indexOf(q) < 0) ||
+        (provider && li.getAttribute("data-provider") !== provider);
+    });
+    document.querySelectorAll("tbody[data-keyed]").forEach(function (body) {
+      var ids = (order.get(body.id) || []).slice();
+      if (sort === "wait") {
+        ids.sort(function (a, b) { return num(a, "data-checked-in-ms") - num(b, "data-checked-in-ms"); });
+      } else if (sort === "appt") {
+        ids.sort(function (a, b) { return text(a, "data-appt").localeCompare(text(b, "data-appt")); });
+      }
+      var prev = null;
+      ids.forEach(function (id) {
+        var row = byId(id);
+        if (!row) return;
+        place(body, row, prev);
+        prev = row;
+      });
+    });
+    tick();
+  }
+  function num(id, attr) { var el = byId(id); return el ? Number(el.getAttribute(attr)) || 0 : 0; }
+  function text(id, attr) { var el = byId(id); return (el && el.getAttribute(attr)) || "99:99"; }
+
+  ["board-search", "filter-queue", "filter-provider", "filter-priority", "sort-by", "alerts-on"]
+    .forEach(function (id) {
+      byId(id).addEventListener("input", refresh);
+      byId(id).addEventListener("change", function () {
+        if (id !== "board-search") store.setItem(KEY + id, byId(id).type === "checkbox" ? byId(id).checked : byId(id).value);
+        refresh();
+      });
+    });
+
+  // ---- Settings kept per board: the desk calls go to, filters, sound, shortcuts.
+  function restore(id) {
+    var el = byId(id);
+    var saved = store.getItem(KEY + id);
+    if (saved === null) return;
+    if (el.type === "checkbox") el.checked = saved === "true";
+    else if (Array.from(el.options).some(function (o) { return o.value === saved; })) el.value = saved;
+  }
+  ["my-desk", "filter-queue", "filter-provider", "filter-priority", "sort-by", "alerts-on",
+    "sound-on", "keys-on"].forEach(restore);
+  ["my-desk", "sound-on", "keys-on"].forEach(function (id) {
+    byId(id).addEventListener("change", function () {
+      store.setItem(KEY + id, byId(id).type === "checkbox" ? byId(id).checked : byId(id).value);
+      if (id === "sound-on" && byId(id).checked) beep();
+    });
+  });
+
+  document.addEventListener("htmx:configRequest", function (evt) {
+    var elt = evt.detail.elt;
+    if (elt && elt.hasAttribute("data-to-my-desk") && byId("my-desk").value) {
+      evt.detail.parameters.room = byId("my-desk").value;
+    }
+  });
+
+  // ---- Every answer becomes a sentence.
+  function say(sentence, kind) {
+    var f = byId("board-feedback");
+    f.textContent = sentence;
+    f.className = "feedback" + (kind ? " " + kind : "");
+  }
+
+  function roomName(id) {
+    var opt = id && byId("my-desk").querySelector('option[value="' + CSS.escape(id) + '"]');
+    return opt ? opt.textContent : id || "";
+  }
+
+  var STATUS = { waiting: "waiting", called: "called", in_room: "in a room", checkout: "at check-out",
+    done: "done", no_show: "a no-show", left: "gone (left)" };
+
+  function success(elt, xhr) {
+    var what = elt.getAttribute("data-what") || "Done";
+    if (xhr.status === 204) {
+      return "Nobody is waiting in " + (elt.getAttribute("data-queue-name") || "that queue") + ".";
+    }
+    var data = {};
+    try { data = JSON.parse(xhr.responseText || "{}"); } catch (e) { data = {}; }
+    var ticket = data.ticket || elt.getAttribute("data-ticket") || "";
+    if (what === "Call next" || what === "Call") {
+      return "Called " + ticket + (data.name ? " (" + data.name + ")" : "") +
+        (data.room ? " to " + roomName(data.room) : "") + ".";
+    }
+    if (what === "Check in") {
+      return (xhr.status === 200 ? data.name + " was already checked in as " : "Checked in ") +
+        ticket + (xhr.status === 201 && data.name ? ": " + data.name : "") + ".";
+    }
+    if (what === "Post message") return "Posted on the lobby screens.";
+    if (what === "Clear message") return "The lobby message is cleared.";
+    if (data.id && data.status && data.ticket) {
+      return what + " — " + ticket + " is now " + (STATUS[data.status] || data.status) + ".";
+    }
+    return what + ": done.";
+  }
+
+  function failure(elt, xhr) {
+    var ticket = elt.getAttribute("data-ticket");
+    var what = elt.getAttribute("data-what") || "That";
+    var data = null;
+    try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+    if (xhr.status === 0) return "The server did not answer; check the connection and try again.";
+    if (xhr.status === 401) return "Your session has ended: sign in again to carry on.";
+    if (!data || !data.detail) return "That did not work (" + xhr.status + "); try again.";
+    if (data.error === "conflict" && ticket) {
+      return ticket + " is already " + (STATUS[data.status] || data.status) +
+        ": someone else got there first. The board shows where it is now.";
+    }
+    if (data.error === "room_occupied") {
+      return "That room or desk already has a patient: finish or return them first, or pick another one.";
+    }
+    return (ticket ? ticket + ": " : "") + what + " — " + data.detail;
+  }
+
+  // Listen on the request itself: a frame may replace the button that sent it before the
+  // answer comes, and events on a detached element never reach the document.
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var elt = evt.detail.elt;
+    var xhr = evt.detail.xhr;
+    if (!elt || !xhr || !app.contains(elt)) return;
+    xhr.addEventListener("loadend", function () {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        say(success(elt, xhr), "ok");
+        if (elt.hasAttribute("data-reset") && elt.reset) elt.reset();
+      } else if (xhr.status !== 0) {
+        say(failure(elt, xhr), "error");
+      }
+    });
+  });
+  document.addEventListener("htmx:sendError", function () {
+    say("The server did not answer; check the connection and try again.", "error");
+  });
+  document.addEventListener("htmx:validation:halted", function () {
+    say("Fill in the highlighted field first.", "error");
+  });
+
+  document.addEventListener("click", function (evt) {
+    var chip = evt.target.closest("[data-open-more]");
+    if (chip) {
+      var more = byId(chip.getAttribute("data-open-more"));
+      if (more) { more.open = true; var input = more.querySelector("input[name=amount]"); if (input) input.focus(); }
+    }
+  });
+
+  // ---- Keyboard shortcuts (documented in the "?" dialog).
+  var help = byId("board-help");
+  byId("help-open").addEventListener("click", function () { help.showModal(); });
+
+  function visibleRows() {
+    return Array.from(document.querySelectorAll("tr.visit")).filter(function (r) { return !r.hidden && r.offsetParent; });
+  }
+  function currentRow() {
+    var a = document.activeElement;
+    return a && a.closest ? a.closest("tr.visit") : null;
+  }
+  function press(row, selector) {
+    var b = row && row.querySelector(selector);
+    if (b) b.click();
+    else if (row) say("That action is not available for " + row.getAttribute("data-ticket") + " now.", "error");
+  }
+
+  document.addEventListener("keydown", function (evt) {
+    if (evt.ctrlKey || evt.metaKey || evt.altKey || help.open) return;
+    var tag = evt.target.tagName;
+    if (/^(INPUT|SELECT|TEXTAREA)$/.test(tag)) {
+      if (evt.key === "Escape" && evt.target.id === "board-search") { evt.target.value = ""; refresh(); }
+      return;
+    }
+    if (!byId("keys-on").checked) return;
+    var row = currentRow();
+    var k = evt.key;
+    if (k === "/") { evt.preventDefault(); byId("board-search").focus(); return; }
+    if (k === "?") { evt.preventDefault(); help.showModal(); return; }
+    if (k === "w") { evt.preventDefault(); document.querySelector("#checkin-form input[name=name]").focus(); return; }
+    if (k === "ArrowDown" || k === "ArrowUp" || k === "j" || k === "k") {
+      var rows = visibleRows();
+      if (!rows.length) return;
+      evt.preventDefault();
+      var i = rows.indexOf(row);
+      var next = k === "ArrowDown" || k === "j" ? rows[Math.min(rows.length - 1, i + 1)] : rows[Math.max(0, i - 1)];
+      next.focus();
+      return;
+    }
+    if (/^[1-9]$/.test(k)) {
+      var buttons = Array.from(document.querySelectorAll("section.board-queue:not([hidden]) .act--next"));
+      if (buttons[Number(k) - 1]) { evt.preventDefault(); buttons[Number(k) - 1].click(); }
+      return;
+    }
+    if (!row || (evt.target !== row && k === "Enter")) return;
+    if (k === "Enter" || k === "c") { evt.preventDefault(); press(row, ".act--call"); }
+    else if (k === "d") press(row, ".act--done");
+    else if (k === "n") press(row, ".act--no-show");
+    else if (k === "o") press(row, ".act--checkout");
+    else if (k === "m") { var d = row.querySelector("details"); if (d) { d.open = !d.open; if (d.open) d.querySelector("summary").focus(); } }
+  });
+
+  refresh();
+  setInterval(tick, 1000);
+})();
