@@ -8,6 +8,8 @@ site's admins may open them; a desk user gets a 403 page saying so.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +48,20 @@ async def _admin(request: Request) -> tuple[Principal, Site] | Response:
     return access
 
 
+def _for_admins(handler: Callable[[Request, Principal, Site], Awaitable[Response]]
+                ) -> Callable[[Request], Awaitable[Response]]:
+    """A route for the site's admins only: `handler` gets the caller and the site."""
+
+    @functools.wraps(handler)
+    async def route(request: Request) -> Response:
+        access = await _admin(request)
+        if isinstance(access, Response):
+            return access
+        return await handler(request, *access)
+
+    return route
+
+
 def _page(request: Request, template: str, principal: Principal, site: Site,
           status: int = 200, **context: Any) -> Response:
     return templates.TemplateResponse(request, template, {
@@ -57,11 +73,9 @@ def _field(form: FormData, name: str) -> str:
     return value[:FORM_MAX] if isinstance(value, str) else ""
 
 
-async def home(request: Request) -> Response:
-    access = await _admin(request)
-    if isinstance(access, Response):
-        return access
-    return _page(request, "admin.html", *access)
+@_for_admins
+async def home(request: Request, principal: Principal, site: Site) -> Response:
+    return _page(request, "admin.html", principal, site)
 
 
 # Users
@@ -74,18 +88,13 @@ async def _users_page(request: Request, principal: Principal, site: Site, status
     return _page(request, "admin_users.html", principal, site, status, users=users, **context)
 
 
-async def users(request: Request) -> Response:
-    access = await _admin(request)
-    if isinstance(access, Response):
-        return access
-    return await _users_page(request, *access)
+@_for_admins
+async def users(request: Request, principal: Principal, site: Site) -> Response:
+    return await _users_page(request, principal, site)
 
 
-async def add_user(request: Request) -> Response:
-    access = await _admin(request)
-    if isinstance(access, Response):
-        return access
-    principal, site = access
+@_for_admins
+async def add_user(request: Request, principal: Principal, site: Site) -> Response:
     form = await request.form()
     name, role = _field(form, "username").strip(), _field(form, "role")
     try:
@@ -98,11 +107,8 @@ async def add_user(request: Request) -> Response:
                              notice=f"{name} can now sign in as {_role_name(role)}.")
 
 
-async def change_user(request: Request) -> Response:
-    access = await _admin(request)
-    if isinstance(access, Response):
-        return access
-    principal, site = access
+@_for_admins
+async def change_user(request: Request, principal: Principal, site: Site) -> Response:
     name, action = request.path_params["name"], request.path_params["action"]
     redis = request.app.state.redis
     try:
@@ -139,18 +145,13 @@ async def _devices_page(request: Request, principal: Principal, site: Site,
                  **context)
 
 
-async def device_list(request: Request) -> Response:
-    access = await _admin(request)
-    if isinstance(access, Response):
-        return access
-    return await _devices_page(request, *access)
+@_for_admins
+async def device_list(request: Request, principal: Principal, site: Site) -> Response:
+    return await _devices_page(request, principal, site)
 
 
-async def make_code(request: Request) -> Response:
-    access = await _admin(request)
-    if isinstance(access, Response):
-        return access
-    principal, site = access
+@_for_admins
+async def make_code(request: Request, principal: Principal, site: Site) -> Response:
     form = await request.form()
     role, name = _field(form, "role"), _field(form, "name").strip()
     queues = [q for q in form.getlist("queues") if isinstance(q, str)]
@@ -165,11 +166,8 @@ async def make_code(request: Request) -> Response:
                                code_for=name or role.capitalize())
 
 
-async def revoke(request: Request) -> Response:
-    access = await _admin(request)
-    if isinstance(access, Response):
-        return access
-    principal, site = access
+@_for_admins
+async def revoke(request: Request, principal: Principal, site: Site) -> Response:
     device_id = request.path_params["device"]
     known = await devices.get(request.app.state.redis, site.id, device_id)
     try:

@@ -99,7 +99,9 @@ async def logout(request: Request) -> Response:
 
 
 async def pair_page(request: Request) -> Response:
-    return _form_page(request, "pair.html", {})
+    revoked = ("An administrator unpaired this screen. Enter a new pairing code to use it "
+               "again.") if request.query_params.get("revoked") else ""
+    return _form_page(request, "pair.html", {"notice": revoked})
 
 
 async def pair(request: Request) -> Response:

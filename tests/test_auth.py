@@ -31,6 +31,12 @@ class Browser:
         return await self.client.post("/login", data={"username": name, "password": password},
                                       headers=ORIGIN)
 
+    async def submit(self, path: str, page: str, **fields: str) -> httpx.Response:
+        """Post a form to `path` as the page `page` would, with its CSRF token."""
+        token = await self.token(page)
+        return await self.client.post(path, headers=ORIGIN,
+                                      data={"csrf_token": token, **fields})
+
     async def token(self, path: str) -> str:
         page = await self.client.get(path)
         assert page.status_code == 200, page.text
@@ -318,9 +324,8 @@ async def test_another_sites_user_cannot_be_changed_from_here(site, users, brows
     try:
         admin = browser_for()
         await admin.sign_in(users["admin"])
-        token = await admin.token(f"/sites/{site.id}/admin/users")
-        r = await admin.client.post(f"/sites/{site.id}/admin/users/far-{site.id}/disable",
-                                    headers=ORIGIN, data={"csrf_token": token})
+        r = await admin.submit(f"/sites/{site.id}/admin/users/far-{site.id}/disable",
+                               f"/sites/{site.id}/admin/users")
         assert r.status_code == 404 and "There is no user" in r.text
         assert not (await auth.get_user(store.redis, f"far-{site.id}")).get("disabled")
     finally:
@@ -330,9 +335,8 @@ async def test_another_sites_user_cannot_be_changed_from_here(site, users, brows
 # Devices
 
 async def make_code(admin: Browser, site_id: str, **fields) -> str:
-    token = await admin.token(f"/sites/{site_id}/admin/devices")
-    r = await admin.client.post(f"/sites/{site_id}/admin/devices", headers=ORIGIN,
-                                data={"csrf_token": token, **fields})
+    page = f"/sites/{site_id}/admin/devices"
+    r = await admin.submit(page, page, **fields)
     assert r.status_code == 200, r.text
     return r.text.split('data-code="', 1)[1].split('"', 1)[0]
 
@@ -406,9 +410,8 @@ async def test_a_revoked_device_is_sent_back_to_pairing_and_it_is_on_the_trail(
 
     admin = browser_for()
     await admin.sign_in(users["admin"])
-    token = await admin.token(f"/sites/{site.id}/admin/devices")
-    r = await admin.client.post(f"/sites/{site.id}/admin/devices/{device_id}/revoke",
-                                headers=ORIGIN, data={"csrf_token": token})
+    devices_page = f"/sites/{site.id}/admin/devices"
+    r = await admin.submit(f"{devices_page}/{device_id}/revoke", devices_page)
     assert r.status_code == 200 and "Wall TV is unpaired" in r.text
     assert f'id="device-{device_id}"' not in r.text
 
@@ -419,18 +422,15 @@ async def test_a_revoked_device_is_sent_back_to_pairing_and_it_is_on_the_trail(
     assert revoked and json.loads(revoked[-1]["device"])["id"] == device_id
     assert revoked[-1]["actor"] == f"user:{users['admin']}"
 
-    twice = await admin.client.post(f"/sites/{site.id}/admin/devices/{device_id}/revoke",
-                                    headers=ORIGIN, data={"csrf_token": token})
+    twice = await admin.submit(f"{devices_page}/{device_id}/revoke", devices_page)
     assert twice.status_code == 404 and "not paired" in twice.text
 
 
 async def test_a_device_code_for_an_unknown_queue_is_refused(site, users, browser_for, store):
     admin = browser_for()
     await admin.sign_in(users["admin"])
-    token = await admin.token(f"/sites/{site.id}/admin/devices")
-    r = await admin.client.post(f"/sites/{site.id}/admin/devices", headers=ORIGIN,
-                                data={"csrf_token": token, "role": "kiosk", "queues": "x-ray"})
+    page = f"/sites/{site.id}/admin/devices"
+    r = await admin.submit(page, page, role="kiosk", queues="x-ray")
     assert r.status_code == 422 and "There is no queue 'x-ray'" in html.unescape(r.text)
-    bad_role = await admin.client.post(f"/sites/{site.id}/admin/devices", headers=ORIGIN,
-                                       data={"csrf_token": token, "role": "admin"})
+    bad_role = await admin.submit(page, page, role="admin")
     assert bad_role.status_code == 422 and "Devices pair as" in bad_role.text
