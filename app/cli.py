@@ -24,6 +24,7 @@ from app import auth, clock, demo
 from app.appointments.demo import demo_appointments, kiosk_examples
 from app.appointments.schedule import import_entries, import_file
 from app.config import ConfigError, Settings, parse_host, parse_port
+from app.day_close import DayCloser
 from app.preflight import check_port, check_redis
 from app.redis_server import EmbeddedRedis
 from app.sites import SiteError, site_from_toml
@@ -251,6 +252,15 @@ def cmd_schedule_import(settings: Settings, args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def cmd_day_close(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(store: Store) -> int | None:
+        site = await store.get_site(args.site)
+        return await DayCloser(store.redis, settings).close(site, actor="cli")
+
+    closed = _for_site(settings, args.site, work)
+    print(f"day closed at site {args.site}: {closed} open visits are now 'left'")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app", description="Lobbyline")
     sub = p.add_subparsers(dest="command", required=True)
@@ -300,6 +310,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--site", required=True)
     s.add_argument("file")
     s.set_defaults(func=cmd_schedule_import)
+
+    day = sub.add_parser("day", help="the site's day")
+    daysub = day.add_subparsers(dest="day_command", required=True)
+    s = daysub.add_parser("close", help="close the day now: open visits become 'left'")
+    s.add_argument("--site", required=True)
+    s.set_defaults(func=cmd_day_close)
     return p
 
 

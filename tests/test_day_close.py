@@ -3,7 +3,11 @@ every index; the scheduled close runs once however many processes try."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime
 
 from app import clock, keys
@@ -70,3 +74,18 @@ def test_the_close_is_due_from_the_sites_local_closing_time():
 
 async def _audit(r, site_id, day):
     return [json.loads(x) for x in await r.lrange(keys.audit(site_id, day), 0, -1)]
+
+
+async def test_python_m_app_day_close_closes_now(api, redis_url, tmp_path):
+    visit = await api.check_in(name="Still Waiting")
+    env = {**os.environ, "REDIS_URL": redis_url, "VAR_DIR": str(tmp_path / "var")}
+    done = await asyncio.to_thread(subprocess.run, [
+        sys.executable, "-m", "app", "day", "close", "--site", api.site.id],
+        env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "1 open visits are now 'left'" in done.stdout
+    assert (await api.get(f"/visits/{visit['id']}")).json()["status"] == "left"
+    unknown = await asyncio.to_thread(subprocess.run, [
+        sys.executable, "-m", "app", "day", "close", "--site", "nosuchsite"],
+        env=env, capture_output=True, text=True, timeout=60)
+    assert unknown.returncode != 0 and "no site 'nosuchsite'" in unknown.stderr
