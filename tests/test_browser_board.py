@@ -353,8 +353,11 @@ async def test_a_busy_board_screenshot(browser, server, site, store, settings, d
                         code=f"SHOT{i}Q", provider=p))
         for i, (f, last, m, p) in enumerate([
             ("Hana", "Kobayashi", -25, "Dr. Okafor"), ("Luis", "Ortega", 10, "Dr. Patel"),
-            ("Grace", "Mensah", 25, "Dr. Okafor"), ("Ivan", "Petrov", 40, "Dr. Patel")])],
+            ("Grace", "Mensah", 25, "Dr. Okafor"), ("Ivan", "Petrov", 40, "Dr. Patel"),
+            ("Rosa", "Delgado", -5, "Dr. Patel"), ("Samir", "Haddad", 0, "Dr. Okafor")])],
         actor="test")
+    for i in (4, 5):
+        await desk.check_in("nurse", appointment_id=f"ap-{i}")
     names = [
         ("reg", LONG_NAME, ["insurance_verify", "copay_due", "interpreter"], 1, "es"),
         ("reg", "Aiyana Redcloud", ["forms_pending"], 0, ""),
