@@ -126,7 +126,9 @@ def lobby_view(state: SiteState, only: tuple[str, ...] = ()) -> LobbyView:
             announcements(lang, v.get("language"), v["ticket"], name,
                           room.kind if room else None))
 
+    # At check-out a visit has left its room: its call would show no room, so it drops off.
     called = sorted((v for v in state.active if v.get("called_ms")
+                     and v.get("status") in ("called", "in_room")
                      and (not only or v.get("queue") in only)),
                     key=lambda v: int(v["called_ms"]), reverse=True)
     per_queue: dict[str, int] = {}

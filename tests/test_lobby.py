@@ -7,7 +7,7 @@ import json
 
 from app.lobby import LobbyCall, LobbyQueue, LobbyTicket, LobbyView, lobby_view
 from app.sites import site_from_dict
-from app.state import parse_snapshot
+from app.state import SiteState, parse_snapshot
 from displays.lobby import fragments as lobby_fragments
 from kiosk.fragments import kiosk as kiosk_fragments
 
@@ -65,3 +65,53 @@ def test_lobby_markup_carries_the_ids_htmx_swaps_by():
     assert set(fragments) == {"calling", "broadcast", "queue-reg"}
     assert 'id="calling"' in fragments["calling"] and "A000" in fragments["calling"]
     assert 'hx-swap-oob="true"' in fragments["queue-reg"]
+
+
+def _calls_state() -> SiteState:
+    site = site_from_dict({
+        "id": "s2", "name": "Clinic", "language": "es",
+        "queues": [{"id": "reg", "name": "Registration", "prefix": "A"},
+                   {"id": "lab", "name": "Lab", "prefix": "L"}],
+        "rooms": [{"id": "room-3", "name": "Room 3"}, {"id": "desk-1", "name": "Desk 1",
+                                                        "kind": "desk"}],
+    })
+
+    def active(vid: str, ticket: str, queue: str, status: str, ms: int, room: str = "",
+               language: str = "") -> dict[str, str]:
+        return {**_visit(vid, ticket, status, room=room, called_ms=str(ms),
+                         called_at="2026-11-26T15:10:00.000+00:00", language=language),
+                "queue": queue}
+
+    return parse_snapshot(site, json.dumps({
+        "event_id": "9-0", "queues": {"reg": "open", "lab": "open"},
+        "waiting": {"reg": [], "lab": [_visit("w1", "L009", "waiting") | {"queue": "lab"}]},
+        "calls": {}, "totals": {"reg": 0, "lab": 1},
+        "active": [active("a1", "A001", "reg", "checkout", 1_000),
+                   active("a2", "A002", "reg", "in_room", 2_000, "room-3"),
+                   active("a3", "L003", "lab", "called", 3_000, "desk-1", "en"),
+                   active("a4", "A004", "reg", "called", 4_000, "room-3")],
+        "rooms": {}, "room_visits": {},
+    }), now_ms=1_800_000_000_000)
+
+
+def test_recent_calls_are_newest_first_without_those_gone_to_check_out():
+    view = lobby_view(_calls_state())
+    assert [c.ticket for c in view.recent] == ["A004", "L003", "A002"]
+    assert [c.ticket for c in view.calling] == ["A004", "L003"]
+    assert view.recent[2].room == "Room 3" and not view.recent[2].current
+
+
+def test_the_calls_carry_what_to_say_in_the_sites_language_then_the_patients():
+    view = lobby_view(_calls_state())
+    lab = view.recent[1]
+    assert [(a.lang, a.text) for a in lab.says] == [
+        ("es", "Número L, 0, 0, 3, pase a la ventanilla 1."),
+        ("en", "Ticket L, 0, 0, 3, please go to desk 1.")]
+    markup = lobby_fragments(_calls_state())["calling"]
+    assert "pase a la ventanilla 1" in markup and "Zebulon" not in markup
+
+
+def test_a_view_limited_to_a_queue_has_only_its_column_and_calls():
+    view = lobby_view(_calls_state(), only=("lab",))
+    assert [q.id for q in view.queues] == ["lab"]
+    assert [c.ticket for c in view.recent] == ["L003"]
