@@ -43,8 +43,8 @@ BLOCK_MS = 1000  # well under redis-py's socket timeout (docs/architecture.md)
 BATCH = 500
 CATCH_UP_TRIES = 200  # x 10 ms
 SCREEN_LIMIT = 100  # visits listed per queue on a screen; the rest are counted
-SCREEN_SHARE = 0.25  # of the process a site's screens may take under sustained load
-SCREEN_BURST = 0.1  # seconds of redraw and fan-out a quiet site may spend at once
+SCREEN_SHARE = 0.5  # of the process's CPU a site's screens may take under sustained load
+SCREEN_BURST = 0.25  # seconds of CPU a quiet site's screens may spend at once
 
 
 class Budget:
@@ -262,6 +262,8 @@ class Hub:
             hub.on_stop = self._forget
             hub.task = asyncio.create_task(hub.run(), name=f"hub:{site.id}")
             log.info("site %s: hub started", site.id)
+        # This frame lives as long as the socket: keep no copy of the site in it.
+        del site
         hub.users += 1
         try:
             yield hub

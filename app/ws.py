@@ -65,6 +65,7 @@ def _endpoint(audience: str):
         if site is None:
             return
         async with ws.app.state.hub.use(site) as hub:
+            del site  # the hub has the site; this frame lasts as long as the socket
             # Accept only once the site's tail is running: joining then follows the
             # handshake with no pause, so every event written after the client saw it is
             # delivered.
