@@ -75,7 +75,7 @@ async def paired_kiosk(context, server, site, store) -> Page:
     await page.get_by_label("Pairing code").fill(code)
     await page.get_by_role("button", name="Pair").click()
     await expect(page).to_have_url(re.compile(rf"/sites/{site.id}/kiosk$"))
-    await expect(page.get_by_role("heading", name="Welcome. Please check in here.")).to_be_visible()
+    await heading(page, "Welcome. Please check in here.")
     await page.wait_for_function("window.htmx !== undefined")
     return page
 
@@ -87,6 +87,12 @@ async def check_axe(page: Page) -> None:
     bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
            for v in result["violations"] if v["impact"] in ("serious", "critical")]
     assert not bad, bad
+
+
+async def checked(page: Page, name: str) -> None:
+    """The screen as it is now passes axe-core, and is photographed as `name`."""
+    await check_axe(page)
+    await shot(page, name)
 
 
 async def shot(page: Page, name: str, **kw: Any) -> None:
@@ -108,6 +114,11 @@ async def type_keys(page: Page, text: str) -> None:
         await page.locator(f'.kkeys:visible [data-key="{ch}"]').first.click()
 
 
+async def heading(page: Page, name: str) -> None:
+    """Wait for the screen whose heading is `name`."""
+    await expect(page.get_by_role("heading", name=name)).to_be_visible(timeout=WAIT)
+
+
 async def screen_says(page: Page, text: str) -> None:
     await expect(page.locator("#kiosk-screen")).to_contain_text(text, timeout=WAIT)
 
@@ -121,34 +132,28 @@ async def test_code_flow_typed_on_the_keys_each_screen_accessible_and_photograph
         context, server, site, store, settings):
     appointment = await book(store, settings, site, code="K7P3QX")
     page = await paired_kiosk(context, server, site, store)
-    await check_axe(page)
-    await shot(page, "1-welcome")
+    await checked(page, "01-welcome")
 
     await tap(page, "I have an appointment")
-    await expect(page.get_by_role("heading", name="Enter your confirmation code")).to_be_visible()
+    await heading(page, "Enter your confirmation code")
     await type_keys(page, "K7P3QX")
     await expect(page.get_by_label("Confirmation code")).to_have_value("K7P3QX")
-    await check_axe(page)
-    await shot(page, "2-code")
+    await checked(page, "02-code")
 
     taps: list[str] = []
     await tap(page, "Continue")
-    await expect(page.get_by_role("heading", name="Is this you?")).to_be_visible(timeout=WAIT)
+    await heading(page, "Is this you?")
     await screen_says(page, "J. N.")
     await screen_says(page, "Dr. Okafor")
-    await check_axe(page)
-    await shot(page, "3-confirm")
+    await checked(page, "03-confirm")
     await tap(page, "Yes, that's me", taps)
-    await expect(page.get_by_role("heading", name="Has anything changed")).to_be_visible()
-    await check_axe(page)
-    await shot(page, "4-changes")
+    await heading(page, "Has anything changed")
+    await checked(page, "04-changes")
     await tap(page, "Nothing has changed", taps)
-    await expect(page.get_by_role("heading", name="Please read and agree")).to_be_visible()
-    await check_axe(page)
-    await shot(page, "5-consent")
+    await heading(page, "Please read and agree")
+    await checked(page, "05-consent")
     await tap(page, "I agree", taps)
-    await expect(page.get_by_role("heading", name="You're checked in")).to_be_visible(
-        timeout=WAIT)
+    await heading(page, "You're checked in")
     # The goal: three taps or fewer once the code is in.
     assert taps == ["Yes, that's me", "Nothing has changed", "I agree"]
     assert len(taps) <= 3
@@ -158,10 +163,9 @@ async def test_code_flow_typed_on_the_keys_each_screen_accessible_and_photograph
     await screen_says(page, "watch the screen")
     box = await page.locator(".kqr-code").bounding_box()
     assert box["width"] >= 320 and box["height"] >= 320
-    await check_axe(page)
-    await shot(page, "6-ticket")
+    await checked(page, "06-ticket")
     await page.emulate_media(media="print")
-    await shot(page, "7-ticket-print", clip={"x": 0, "y": 0, "width": 1080, "height": 640})
+    await shot(page, "07-ticket-print", clip={"x": 0, "y": 0, "width": 1080, "height": 640})
     await expect(page.get_by_role("button", name="Print my ticket")).to_be_hidden()
     await page.emulate_media(media="screen")
 
@@ -194,14 +198,12 @@ async def test_a_scanned_code_checks_in_in_three_taps_and_reaches_board_and_lobb
         await expect(page.get_by_label(re.compile("scan the code"))).to_be_focused()
         await page.keyboard.type(appointment.code.lower(), delay=8)
         await page.keyboard.press("Enter")
-        await expect(page.get_by_role("heading", name="Is this you?")).to_be_visible(
-            timeout=WAIT)
+        await heading(page, "Is this you?")
         taps: list[str] = []
         await tap(page, "Yes, that's me", taps)
         await tap(page, "Nothing has changed", taps)
         await tap(page, "I agree", taps)
-        await expect(page.get_by_role("heading", name="You're checked in")).to_be_visible(
-            timeout=WAIT)
+        await heading(page, "You're checked in")
         assert len(taps) == 3  # after the scan: three taps to a ticket
         number = (await page.locator(".kticket-number").inner_text()).strip()
         for audience in frames:
@@ -223,25 +225,22 @@ async def test_name_and_birth_date_with_several_appointments(context, server, si
     page = await paired_kiosk(context, server, site, store)
     await tap(page, "I have an appointment")
     await tap(page, "I don't have my code")
-    await expect(page.get_by_role("heading", name="Find your appointment")).to_be_visible()
+    await heading(page, "Find your appointment")
     await type_keys(page, "NUNEZ GARCIA")  # no accent, a space for the hyphen
     await page.get_by_text("April", exact=True).click()
     await page.get_by_label("Day").click()
     await type_keys(page, "3")
     await page.get_by_label("Year (4 digits)").click()
     await type_keys(page, "1970")
-    await check_axe(page)
-    await shot(page, "8-name")
+    await checked(page, "08-name")
     await tap(page, "Find my appointment")
-    await expect(page.get_by_role("heading", name="Which appointment is yours?")).to_be_visible(
-        timeout=WAIT)
+    await heading(page, "Which appointment is yours?")
     choices = page.get_by_role("button", name=re.compile(r"^J\. N\. · "))
     await expect(choices).to_have_count(2)
     await expect(page.locator("#kiosk-screen")).not_to_contain_text("Núñez")
-    await check_axe(page)
-    await shot(page, "9-choose")
+    await checked(page, "09-choose")
     await choices.filter(has_text="Dr. Abebe").click()
-    await expect(page.get_by_role("heading", name="Is this you?")).to_be_visible(timeout=WAIT)
+    await heading(page, "Is this you?")
     await screen_says(page, "Dr. Abebe")
 
 
@@ -257,13 +256,10 @@ async def test_no_match_three_times_then_the_desk_with_a_flagged_ticket(context,
             await expect(page.get_by_role("alert").filter(has_text=message)).to_be_visible(
                 timeout=WAIT)
             if attempt == 0:
-                await check_axe(page)
-                await shot(page, "10-not-found")
-    await expect(page.get_by_role("heading", name="Please see the front desk")).to_be_visible(
-        timeout=WAIT)
+                await checked(page, "10-not-found")
+    await heading(page, "Please see the front desk")
     await expect(page.locator(".kticket-number")).to_have_text(re.compile(r"A\d{3}"))
-    await check_axe(page)
-    await shot(page, "11-desk")
+    await checked(page, "11-desk")
     (visit,) = await visits(store, site)
     assert json.loads(visit["flags"]) == ["see_desk"] and visit["desk_reason"] == "not_found"
 
@@ -276,8 +272,7 @@ async def test_early_and_late_patients_are_sent_to_the_desk(context, server, sit
     await tap(page, "I have an appointment")
     await page.get_by_label("Confirmation code").fill("E4RLY2")
     await tap(page, "Continue")
-    await expect(page.get_by_role("heading", name="Please see the front desk")).to_be_visible(
-        timeout=WAIT)
+    await heading(page, "Please see the front desk")
     await tap(page, "Done")
     await tap(page, "I have an appointment")
     await tap(page, "I don't have my code")
@@ -286,8 +281,7 @@ async def test_early_and_late_patients_are_sent_to_the_desk(context, server, sit
     await page.get_by_label("Day").fill("24")
     await page.get_by_label("Year (4 digits)").fill("1955")
     await tap(page, "Find my appointment")
-    await expect(page.get_by_role("heading", name="Please see the front desk")).to_be_visible(
-        timeout=WAIT)
+    await heading(page, "Please see the front desk")
     reasons = sorted(v["desk_reason"] for v in await visits(store, site))
     assert reasons == ["early", "late"]
 
@@ -302,25 +296,22 @@ async def test_walk_in_and_a_queue_that_closes_disappears_live(context, server, 
         assert (await api.post("/queues/lab", json={"open": False})).status_code == 200
         await expect(waits).not_to_contain_text("Lab", timeout=WAIT)
         await tap(page, "I'm a walk-in")
-        await expect(page.get_by_role("heading", name="What are you here for?")).to_be_visible()
+        await heading(page, "What are you here for?")
         await expect(page.get_by_role("button", name=re.compile("^Lab"))).to_have_count(0)
-        await check_axe(page)
-        await shot(page, "12-services")
+        await checked(page, "12-services")
         # Closing a queue while the patient looks at it takes it off this screen too.
         assert (await api.post("/queues/nurse", json={"open": False})).status_code == 200
         await expect(page.get_by_role("button", name=re.compile("^Nurse"))).to_have_count(
             0, timeout=WAIT)
         await expect(page.locator("html")).to_have_attribute("lang", "en")
         await page.get_by_role("button", name=re.compile("^Registration")).click()
-    await expect(page.get_by_role("heading", name="Your name (optional)")).to_be_visible()
+    await heading(page, "Your name (optional)")
     await type_keys(page, "ANA")
     await page.get_by_label("Last name initial").click()
     await type_keys(page, "L")
-    await check_axe(page)
-    await shot(page, "13-walk-in-name")
+    await checked(page, "13-walk-in-name")
     await tap(page, "Get my ticket")
-    await expect(page.get_by_role("heading", name="You're checked in")).to_be_visible(
-        timeout=WAIT)
+    await heading(page, "You're checked in")
     (visit,) = await visits(store, site)
     assert visit["name"] == "Ana L." and visit["queue"] == "reg"
 
@@ -328,8 +319,7 @@ async def test_walk_in_and_a_queue_that_closes_disappears_live(context, server, 
 async def test_spanish_from_welcome_to_ticket(context, server, site, store):
     page = await paired_kiosk(context, server, site, store)
     await tap(page, "Español")
-    await expect(page.get_by_role("heading", name="Bienvenido. Regístrese aquí.")).to_be_visible(
-        timeout=WAIT)
+    await heading(page, "Bienvenido. Regístrese aquí.")
     await expect(page.locator("html")).to_have_attribute("lang", "es")
     # A change pushed over the socket stays in Spanish.
     await store.check_in(site, "reg", actor="test")
@@ -337,16 +327,13 @@ async def test_spanish_from_welcome_to_ticket(context, server, site, store):
     await expect(queues.get_by_role("heading", name="Espera actual")).to_be_visible()
     await expect(queues.get_by_text(re.compile(r"^Unos \d+\u2013\d+ min$")).first).to_be_visible()
     await expect(queues.get_by_role("heading", name="Waiting now")).to_be_hidden()
-    await check_axe(page)
-    await shot(page, "14-welcome-es")
+    await checked(page, "14-welcome-es")
     await tap(page, "No tengo cita")
     await page.get_by_role("button", name=re.compile("^Registration")).click()
     await tap(page, "Omitir y obtener mi número")
-    await expect(page.get_by_role("heading", name="Ya está registrado")).to_be_visible(
-        timeout=WAIT)
+    await heading(page, "Ya está registrado")
     await screen_says(page, "Llamaremos su número")
-    await check_axe(page)
-    await shot(page, "15-ticket-es")
+    await checked(page, "15-ticket-es")
     number = (await page.locator(".kticket-number").inner_text()).strip()
     (visit,) = [v for v in await visits(store, site) if v["ticket"] == number]
     assert visit["language"] == "es"
@@ -363,22 +350,18 @@ async def test_idle_warning_more_time_then_reset_and_the_ticket_closes_itself(
         await type_keys(page, "K7P")
         dialog = page.get_by_role("alertdialog", name="Need more time?")
         await expect(dialog).to_be_visible(timeout=WAIT)
-        await check_axe(page)
-        await shot(page, "16-need-more-time")
+        await checked(page, "16-need-more-time")
         await dialog.get_by_role("button", name="Yes, I need more time").click()
         await expect(dialog).to_be_hidden()
         await expect(page.get_by_label("Confirmation code")).to_have_value("K7P")
         await expect(dialog).to_be_visible(timeout=WAIT)
-        await expect(page.get_by_role("heading", name="Welcome. Please check in here.")
-                     ).to_be_visible(timeout=WAIT)
+        await heading(page, "Welcome. Please check in here.")
         assert "K7P" not in await page.content()
         await tap(page, "I'm a walk-in")
         await page.get_by_role("button", name=re.compile("^Lab")).click()
         await tap(page, "Skip and get my ticket")
-        await expect(page.get_by_role("heading", name="You're checked in")).to_be_visible(
-            timeout=WAIT)
-        await expect(page.get_by_role("heading", name="Welcome. Please check in here.")
-                     ).to_be_visible(timeout=WAIT)
+        await heading(page, "You're checked in")
+        await heading(page, "Welcome. Please check in here.")
         await expect(page.locator(".kticket-number")).to_have_count(0)
     finally:
         await ctx.close()
@@ -388,14 +371,13 @@ async def test_a_double_tap_makes_one_visit(context, server, site, store):
     page = await paired_kiosk(context, server, site, store)
     await tap(page, "I'm a walk-in")
     await page.get_by_role("button", name=re.compile("^Registration")).click()
-    await expect(page.get_by_role("heading", name="Your name (optional)")).to_be_visible()
+    await heading(page, "Your name (optional)")
     # Two requests in flight at once from the page (what a bouncing finger makes), then a
     # real double tap on the button.
     await page.evaluate("""() => Promise.all([1, 2].map(() => htmx.ajax('POST',
         location.pathname + '/step/walk-in',
         {target: '#kiosk-screen', values: {answer: 'skip'}})))""")
-    await expect(page.get_by_role("heading", name="You're checked in")).to_be_visible(
-        timeout=WAIT)
+    await heading(page, "You're checked in")
     assert len(await visits(store, site)) == 1
 
 
@@ -408,8 +390,7 @@ async def test_double_tap_on_i_agree(context, server, site, store, settings):
     await tap(page, "Yes, that's me")
     await tap(page, "Nothing has changed")
     await page.get_by_role("button", name="I agree").dblclick()
-    await expect(page.get_by_role("heading", name="You're checked in")).to_be_visible(
-        timeout=WAIT)
+    await heading(page, "You're checked in")
     assert len(await visits(store, site)) == 1
 
 
@@ -418,19 +399,17 @@ async def test_server_down_says_see_the_desk_and_recovers_by_itself(context, liv
     server = live_server()
     page = await paired_kiosk(context, server, site, store)
     await server.astop()
-    await tap(page, "I'm a walk-in")
+    # The socket's close makes the page check the server; no patient has to tap first.
     offline = page.get_by_role("alert").filter(has_text="Please see the front desk")
     await expect(offline).to_be_visible(timeout=WAIT)
     await shot(page, "17-offline")
     await asyncio.to_thread(server.start)
     await expect(offline).to_be_hidden(timeout=RECOVER)
-    await expect(page.get_by_role("heading", name="Welcome. Please check in here.")
-                 ).to_be_visible(timeout=WAIT)
+    await heading(page, "Welcome. Please check in here.")
     await tap(page, "I'm a walk-in")
     await page.get_by_role("button", name=re.compile("^Registration")).click()
     await tap(page, "Skip and get my ticket")
-    await expect(page.get_by_role("heading", name="You're checked in")).to_be_visible(
-        timeout=WAIT)
+    await heading(page, "You're checked in")
 
 
 async def test_keyboard_alone_read_aloud_and_text_at_200_percent(context, server, site, store):
@@ -450,18 +429,17 @@ async def test_keyboard_alone_read_aloud_and_text_at_200_percent(context, server
     outline = await walk_in.evaluate("el => getComputedStyle(el).outlineStyle")
     assert outline != "none", "focus is visible"
     await page.keyboard.press("Enter")
-    await expect(page.get_by_role("heading", name="What are you here for?")).to_be_visible()
+    await heading(page, "What are you here for?")
     await page.keyboard.press("Tab")
     await page.keyboard.press("Tab")
     focused = await page.evaluate("document.activeElement.textContent")
     assert "Registration" in focused or "Nurse" in focused or "Lab" in focused
     await page.keyboard.press("Enter")
-    await expect(page.get_by_role("heading", name="Your name (optional)")).to_be_visible()
+    await heading(page, "Your name (optional)")
     await page.keyboard.type("Ana")
     await page.get_by_role("button", name="Get my ticket", exact=True).focus()
     await page.keyboard.press("Enter")
-    await expect(page.get_by_role("heading", name="You're checked in")).to_be_visible(
-        timeout=WAIT)
+    await heading(page, "You're checked in")
     number = (await page.locator(".kticket-number").inner_text()).strip()
     spelled = " ".join(number)
     await page.wait_for_function(

@@ -300,3 +300,10 @@ def test_every_string_of_the_kiosk_has_a_spanish_translation():
         assert ids <= {m.id for m in catalog}, f"{lang}: run the extraction in docs/kiosk.md"
         if lang != "en":  # English is the msgids themselves
             assert not [m.id for m in catalog if m.id and not m.string], lang
+
+
+async def test_the_api_does_not_take_consent_or_a_desk_reason_from_outside(api):
+    for field in ("consented_at", "desk_reason"):
+        r = await api.post("/visits", {"queue": "reg", field: "2026-11-20T10:00:00Z"})
+        assert r.status_code == 422 and field in r.text
+    assert await visits(api) == []
