@@ -97,21 +97,21 @@ async def step(request: Request) -> Response:
     if isinstance(access, Response):
         return _no_store(access)
     principal, site = access
-    action = ACTIONS.get(request.path_params["action"])
-    if action is None:
+    name = request.path_params["action"]
+    action = ACTIONS.get(name)
+    if action is None and name != RESET:
         raise ApiError(404, "not_found", "There is no such kiosk step.")
     redis = request.app.state.redis
     form = await request.form()
     cookie = request.cookies.get(sessions.COOKIE)
     current = await sessions.load(redis, site.id, cookie)
-    fresh = current is None or action is reset
+    fresh = current is None or action is None
     if fresh:
-        # A new patient, or a session that timed out: the welcome screen, nothing carried.
-        lang = language_or_default(str(form.get("lang") or "")) if action is reset else (
-            DEFAULT_LANGUAGE)
-        session = await sessions.new(redis, site.id, lang, cookie)
+        # Start over, a new patient, or a session that timed out: the welcome screen in
+        # the default language, nothing carried over.
+        session = await sessions.new(redis, site.id, DEFAULT_LANGUAGE, cookie)
     else:
-        assert current is not None
+        assert current is not None and action is not None
         session = await action(Step(request, principal, site, current, form))
         await sessions.save(redis, site.id, session)
     context = await _screen(request, site, session, fresh=fresh)
@@ -123,10 +123,6 @@ async def step(request: Request) -> Response:
 
 
 # The actions: each answers the session after the tap.
-
-
-async def reset(s: Step) -> Session:
-    return s.session  # handled by `step`: a new session
 
 
 async def choose_language(s: Step) -> Session:
@@ -249,8 +245,9 @@ async def walk_in(s: Step) -> Session:
     return session.go(flow.TICKET, visit_id=visit["id"])
 
 
+RESET = "reset"  # not an action on the session: a new one
 ACTIONS: dict[str, Callable[[Step], Awaitable[Session]]] = {
-    "reset": reset, "language": choose_language, "start": start, "back": go_back,
+    "language": choose_language, "start": start, "back": go_back,
     "by-name": by_name, "code": code, "name": name, "choose": choose, "confirm": confirm,
     "changes": changes, "consent": consent, "service": service, "walk-in": walk_in,
 }

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import CHROMIUM_ARGS
 from playwright.async_api import Page, expect
 from websockets.asyncio.client import connect
 
@@ -216,6 +215,16 @@ async def test_a_scanned_code_checks_in_in_three_taps_and_reaches_board_and_lobb
     finally:
         for listener in listeners:
             listener.cancel()
+
+
+async def test_a_scan_is_taken_even_when_the_focus_is_on_a_button(context, server, site,
+                                                                   store, settings):
+    appointment = await book(store, settings, site, code="F0CU5X")
+    page = await paired_kiosk(context, server, site, store)
+    await page.get_by_role("button", name="I'm a walk-in").focus()
+    await page.keyboard.type(appointment.code, delay=5)
+    await page.keyboard.press("Enter")
+    await heading(page, "Is this you?")
 
 
 async def test_name_and_birth_date_with_several_appointments(context, server, site, store,
@@ -452,7 +461,3 @@ async def test_keyboard_alone_read_aloud_and_text_at_200_percent(context, server
         .map(el => el.className || el.tagName)""")
     assert overflow == []
     await shot(page, "18-ticket-text-200")
-
-
-def test_chromium_args_are_the_shared_ones():
-    assert "--no-sandbox" in CHROMIUM_ARGS

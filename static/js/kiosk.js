@@ -56,18 +56,24 @@
     }, 0);
   });
 
-  // A scanner types fast and ends with Enter: keys that arrive that fast while focus is
-  // elsewhere on a screen with a scan field go into it.
+  // A scanner types fast and ends with Enter: once two code keys arrive that fast while
+  // the focus is elsewhere on a screen with a scan field, they (and the rest) go into it.
   let lastKey = 0;
+  let pending = "";
   document.addEventListener("keydown", (event) => {
     const field = screen() && screen().querySelector("[data-scanner]");
     const now = performance.now();
     const fast = now - lastKey < SCAN_GAP_MS;
     lastKey = now;
-    if (!field || document.activeElement === field || !fast) return;
-    if (event.key.length === 1 && /[A-Za-z0-9]/.test(event.key)) {
-      field.focus({ preventScroll: true });
+    const codeKey = event.key.length === 1 && /[A-Za-z0-9]/.test(event.key);
+    if (!field || document.activeElement === field || !codeKey) return;
+    if (!fast) {
+      pending = event.key; // perhaps a scan's first key: kept until the next one says so
+      return;
     }
+    field.value += pending;
+    pending = "";
+    field.focus({ preventScroll: true }); // this key's character now lands in the field
   }, true);
 
   // On-screen keys type into the field they serve (the last one of them with focus).
