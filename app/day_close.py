@@ -9,16 +9,14 @@ any number of processes may run the closer at once and the day closes once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, time
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from app import clock, keys, scripts
-from app.backoff import Backoff
 from app.config import Settings
+from app.periodic import every_site
 from app.sites import Site
 from app.store import Store
 
@@ -84,21 +82,12 @@ async def run_closer(store: Store, closer: DayCloser, stop: asyncio.Event,
                      interval_s: float = 60.0) -> None:
     """Close each site's day once its closing time has passed, checking every
     `interval_s` seconds until `stop` is set (a task in the lifespan, like the no-show
-    sweep). Redis outages are logged and retried with backoff."""
-    backoff = Backoff(first=2.0, cap=interval_s)
-    while not stop.is_set():
-        try:
-            now = clock.now()
-            for site_id in await store.site_ids():
-                site = await store.get_site(site_id)
-                if site is not None and is_due(site, now):
-                    closed = await closer.close(site, now, only_once=True)
-                    if closed is not None:
-                        log.info("site %s: day closed, %d open visits left", site_id, closed)
-            backoff.reset()
-            delay = interval_s
-        except RedisError as exc:
-            delay = backoff.next()
-            log.warning("day close failed (%s); retrying in %.1f s", exc, delay)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
+    sweep; app/periodic.py)."""
+
+    async def close_if_due(site: Site, now: datetime) -> None:
+        if is_due(site, now):
+            closed = await closer.close(site, now, only_once=True)
+            if closed is not None:
+                log.info("site %s: day closed, %d open visits left", site.id, closed)
+
+    await every_site(store, close_if_due, stop, interval_s, "day close")

@@ -46,12 +46,21 @@ def _day(request: Request, site: Site) -> tuple[str, str | None]:
     return raw, None
 
 
-async def day_report(request: Request) -> Response:
+async def _open(request: Request) -> tuple[Site, str, str | None] | Response:
+    """The site and day a report page asks for (with a sentence when its date could not
+    be read), or where to send a caller who may not see it."""
     access = await screen_access(request, ("desk",), "/login")
     if isinstance(access, Response):
         return access
-    _, site = access
-    day, error = _day(request, site)
+    site = access[1]
+    return (site, *_day(request, site))
+
+
+async def day_report(request: Request) -> Response:
+    opened = await _open(request)
+    if isinstance(opened, Response):
+        return opened
+    site, day, error = opened
     redis = request.app.state.redis
     rec = reports.reconcile(await audit_entries(redis, site, day), site.tz)
     stats = await redis.hgetall(keys.stats(site.id, day))
@@ -61,11 +70,10 @@ async def day_report(request: Request) -> Response:
 
 
 async def day_csv(request: Request) -> Response:
-    access = await screen_access(request, ("desk",), "/login")
-    if isinstance(access, Response):
-        return access
-    _, site = access
-    day, error = _day(request, site)
+    opened = await _open(request)
+    if isinstance(opened, Response):
+        return opened
+    site, day, error = opened
     if error:
         return templates.TemplateResponse(request, "error.html", {
             "status": 422, "heading": "That date could not be read", "detail": error,
@@ -76,11 +84,10 @@ async def day_csv(request: Request) -> Response:
 
 
 async def audit_page(request: Request) -> Response:
-    access = await screen_access(request, ("desk",), "/login")
-    if isinstance(access, Response):
-        return access
-    _, site = access
-    day, error = _day(request, site)
+    opened = await _open(request)
+    if isinstance(opened, Response):
+        return opened
+    site, day, error = opened
     ticket = request.query_params.get("ticket", "")[:FILTER_MAX]
     actor = request.query_params.get("actor", "")[:FILTER_MAX]
     rows = reports.audit_rows(await audit_entries(request.app.state.redis, site, day),

@@ -7,40 +7,25 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
-import pytest
+import test_browser_lobby as lobby_tests
 from conftest import ARTIFACTS, ROOT
-from helpers import Desk
 from playwright.async_api import Browser, Page, expect
 
 from app import clock
 from app.appointments.model import Appointment
 from app.appointments.store import AppointmentStore
-from app.auth import add_user, create_token
+from app.auth import add_user
 
 SHORT = 5_000  # ms: a generous wait for a change to show on screen
 AXE = ROOT / "tests" / "vendor" / "axe.min.js"
 LONG_NAME = "María-José Østergård-Nguyễn de la Cruz Fernández-Ëvangelista Whitmore"
 PASSWORD = "correct horse 1"
 
-
-@pytest.fixture
-def server(live_server):
-    return live_server()
-
-
-@pytest.fixture
-async def desk(server, site, store) -> AsyncIterator[Desk]:
-    token = await create_token(store.redis, site.id, "desk")
-    async with httpx.AsyncClient(
-        base_url=f"{server.url}/api/v1/sites/{site.id}", trust_env=False, timeout=10,
-        headers={"Authorization": f"Bearer {token}"},
-    ) as client:
-        yield Desk(client)
+server = lobby_tests.server  # a real server, and a desk client of its API
+desk = lobby_tests.desk
 
 
 async def open_board(browser: Browser, server, site, store, user: str,

@@ -9,19 +9,12 @@ one Lua step per day, which marks a booked appointment at most once and emits it
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from datetime import datetime, timedelta
 
-from redis.exceptions import RedisError
-
-from app import clock
 from app.appointments.store import AppointmentStore
-from app.backoff import Backoff
+from app.periodic import every_site
 from app.sites import Site
 from app.store import Store
-
-log = logging.getLogger(__name__)
 
 
 def noshow_cutoff(site: Site, now: datetime, margin_minutes: int) -> datetime:
@@ -45,22 +38,9 @@ async def sweep_once(appointments: AppointmentStore, site: Site, now: datetime,
 async def run_sweeper(store: Store, appointments: AppointmentStore, margin: int,
                       stop: asyncio.Event, interval_s: float = 60.0) -> None:
     """Sweep every site every `interval_s` seconds until `stop` is set (start it as a task
-    in the lifespan). A Redis outage is logged and retried with capped, jittered backoff.
+    in the lifespan); app/periodic.py says how outages and shutdown are handled."""
 
-    It ends on the event rather than on cancellation alone: on Python 3.11 a cancel that
-    lands as a Redis call completes can be swallowed (asyncio's wait_for race), and the
-    loop would then sleep on through shutdown."""
-    backoff = Backoff(first=2.0, cap=interval_s)
-    while not stop.is_set():
-        try:
-            for site_id in await store.site_ids():
-                site = await store.get_site(site_id)
-                if site is not None:
-                    await sweep_once(appointments, site, clock.now(), margin)
-            backoff.reset()
-            delay = interval_s
-        except RedisError as exc:
-            delay = backoff.next()
-            log.warning("no-show sweep failed (%s); retrying in %.1f s", exc, delay)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
+    async def sweep(site: Site, now: datetime) -> None:
+        await sweep_once(appointments, site, now, margin)
+
+    await every_site(store, sweep, stop, interval_s, "no-show sweep")

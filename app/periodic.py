@@ -1,0 +1,45 @@
+"""Work done for every site at an interval, by every app process (the no-show sweep, the
+day close): each pass is safe to run in several processes at once, because the scripts it
+runs make it idempotent."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from redis.exceptions import RedisError
+
+from app import clock
+from app.backoff import Backoff
+from app.sites import Site
+from app.store import Store
+
+log = logging.getLogger(__name__)
+
+
+async def every_site(store: Store, work: Callable[[Site, datetime], Awaitable[object]],
+                     stop: asyncio.Event, interval_s: float, what: str) -> None:
+    """Run `work(site, now)` for every site every `interval_s` seconds until `stop` is set
+    (start it as a task in the lifespan). A Redis outage is logged and retried with capped,
+    jittered backoff.
+
+    It ends on the event rather than on cancellation alone: on Python 3.11 a cancel that
+    lands as a Redis call completes can be swallowed (asyncio's wait_for race), and the
+    loop would then sleep on through shutdown."""
+    backoff = Backoff(first=2.0, cap=interval_s)
+    while not stop.is_set():
+        try:
+            for site_id in await store.site_ids():
+                site = await store.get_site(site_id)
+                if site is not None:
+                    await work(site, clock.now())
+            backoff.reset()
+            delay = interval_s
+        except RedisError as exc:
+            delay = backoff.next()
+            log.warning("%s failed (%s); retrying in %.1f s", what, exc, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
