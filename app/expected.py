@@ -3,16 +3,18 @@ start time of those who have arrived."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from redis.asyncio import Redis
 
-from app import clock, keys
+from app import clock, keys, scripts
 from app.sites import Site
 
 LIMIT = 300  # a day's appointments read for the board, earliest first
-SHOWN = ("id", "start", "start_ms", "queue", "provider", "first_name", "last_name", "status",
+SHOWN = ("id", "start_ms", "queue", "provider", "first_name", "last_name", "status",
          "visit_id")
+SOURCE = scripts.source("expected")
 
 
 async def today(redis: Redis, site: Site, now: datetime) -> tuple[dict[str, str], ...]:
@@ -22,10 +24,7 @@ async def today(redis: Redis, site: Site, now: datetime) -> tuple[dict[str, str]
                              0, LIMIT - 1)
     if not ids:
         return ()
-    async with redis.pipeline(transaction=False) as pipe:
-        for appointment_id in ids:
-            pipe.hmget(keys.appointment(site.id, appointment_id), list(SHOWN))
-        rows = await pipe.execute()
-    return tuple(
-        {k: v or "" for k, v in zip(SHOWN, row, strict=True)} for row in rows if row[0]
-    )
+    read = redis.register_script(SOURCE)
+    raw = await scripts.call(read, {"appt:" + i: keys.appointment(site.id, i) for i in ids},
+                             {"fields": list(SHOWN)})
+    return tuple(json.loads(raw))
