@@ -43,16 +43,17 @@ BLOCK_MS = 1000  # well under redis-py's socket timeout (docs/architecture.md)
 BATCH = 500
 CATCH_UP_TRIES = 200  # x 10 ms
 SCREEN_LIMIT = 100  # visits listed per queue on a screen; the rest are counted
-SCREEN_SHARE = 0.5  # of the process's CPU a site's screens may take under sustained load
-SCREEN_BURST = 0.25  # seconds of CPU a quiet site's screens may spend at once
+SCREEN_SHARE = 0.3  # of the process's CPU a site's screens may take while requests wait
+SCREEN_BURST = 0.1  # seconds of CPU the screens may spend at once before that applies
 
 
 class Budget:
-    """The time a site's screens may take: the CPU time of rendering and fanning out is
-    charged here (CPU, not wall time, so that a machine busy with other work does not
-    slow the screens down further), and it refills at `share` of wall time, up to `burst`.
-    A redraw waits while it is overspent, so a busy site's screens update as often as the
-    share allows and no more often."""
+    """The time a site's screens may take from the requests: the CPU time of rendering,
+    and of fanning out while other work was waiting (app/fanout.py), is charged here; it
+    refills at `share` of wall time, up to `burst`. A redraw waits while it is overspent,
+    so under sustained request load a site's screens update as often as the share allows
+    and no more often, while bursts of changes on an otherwise quiet process are drawn at
+    once however much they cost."""
 
     def __init__(self, share: float = SCREEN_SHARE, burst: float = SCREEN_BURST) -> None:
         self.share = share
