@@ -60,7 +60,7 @@ class Subscriber:
     """One socket of a group. `send` either finishes at once or leaves a task draining
     what the socket has yet to get (`_pending`, by kind of group)."""
 
-    __slots__ = ("closed", "closing", "group", "holder", "task", "ws")
+    __slots__ = ("closed", "closing", "device_id", "group", "holder", "task", "ws")
 
     def __init__(self, ws: WebSocket, group: Any) -> None:
         self.ws = ws
@@ -69,6 +69,7 @@ class Subscriber:
         self.closed = False
         self.closing: asyncio.Future[None] | None = None
         self.holder: asyncio.Task[Any] | None = None  # the endpoint's task, while it reads
+        self.device_id: str | None = None  # a paired device's: revoking it closes the socket
 
     def _send(self, frame: str) -> None:
         """Send now; if the socket cannot take it at once, finish in a task that then
@@ -106,7 +107,7 @@ class Subscriber:
         self.group.subscribers.pop(self, None)
         if self.task is not None and self.task is not asyncio.current_task():
             self.task.cancel()
-        if code != 1000:
+        if code == 1013:
             log.info("closing a WebSocket that fell behind (code %s)", code)
         self.closing = asyncio.ensure_future(self._close(code))
 

@@ -42,6 +42,7 @@ Renderer = Callable[[SiteState], dict[str, str]]
 BLOCK_MS = 1000  # well under redis-py's socket timeout (docs/architecture.md)
 BATCH = 500
 CATCH_UP_TRIES = 200  # x 10 ms
+REVOKED = 4401  # close code for a revoked device's socket: it must pair again
 SCREEN_LIMIT = 100  # visits listed per queue on a screen; the rest are counted
 SCREEN_SHARE = 0.3  # of the process's CPU a site's screens may take while requests wait
 SCREEN_BURST = 0.1  # seconds of CPU the screens may spend at once before that applies
@@ -181,6 +182,7 @@ class SiteHub:
                 continue
             events = [Event.from_stream(i, f) for i, f in reply[0][1]]
             self.last_id = events[-1].id
+            self._close_revoked([f for _, f in reply[0][1] if f.get("type") == "device.revoked"])
             if self.events:
                 await self.events.send([json.dumps(e.to_json()) for e in events])
             if any(e.type == "site.updated" for e in events):
@@ -188,6 +190,16 @@ class SiteHub:
             self.dirty = True
             if self.drawing is None:
                 self.drawing = asyncio.create_task(self._draw(), name=f"draw:{self.site.id}")
+
+    def _close_revoked(self, revocations: list[dict[str, str]]) -> None:
+        """Close the sockets of the devices these `device.revoked` events name, with code
+        REVOKED: the screen's page then goes back to /pair (static/js/revoked.js)."""
+        if not revocations:
+            return
+        gone = {json.loads(fields["device"])["id"] for fields in revocations}
+        for group in (*self.screens.values(), self.events):
+            for sub in [s for s in group.subscribers if s.device_id in gone]:
+                sub.close(REVOKED)
 
     async def _draw(self) -> None:
         """Redraw until no change is left undrawn: changes read during a redraw share the

@@ -22,19 +22,20 @@ ROLES = {
 }
 
 
-async def _admit(ws: WebSocket, audience: str) -> Site | None:
-    """The socket's site if its caller may listen; else the HTTP refusal is sent."""
+async def _admit(ws: WebSocket, audience: str) -> tuple[Site, str | None] | None:
+    """The socket's site, and the caller's device id if it is a paired device, if its
+    caller may listen; else the HTTP refusal is sent."""
     try:
         if not origin_allowed(ws):
             raise ApiError(403, "bad_origin", "WebSockets are only for this server's pages.")
-        _, site = await require(ws, ws.path_params["site"], ROLES[audience])
+        principal, site = await require(ws, ws.path_params["site"], ROLES[audience])
         after = ws.query_params.get("after") if audience == "events" else None
         if after is not None:
             parse_after(after)
     except ApiError as exc:
         await ws.send_denial_response(JSONResponse(exc.body(), status_code=exc.status_code))
         return None
-    return site
+    return site, principal.device_id
 
 
 async def _hold(ws: WebSocket, sub: Subscriber) -> None:
@@ -61,9 +62,11 @@ async def _hold(ws: WebSocket, sub: Subscriber) -> None:
 
 def _endpoint(audience: str):
     async def endpoint(ws: WebSocket) -> None:
-        site = await _admit(ws, audience)
-        if site is None:
+        admitted = await _admit(ws, audience)
+        if admitted is None:
             return
+        site, device_id = admitted
+        del admitted
         async with ws.app.state.hub.use(site) as hub:
             del site  # the hub has the site; this frame lasts as long as the socket
             # Accept only once the site's tail is running: joining then follows the
@@ -76,6 +79,7 @@ def _endpoint(audience: str):
                 sub = await hub.join_events(ws, parse_after(after) if after else None)
             else:
                 sub = await hub.join(audience, ws)
+            sub.device_id = device_id  # the hub closes it if the device is revoked
             await _hold(ws, sub)
 
     endpoint.__name__ = f"ws_{audience}"

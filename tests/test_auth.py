@@ -12,8 +12,11 @@ import httpx
 import pytest
 from helpers import make_settings
 from starlette.requests import Request
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
 
-from app import auth, keys
+from app import auth, devices, keys
 from app.main import create_app
 from app.throttle import PAIR_ADDRESS, SIGNIN_ADDRESS, SIGNIN_NAME
 
@@ -434,3 +437,34 @@ async def test_a_device_code_for_an_unknown_queue_is_refused(site, users, browse
     assert r.status_code == 422 and "There is no queue 'x-ray'" in html.unescape(r.text)
     bad_role = await admin.submit(page, page, role="admin")
     assert bad_role.status_code == 422 and "Devices pair as" in bad_role.text
+
+
+async def test_revoking_a_device_closes_its_live_sockets_with_4401_and_no_other(
+        live_server, site, store, settings):
+    server = live_server()
+
+    async def paired_socket(name: str) -> ClientConnection:
+        code = await auth.create_pairing_code(store.redis, site.id, "display", name)
+        async with httpx.AsyncClient(base_url=server.url, trust_env=False) as client:
+            r = await client.post("/pair", data={"code": code}, headers={"Origin": server.url})
+            assert r.status_code == 303
+            cookie = r.cookies[auth.DEVICE_COOKIE]
+        socket = await ws_connect(f"{server.ws_url}/ws/sites/{site.id}/lobby", open_timeout=10,
+                                  additional_headers={"Origin": server.url,
+                                                      "Cookie": f"{auth.DEVICE_COOKIE}={cookie}"})
+        await asyncio.wait_for(socket.recv(), 10)  # the whole lobby: it is live
+        return socket
+
+    doomed, other = await paired_socket("Doomed TV"), await paired_socket("Other TV")
+    try:
+        records = await store.redis.hgetall(keys.devices(site.id))
+        doomed_id = next(i for i, raw in records.items() if "Doomed TV" in raw)
+        await devices.revoke(store.redis, settings, site, doomed_id, "user:test")
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(doomed.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        await other.ping()  # the other device's socket is still open
+        assert other.close_code is None
+    finally:
+        await doomed.close()
+        await other.close()
