@@ -15,6 +15,7 @@ ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 PREFIX_RE = re.compile(r"^[A-Z]{1,2}$")
 ROOM_KINDS = ("room", "desk")
 ROOM_STATUSES = ("available", "occupied", "needs_cleaning", "closed")
+LANGUAGE_RE = re.compile(r"^[a-z]{2}(-[A-Za-z]{2})?$")
 CLOSE_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
@@ -90,6 +91,10 @@ def site_from_dict(data: dict[str, Any]) -> Site:
         raise SiteError("the site must be a table of settings.")
     site_id = _check_id(_require(data, "id", "site"), "site")
     _consents(data.get("consents"))  # kept in `extra`; read with `consents(site)`
+    language = data.get("language", "en")  # kept in `extra`; the lobby's spoken language
+    if not isinstance(language, str) or not LANGUAGE_RE.match(language):
+        raise SiteError(f"language {language!r} must be a language code such as \"en\" or "
+                        "\"es\".")
     tz = str(data.get("timezone", "UTC"))
     try:
         ZoneInfo(tz)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.announce import announcements, language_code, sentence, site_language, spell
-from app.sites import site_from_dict
+from app.sites import SiteError, site_from_dict
 
 
 def test_a_ticket_is_read_one_character_at_a_time():
@@ -51,3 +53,9 @@ def test_the_site_language_is_read_from_its_configuration():
     assert site_language(site) == "es"
     plain = site_from_dict({"id": "s", "queues": [{"id": "q", "name": "Q", "prefix": "A"}]})
     assert site_language(plain) == "en"
+
+
+def test_a_site_language_that_is_not_a_language_code_is_refused_at_load():
+    with pytest.raises(SiteError, match="language"):
+        site_from_dict({"id": "s", "language": "Spanish please",
+                        "queues": [{"id": "q", "name": "Q", "prefix": "A"}]})

@@ -72,6 +72,8 @@
       if (ok) shown += 1;
       row.hidden = !ok;
     });
+    var none = section.querySelector(".recent-none");
+    if (none) none.hidden = shown > 0;
     var box = section.querySelector(".hero");
     if (box) box.classList.toggle("is-new", !!heroKey && (newUntil.get(heroKey) || 0) > now);
     return section;
