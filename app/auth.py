@@ -210,7 +210,7 @@ async def login(redis: Redis, name: str, password: str,
     session_id = secrets.token_urlsafe(32)
     digest = _digest(session_id)
     session = {"site": record["site"], "role": record["role"], "user": name,
-               "idle": idle_seconds, "until": clock.ms(clock.now()) + SESSION_TTL * 1000}
+               "until": clock.ms(clock.now()) + SESSION_TTL * 1000}
     async with redis.pipeline(transaction=True) as pipe:
         pipe.set(keys.session(digest), json.dumps(session), ex=idle_seconds)
         pipe.sadd(keys.user_sessions(name), digest)
@@ -219,18 +219,19 @@ async def login(redis: Redis, name: str, password: str,
     return session_id
 
 
-async def principal_of_session(redis: Redis, session_id: str) -> Principal | None:
-    """The signed-in user of a live session, moving its idle deadline; None once it has
-    ended (signed out, idle too long, past its lifetime, or the user disabled)."""
+async def principal_of_session(redis: Redis, session_id: str,
+                               idle_seconds: int = DEFAULT_IDLE) -> Principal | None:
+    """The signed-in user of a live session, moving its idle deadline `idle_seconds`
+    ahead in the same command (GETEX); None once it has ended (signed out, idle too long,
+    past its lifetime, or the user disabled)."""
     key = keys.session(_digest(session_id))
-    raw = await redis.get(key)
+    raw = await redis.getex(key, ex=idle_seconds)
     if raw is None:
         return None
     record = json.loads(raw)
     if clock.ms(clock.now()) >= record.get("until", 0):
         await redis.delete(key)
         return None
-    await redis.expire(key, record.get("idle", DEFAULT_IDLE))
     return Principal(record["site"], record["role"], f"user:{record['user']}",
                      name=record["user"])
 
@@ -278,7 +279,8 @@ async def authenticate(conn: HTTPConnection) -> Principal | None:
                          name=f"token {record['id']}")
     session_id = conn.cookies.get(SESSION_COOKIE)
     if session_id:
-        principal = await principal_of_session(redis, session_id)
+        idle = idle_limit(conn.app.state.settings.staff_idle_minutes)
+        principal = await principal_of_session(redis, session_id, idle)
         if principal is not None:
             return principal
     device_cookie = conn.cookies.get(DEVICE_COOKIE)

@@ -71,8 +71,8 @@ async def login(request: Request) -> Response:
                      "again, or ask an administrator to reset the password."},
             status=429, retry_after=wait)
     session_id = None
+    idle = auth.idle_limit(request.app.state.settings.staff_idle_minutes)
     if name and password and len(name) <= NAME_MAX and len(password) <= auth.PASSWORD_MAX:
-        idle = auth.idle_limit(request.app.state.settings.staff_idle_minutes)
         session_id = await auth.login(redis, name, password, idle_seconds=idle)
     if session_id is None:
         await throttle.failed(redis, checks)
@@ -80,7 +80,7 @@ async def login(request: Request) -> Response:
             "next": nxt, "username": name,
             "error": "That user name and password do not match."}, status=401)
     await throttle.succeeded(redis, checks)
-    principal = await auth.principal_of_session(redis, session_id)
+    principal = await auth.principal_of_session(redis, session_id, idle)
     assert principal is not None
     home = f"/sites/{principal.site}/{'admin' if principal.role == 'admin' else 'board'}"
     response = RedirectResponse(_safe_next(nxt, home), 303)
