@@ -4,8 +4,8 @@ A send that the server can complete at once (the socket's write buffer has room)
 completion right here, in turn, with no task per socket: the cheapest fan-out on two
 cores (docs/architecture.md, "Facts the code relies on"). A send that would wait is
 handed to a background task for that socket alone, and a socket that falls more than
-`limit` frames behind is closed with 1013
-so that its client reconnects to a fresh snapshot.
+`limit` frames behind is closed with 1013 so that its client reconnects to a fresh
+snapshot.
 
 Two kinds of group. An `EventGroup` (JSON clients) sends every frame to every socket, in
 order. A `ScreenGroup` (lobby, board, kiosk) sends changed fragments, which htmx swaps by
