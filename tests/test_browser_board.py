@@ -82,7 +82,7 @@ async def axe_problems(page: Page) -> list[str]:
 async def test_a_walk_in_checked_in_on_one_board_shows_on_the_other(browser, server, site,
                                                                     store):
     one = await open_board(browser, server, site, store, "pat")
-    two = await open_board(browser, server, site, store, "sam")
+    two = await open_board(browser, server, site, store, "sam", size=(1366, 768))
     await check_in_walk_in(one, LONG_NAME, flags=("Verify ins.", "Interpreter"))
     await expect(feedback(one)).to_contain_text("Checked in A001")
     row = two.get_by_role("row").filter(has_text=LONG_NAME)
@@ -91,7 +91,7 @@ async def test_a_walk_in_checked_in_on_one_board_shows_on_the_other(browser, ser
     await expect(row.get_by_role("button", name="Verify ins.")).to_be_visible()
     # The long name wraps: the row's buttons stay on screen.
     box = await row.get_by_role("button", name="Call", exact=True).bounding_box()
-    assert box is not None and box["x"] + box["width"] <= 1600
+    assert box is not None and box["x"] + box["width"] <= 1366
     await expect(two.get_by_text("Signed in as")).to_contain_text("sam")
     await expect(two.get_by_role("button", name="Sign out")).to_be_visible()
 
@@ -250,6 +250,8 @@ async def test_flags_priority_note_and_copay_from_the_board_reach_the_report(
     text = Path(await (await info.value).path()).read_text()
     assert f"{visit['ticket']},card,25.00,pat" in text
     assert "Noa" not in text
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "report-day.png"), full_page=True)
     problems = await axe_problems(page)
     assert not problems, problems
 

@@ -3,8 +3,8 @@
 -- KEYS "appt:<id>" for each id the caller found in the day's list, in its order.
 -- a: fields. Answers a JSON list of {field: value}; an appointment gone meanwhile is skipped.
 local out = {}
-for i = 1, #KEYS do
-  local values = redis.call("HMGET", KEYS[i], unpack(a.fields))
+for _, name in ipairs(a.keys) do
+  local values = redis.call("HMGET", K[name], unpack(a.fields))
   if values[1] then
     local row = {}
     for j, f in ipairs(a.fields) do row[f] = values[j] or "" end
