@@ -89,11 +89,6 @@ async def _users_page(request: Request, principal: Principal, site: Site, status
 
 
 @_for_admins
-async def users(request: Request, principal: Principal, site: Site) -> Response:
-    return await _users_page(request, principal, site)
-
-
-@_for_admins
 async def add_user(request: Request, principal: Principal, site: Site) -> Response:
     form = await request.form()
     name, role = _field(form, "username").strip(), _field(form, "role")
@@ -146,11 +141,6 @@ async def _devices_page(request: Request, principal: Principal, site: Site,
 
 
 @_for_admins
-async def device_list(request: Request, principal: Principal, site: Site) -> Response:
-    return await _devices_page(request, principal, site)
-
-
-@_for_admins
 async def make_code(request: Request, principal: Principal, site: Site) -> Response:
     form = await request.form()
     role, name = _field(form, "role"), _field(form, "name").strip()
@@ -191,10 +181,10 @@ def _role_name(role: str) -> str:
 
 routes = [
     Route("/sites/{site}/admin", home),
-    Route("/sites/{site}/admin/users", users),
+    Route("/sites/{site}/admin/users", _for_admins(_users_page)),
     Route("/sites/{site}/admin/users", add_user, methods=["POST"]),
     Route("/sites/{site}/admin/users/{name}/{action}", change_user, methods=["POST"]),
-    Route("/sites/{site}/admin/devices", device_list),
+    Route("/sites/{site}/admin/devices", _for_admins(_devices_page)),
     Route("/sites/{site}/admin/devices", make_code, methods=["POST"]),
     Route("/sites/{site}/admin/devices/{device}/revoke", revoke, methods=["POST"]),
 ]
