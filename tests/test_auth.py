@@ -468,3 +468,16 @@ async def test_revoking_a_device_closes_its_live_sockets_with_4401_and_no_other(
     finally:
         await doomed.close()
         await other.close()
+
+
+async def test_pages_carry_a_csrf_token_only_for_a_cookie_holder(site, browser_for, store):
+    stranger = await browser_for().client.get("/login")
+    assert 'name="csrf-token"' not in stranger.text
+    assert "idle-lock" not in stranger.text
+
+    tv = browser_for()
+    await pair(tv, await auth.create_pairing_code(store.redis, site.id, "display"))
+    lobby = await tv.token(f"/sites/{site.id}/lobby")
+    assert len(lobby) == 64
+    page = await tv.client.get(f"/sites/{site.id}/lobby")
+    assert "idle-lock" not in page.text  # a device's screen never locks itself
