@@ -11,7 +11,6 @@
   const WARNING = seconds("warningSeconds");
   const TICKET = seconds("ticketSeconds");
   const PING_MS = 3000;
-  const SCAN_GAP_MS = 50; // a scanner's keys come faster than this; a person's do not
 
   let reading = false;
   let offline = false;
@@ -56,24 +55,17 @@
     }, 0);
   });
 
-  // A scanner types fast and ends with Enter: once two code keys arrive that fast while
-  // the focus is elsewhere on a screen with a scan field, they (and the rest) go into it.
-  let lastKey = 0;
-  let pending = "";
+  // A scanner is a keyboard that types the code and presses Enter. On a screen with a scan
+  // field, a letter or digit typed while the focus is on something that takes no text (a
+  // button, the page) goes into that field, so a scan works wherever the focus was left.
   document.addEventListener("keydown", (event) => {
     const field = screen() && screen().querySelector("[data-scanner]");
-    const now = performance.now();
-    const fast = now - lastKey < SCAN_GAP_MS;
-    lastKey = now;
-    const codeKey = event.key.length === 1 && /[A-Za-z0-9]/.test(event.key);
-    if (!field || document.activeElement === field || !codeKey) return;
-    if (!fast) {
-      pending = event.key; // perhaps a scan's first key: kept until the next one says so
-      return;
+    const target = document.activeElement;
+    if (!field || target === field || event.ctrlKey || event.altKey || event.metaKey) return;
+    if (target && (target.isContentEditable || target.matches("input, textarea, select"))) return;
+    if (event.key.length === 1 && /[A-Za-z0-9]/.test(event.key)) {
+      field.focus({ preventScroll: true }); // this key's character now lands in the field
     }
-    field.value += pending;
-    pending = "";
-    field.focus({ preventScroll: true }); // this key's character now lands in the field
   }, true);
 
   // On-screen keys type into the field they serve (the last one of them with focus).
