@@ -366,6 +366,10 @@ async def test_the_lobby_has_no_serious_accessibility_violation_and_a_1080p_scre
     await expect(now_calling(tv).get_by_text(waiting["reg"][1]["ticket"], exact=True)) \
         .to_be_visible(timeout=SHORT)
 
+    # Seven waiting are more than the column holds at once: it shows them a page at a time.
+    await expect(queue_column(tv, "Registration").get_by_role("heading")).to_contain_text(
+        "7 waiting · page 1/2")
+
     await tv.add_script_tag(path=str(AXE))
     result = await tv.evaluate("axe.run(document)")
     bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])

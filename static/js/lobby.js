@@ -303,21 +303,28 @@
     if (text) text.hidden = until <= Date.now();
   }
 
-  // A queue longer than its column shows it a page at a time, turning every few seconds.
-  function turnPages() {
-    page += 1;
+  // A queue longer than its column shows it a page at a time, turning every few seconds,
+  // and says which page it is on.
+  function showPages() {
     document.querySelectorAll(".queue .tickets").forEach(function (list) {
       var items = list.querySelectorAll("li");
+      var label = list.parentNode.querySelector(".count .pages");
       items.forEach(function (li) { li.hidden = false; });
       var fit = 0;
       items.forEach(function (li) {
         if (li.offsetTop + li.offsetHeight <= list.clientHeight + 1) fit += 1;
       });
-      if (fit === 0 || fit >= items.length) return;
-      var pages = Math.ceil(items.length / fit);
+      var pages = fit === 0 ? 1 : Math.ceil(items.length / fit);
+      if (label) label.textContent = pages < 2 ? "" : " · page " + (page % pages + 1) + "/" + pages;
+      if (pages < 2) return;
       var first = (page % pages) * fit;
       items.forEach(function (li, i) { li.hidden = i < first || i >= first + fit; });
     });
+  }
+
+  function turnPages() {
+    page += 1;
+    showPages();
   }
 
   function everySecond() {
@@ -333,6 +340,7 @@
     start();
     tickClock();
     expireMessage();
+    showPages();
     window.setInterval(everySecond, 1000);
     window.setInterval(tickClock, 5000);
     window.setInterval(turnPages, PAGE_MS);
@@ -347,5 +355,6 @@
   document.addEventListener("htmx:wsAfterMessage", function () {
     update();
     expireMessage();
+    showPages();
   });
 })();
