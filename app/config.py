@@ -151,27 +151,27 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     secure_cookies: bool = False
     access_log: bool = True
-    staff_idle_minutes: float = 15
     kiosk_idle_seconds: int = 60
     kiosk_warning_seconds: int = 20
     kiosk_ticket_seconds: int = 20
+    staff_idle_minutes: float = 15
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         var_dir = Path(env.get("VAR_DIR") or "var").resolve()
         redis_url = _redis_url(env.get("REDIS_URL"))
+        origins = tuple(o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip())
         for origin in origins:
             if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
                 raise ConfigError(f"ALLOWED_ORIGINS has {origin!r}, which is not an origin; "
                                   "list them as https://host[:port], separated by commas.")
-        origins = tuple(o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip())
         return cls(
             redis_url=redis_url,
             var_dir=var_dir,
+            secret_key=_secret(env, var_dir),
             host=parse_host("HOST", env["HOST"]) if env.get("HOST") else DEFAULT_HOST,
             port=parse_port("PORT", env["PORT"]) if env.get("PORT") else DEFAULT_PORT,
-            secret_key=_secret(env, var_dir),
             stream_maxlen=_int(env, "STREAM_MAXLEN", 10_000, minimum=100),
             retention_days=_int(env, "RETENTION_DAYS", 7, minimum=1),
             audit_retention_days=_int(env, "AUDIT_RETENTION_DAYS", 2190, minimum=1),
@@ -181,8 +181,8 @@ class Settings:
             allowed_origins=origins,
             secure_cookies=_flag(env, "SECURE_COOKIES", False),
             access_log=_flag(env, "ACCESS_LOG", True),
-            staff_idle_minutes=_minutes(env, "STAFF_IDLE_MINUTES", 15),
             kiosk_idle_seconds=_int(env, "KIOSK_IDLE_SECONDS", 60, 2, 3600),
             kiosk_warning_seconds=_int(env, "KIOSK_WARNING_SECONDS", 20, 1, 600),
             kiosk_ticket_seconds=_int(env, "KIOSK_TICKET_SECONDS", 20, 2, 600),
+            staff_idle_minutes=_minutes(env, "STAFF_IDLE_MINUTES", 15),
         )
