@@ -205,15 +205,22 @@ class SiteHub:
         """Redraw until no change is left undrawn: changes read during a redraw share the
         next one, which starts when this one ends (or, under sustained load, once the
         site's `Budget` allows)."""
+        backoff = Backoff(first=0.05, cap=2.0)
         try:
             while self.dirty and not self.stopping:
                 if (wait := self.budget.wait()) > 0:
                     await asyncio.sleep(wait)
                 self.dirty = False
-                await self._refresh(keep_cursor=True)
-        except RedisError as exc:
-            # The tail meets the outage too and restarts with a full redraw.
-            log.warning("site %s: redraw failed (%s)", self.site.id, exc)
+                try:
+                    await self._refresh(keep_cursor=True)
+                except RedisError as exc:
+                    # The change is still undrawn and the tail may already be past it (a
+                    # pooled connection can fail once after Redis restarts): try again.
+                    log.warning("site %s: redraw failed (%s); retrying", self.site.id, exc)
+                    self.dirty = True
+                    await asyncio.sleep(backoff.next())
+                else:
+                    backoff.reset()
         except Exception:
             log.exception("site %s: redraw failed", self.site.id)
         finally:

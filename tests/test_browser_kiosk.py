@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import ARTIFACTS
 from playwright.async_api import Page, expect
 from websockets.asyncio.client import connect
 
@@ -26,7 +27,7 @@ from app.auth import create_pairing_code, create_token
 from app.status_links import read_token
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = ARTIFACTS  # copied by hand into docs/screenshots/ when a screen changes
 AXE = ROOT / "tests" / "vendor" / "axe.min.js"
 PORTRAIT = {"width": 1080, "height": 1920}
 WAIT = 10_000  # ms: generous, for a shared two-core machine

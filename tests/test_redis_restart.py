@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import httpx
 import websockets
@@ -52,6 +53,8 @@ async def test_screens_and_api_survive_a_redis_restart(redis_factory, live_serve
             await wait_for(lambda: any(ticket in f for f in frames), timeout=10,
                            message=f"{ticket} never reached the lobby socket")
         listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
+            await listener
 
 
 async def _ready(http: httpx.AsyncClient, url: str) -> bool:
