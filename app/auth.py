@@ -236,6 +236,21 @@ async def principal_of_session(redis: Redis, session_id: str,
                      name=record["user"])
 
 
+def session_of(conn: HTTPConnection, principal: Principal) -> str | None:
+    """The staff session `principal` was read from, if it came from the session cookie."""
+    if conn.headers.get("authorization", "").lower().startswith("bearer "):
+        return None
+    if principal.device_id is not None or not principal.actor.startswith("user:"):
+        return None
+    return conn.cookies.get(SESSION_COOKIE)
+
+
+async def session_alive(redis: Redis, session_id: str) -> bool:
+    """Whether a session still exists, without moving its idle deadline (a screen's open
+    socket is not a person using it)."""
+    return bool(await redis.exists(keys.session(_digest(session_id))))
+
+
 async def logout(redis: Redis, session_id: str) -> None:
     await redis.delete(keys.session(_digest(session_id)))
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
+from redis.exceptions import RedisError
 from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from app.api import parse_after
-from app.auth import origin_allowed, require
+from app.auth import Principal, origin_allowed, require, session_alive, session_of
 from app.errors import ApiError
 from app.fanout import Subscriber
 from app.sites import Site
+
+SESSION_ENDED = 4403  # close code: the staff session behind the socket ended
+SESSION_CHECK_SECONDS = 5.0
 
 ROLES = {
     "lobby": ("display", "desk"),
@@ -22,9 +26,9 @@ ROLES = {
 }
 
 
-async def _admit(ws: WebSocket, audience: str) -> tuple[Site, str | None] | None:
-    """The socket's site, and the caller's device id if it is a paired device, if its
-    caller may listen; else the HTTP refusal is sent."""
+async def _admit(ws: WebSocket, audience: str) -> tuple[Site, Principal] | None:
+    """The socket's site and caller, if its caller may listen; else the HTTP refusal is
+    sent."""
     try:
         if not origin_allowed(ws):
             raise ApiError(403, "bad_origin", "WebSockets are only for this server's pages.")
@@ -35,7 +39,7 @@ async def _admit(ws: WebSocket, audience: str) -> tuple[Site, str | None] | None
     except ApiError as exc:
         await ws.send_denial_response(JSONResponse(exc.body(), status_code=exc.status_code))
         return None
-    return site, principal.device_id
+    return site, principal
 
 
 async def _hold(ws: WebSocket, sub: Subscriber) -> None:
@@ -60,13 +64,30 @@ async def _hold(ws: WebSocket, sub: Subscriber) -> None:
             await sub.closing
 
 
+async def _watch_session(ws: WebSocket, sub: Subscriber, session_id: str) -> None:
+    """Close a staff socket soon after its session ends (signed out, locked when idle, the
+    user disabled): a board left open must not go on showing patients' names. Its page
+    then goes to sign-in (static/js/revoked.js)."""
+    while not sub.closed:
+        await asyncio.sleep(SESSION_CHECK_SECONDS)
+        try:
+            alive = await session_alive(ws.app.state.redis, session_id)
+        except RedisError:
+            continue  # Redis away: the screens carry on, as they do for everyone
+        if not alive:
+            sub.close(SESSION_ENDED)
+            return
+
+
 def _endpoint(audience: str):
     async def endpoint(ws: WebSocket) -> None:
         admitted = await _admit(ws, audience)
         if admitted is None:
             return
-        site, device_id = admitted
+        site, principal = admitted
         del admitted
+        device_id, session_id = principal.device_id, session_of(ws, principal)
+        del principal
         async with ws.app.state.hub.use(site) as hub:
             del site  # the hub has the site; this frame lasts as long as the socket
             # Accept only once the site's tail is running: joining then follows the
@@ -80,7 +101,14 @@ def _endpoint(audience: str):
             else:
                 sub = await hub.join(audience, ws)
             sub.device_id = device_id  # the hub closes it if the device is revoked
-            await _hold(ws, sub)
+            watch = None
+            if session_id is not None:
+                watch = asyncio.create_task(_watch_session(ws, sub, session_id))
+            try:
+                await _hold(ws, sub)
+            finally:
+                if watch is not None:
+                    watch.cancel()
 
     endpoint.__name__ = f"ws_{audience}"
     return endpoint

@@ -481,3 +481,27 @@ async def test_pages_carry_a_csrf_token_only_for_a_cookie_holder(site, browser_f
     assert len(lobby) == 64
     page = await tv.client.get(f"/sites/{site.id}/lobby")
     assert "idle-lock" not in page.text  # a device's screen never locks itself
+
+
+async def test_signing_out_closes_the_boards_open_socket_with_4403(
+        live_server, site, store, users):
+    """A board left open after its PSR signed out (or was locked or disabled) must stop
+    receiving patients' names."""
+    server = live_server()
+    async with httpx.AsyncClient(base_url=server.url, trust_env=False) as client:
+        r = await client.post("/login", data={"username": users["desk"], "password": PASSWORD},
+                              headers={"Origin": server.url})
+        assert r.status_code == 303
+        cookie = r.cookies[auth.SESSION_COOKIE]
+    board = await ws_connect(f"{server.ws_url}/ws/sites/{site.id}/board", open_timeout=10,
+                             additional_headers={"Origin": server.url,
+                                                 "Cookie": f"{auth.SESSION_COOKIE}={cookie}"})
+    try:
+        await asyncio.wait_for(board.recv(), 10)  # the whole board: it is live
+        await auth.logout(store.redis, cookie)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:  # frames pushed meanwhile are fine; the close must come
+                await asyncio.wait_for(board.recv(), 15)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+    finally:
+        await board.close()
