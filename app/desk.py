@@ -40,10 +40,8 @@ def parse_amount(value: Any) -> int:
 
 
 def staff_view(fields: dict[str, Any]) -> dict[str, Any]:
-    """docs/api.md's visit plus what the desk records: `note` and `copay_cents`."""
-    return {**visit_json(fields, fields.get("position") and int(fields["position"])),
-            "note": fields.get("note") or None,
-            "copay_cents": int(fields.get("copay_cents") or 0)}
+    """docs/api.md's visit, with its position when the script answered one."""
+    return visit_json(fields, fields.get("position") and int(fields["position"]))
 
 
 class DeskStore:

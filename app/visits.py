@@ -32,6 +32,17 @@ FLAG_LABELS = {
     "late": "Late",
 }
 FLAGS = tuple(FLAG_LABELS)
+# Why the kiosk sent a patient to the desk (the visit's `desk_reason`), as the board says it.
+DESK_REASONS = {
+    "not_found": "no match found",
+    "too_many_tries": "too many tries",
+    "early": "early for appointment",
+    "late": "late for appointment",
+    "not_me": "said the booking is not theirs",
+    "consent_question": "question about consent",
+    "not_booked": "appointment cancelled or already seen",
+    "queue_closed": "service closed",
+}
 PRIORITIES = {0: "normal", 1: "high", 2: "urgent"}
 NAME_MAX = 100
 LANGUAGE_MAX = 16
@@ -84,6 +95,10 @@ def visit_json(fields: Mapping[str, Any], position: int | None = None,
         "called_at": fields.get("called_at") or None,
         "roomed_at": fields.get("roomed_at") or None,
         "done_at": fields.get("done_at") or None,
+        "note": fields.get("note") or None,
+        "copay_cents": int(fields.get("copay_cents") or 0),
+        "desk_reason": fields.get("desk_reason") or None,
+        "consented_at": fields.get("consented_at") or None,
         "position": position if status == "waiting" else None,
         "eta_minutes": eta if status == "waiting" else None,
     }

@@ -22,7 +22,7 @@ from app.screens import screen_access
 from app.sites import Site
 from app.state import SiteState
 from app.templating import macro, templates
-from app.visits import FLAG_LABELS, MOVES, PRIORITIES
+from app.visits import DESK_REASONS, FLAG_LABELS, MOVES, PRIORITIES
 
 MACROS = "board_macros.html"
 # What clearing a flag means, in the words on its button.
@@ -64,6 +64,8 @@ def row(v: Mapping[str, Any], site: Site, appts: Mapping[str, Mapping[str, str]]
         label = FLAG_LABELS.get(f, f)
         if f == "interpreter" and language:
             label = f"Interp: {language.upper()}"
+        if f == "see_desk" and v.get("desk_reason") in DESK_REASONS:
+            label = f"See desk: {DESK_REASONS[v['desk_reason']]}"
         chips.append({"flag": f, "label": label, "cleared": CLEARED.get(f)})
     room = site.room(v.get("room") or "")
     moves = [m for m, move in MOVES.items() if status in move.allowed_from]

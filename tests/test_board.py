@@ -65,6 +65,15 @@ def test_a_row_shows_the_moves_of_its_status_and_flags_with_labels():
     assert r["appt_time"] == "16:13"  # the site's time zone
 
 
+def test_a_kiosk_desk_ticket_says_why_the_patient_was_sent_to_the_desk():
+    site = site_from_dict(BASE)
+    visit = {"id": "v2", "ticket": "A002", "queue": "reg", "status": "waiting",
+             "flags": '["see_desk"]', "desk_reason": "too_many_tries",
+             "checked_in_ms": "1699999000000"}
+    (chip,) = board.row(visit, site, {})["chips"]
+    assert chip["label"] == "See desk: too many tries"
+
+
 def test_a_long_queue_raises_a_banner_and_expected_lists_only_those_not_arrived():
     site = site_from_dict({**BASE, "alerts": {"queue_length": 2}})
     waiting = [{"id": f"v{i}", "ticket": f"A00{i}", "queue": "reg", "status": "waiting",
