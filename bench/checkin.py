@@ -41,11 +41,13 @@ if __package__ in (None, ""):
 from bench.clients import HttpClient, HttpError, Listener, open_listeners, pick_queue
 from bench.common import (
     BenchError,
+    add_client_arguments,
     cpu_report,
     cpu_sample,
     fmt,
     load_site,
     machine,
+    new_parser,
     other_cores,
     parse_target,
     perf,
@@ -442,11 +444,8 @@ def report(r: dict[str, Any]) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.checkin",
-                                description=__doc__.split("\n\n")[0])
-    p.add_argument("--url", default="http://127.0.0.1:8000")
-    p.add_argument("--site", default="bench",
-                   help="site id; one starting with 'bench' is created or updated first")
+    p = new_parser("python -m bench.checkin", __doc__, "bench",
+                   "site id; one starting with 'bench' is created or updated first")
     p.add_argument("--queue", help="queue id (default: the site's first open queue)")
     p.add_argument("--clients", type=int, default=32, help="concurrent connections")
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds")
@@ -461,15 +460,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--drain", choices=("left", "call", "none"), default="left",
                    help="afterwards: mark the visits left (default), call-next + done, or keep")
     p.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, seconds")
-    p.add_argument("--desk-token", help="desk token (or BENCH_DESK_TOKEN)")
-    p.add_argument("--display-token", help="display token for --listeners")
-    p.add_argument("--tokens-from-cli", action="store_true",
-                   help="mint tokens with `python -m app token` (the default when none given)")
     p.add_argument("--no-create-site", action="store_true",
                    help="do not create/update a bench* site with `python -m app site load`")
     p.add_argument("--server-pid", type=int)
-    p.add_argument("--no-uvloop", action="store_true")
-    p.add_argument("--json", action="store_true")
+    add_client_arguments(p, ("desk", "display"))
     return p
 
 

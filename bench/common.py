@@ -264,3 +264,23 @@ def run_main(name: str, parser: argparse.ArgumentParser,
         return 130
     print(json.dumps(result) if args.json else report(result), flush=True)
     return 0
+
+
+def new_parser(prog: str, doc: str | None, site: str, site_help: str | None = None,
+               **kwargs: Any) -> argparse.ArgumentParser:
+    """A benchmark's parser with the options that say where to measure: --url and --site."""
+    p = argparse.ArgumentParser(prog=prog, description=(doc or "").split("\n\n")[0], **kwargs)
+    p.add_argument("--url", default="http://127.0.0.1:8000")
+    p.add_argument("--site", default=site, help=site_help)
+    return p
+
+
+def add_client_arguments(p: argparse.ArgumentParser, roles: Sequence[str]) -> None:
+    """The options every benchmark ends with: a token per role it needs, how to mint them,
+    the event loop, and JSON output."""
+    for role in roles:
+        p.add_argument(f"--{role}-token", help=f"{role} token (or BENCH_{role.upper()}_TOKEN)")
+    p.add_argument("--tokens-from-cli", action="store_true",
+                   help="mint tokens with `python -m app token` (the default when none given)")
+    p.add_argument("--no-uvloop", action="store_true", help="use the plain asyncio loop")
+    p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -38,10 +38,12 @@ from bench.clients import HttpClient, HttpError, Listener, open_listeners, pick_
 from bench.common import (
     BenchError,
     Target,
+    add_client_arguments,
     cpu_report,
     cpu_sample,
     fmt,
     machine,
+    new_parser,
     other_cores,
     parse_target,
     perf,
@@ -473,10 +475,8 @@ def _pace(r: dict[str, Any]) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__.split(
-        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--url", default="http://127.0.0.1:8000")
-    p.add_argument("--site", default="demo")
+    p = new_parser("python -m bench.fanout", __doc__, "demo",
+                   formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sockets", type=int, default=1000, help="lobby sockets (0: HTTP only)")
     p.add_argument("--calls", type=int, default=50, help="measured API calls")
     p.add_argument("--warmup", type=int, default=2, help="unmeasured calls first")
@@ -498,18 +498,13 @@ def parser() -> argparse.ArgumentParser:
                    help="quiet seconds that mean the traffic is over")
     p.add_argument("--connect-concurrency", type=int, default=100)
     p.add_argument("--connect-timeout", type=float, default=30.0)
-    p.add_argument("--desk-token", help="desk token (or BENCH_DESK_TOKEN)")
-    p.add_argument("--display-token", help="display token (or BENCH_DISPLAY_TOKEN)")
-    p.add_argument("--tokens-from-cli", action="store_true",
-                   help="mint tokens with `python -m app token` (the default when none given)")
     p.add_argument("--calling-id", default="calling",
                    help="id of the lobby fragment that lists called tickets")
     p.add_argument("--server-pid", type=int,
                    help="server process to account CPU for (default: whoever listens)")
     p.add_argument("--no-cleanup", action="store_true",
                    help="leave the benchmark's visits as they are")
-    p.add_argument("--no-uvloop", action="store_true", help="use the plain asyncio loop")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_client_arguments(p, ("desk", "display"))
     return p
 
 

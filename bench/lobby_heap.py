@@ -28,7 +28,15 @@ if __package__ in (None, ""):
 
 import httpx
 
-from bench.common import BenchError, machine, run_main, summary_ms, token_option
+from bench.common import (
+    BenchError,
+    add_client_arguments,
+    machine,
+    new_parser,
+    run_main,
+    summary_ms,
+    token_option,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -202,10 +210,7 @@ def report(r: dict[str, Any]) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.lobby_heap",
-                                description=__doc__.split("\n\n")[0])
-    p.add_argument("--url", default="http://127.0.0.1:8000")
-    p.add_argument("--site", default="demo")
+    p = new_parser("python -m bench.lobby_heap", __doc__, "demo")
     p.add_argument("--queue", default="registration")
     p.add_argument("--rooms", default="room-1,room-2,room-3", help="rooms the calls name")
     p.add_argument("--events", type=int, default=5000)
@@ -216,11 +221,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pace", type=float, default=0.0, help="seconds between visits")
     p.add_argument("--settle", type=float, default=5.0, help="seconds before each reading")
     p.add_argument("--chromium", default="/usr/bin/chromium")
-    p.add_argument("--desk-token", help="desk token (or BENCH_DESK_TOKEN)")
-    p.add_argument("--tokens-from-cli", action="store_true",
-                   help="mint the token with `python -m app token` (the default when none given)")
-    p.add_argument("--no-uvloop", action="store_true", help="use the plain asyncio loop")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_client_arguments(p, ("desk",))
     return p
 
 

@@ -22,7 +22,9 @@ if __package__ in (None, ""):
 from bench.clients import open_listeners
 from bench.common import (
     BenchError,
+    add_client_arguments,
     machine,
+    new_parser,
     parse_target,
     raise_nofile,
     run_main,
@@ -83,18 +85,11 @@ def report(r: dict[str, Any]) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.memory",
-                                description=__doc__.split("\n\n")[0])
-    p.add_argument("--url", default="http://127.0.0.1:8000")
-    p.add_argument("--site", default="demo")
+    p = new_parser("python -m bench.memory", __doc__, "demo")
     p.add_argument("--sockets", type=int, default=1000)
     p.add_argument("--settle", type=float, default=2.0, help="seconds to wait before reading")
-    p.add_argument("--display-token", help="display token (or BENCH_DISPLAY_TOKEN)")
-    p.add_argument("--tokens-from-cli", action="store_true",
-                   help="mint the token with `python -m app token` (the default when none given)")
     p.add_argument("--server-pid", type=int, help="default: whoever listens on --url's port")
-    p.add_argument("--no-uvloop", action="store_true", help="use the plain asyncio loop")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_client_arguments(p, ("display",))
     return p
 
 
