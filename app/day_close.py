@@ -36,6 +36,14 @@ def is_due(site: Site, now: datetime) -> bool:
     return now.astimezone(site.tz).time() >= close_time(site)
 
 
+def closing_moment(site: Site, now: datetime) -> datetime:
+    """Today's closing time at the site, as a moment. The scheduled close takes only the
+    visits checked in before it: a patient who arrives after closing time, or before the
+    closer's next pass, or after a restart, is not sent away by a close that was due
+    earlier."""
+    return datetime.combine(now.astimezone(site.tz).date(), close_time(site), site.tz)
+
+
 class DayCloser:
     """Runs day_close.lua for one Redis; the app builds one in its lifespan."""
 
@@ -44,12 +52,14 @@ class DayCloser:
         self.settings = settings
         self._script = redis.register_script(scripts.source("day_close"))
 
-    async def close(self, site: Site, now: datetime | None = None, *, only_once: bool = False,
+    async def close(self, site: Site, now: datetime | None = None, *,
+                    before: datetime | None = None, only_once: bool = False,
                     actor: str = ACTOR) -> int | None:
-        """Make every open visit `left`; answers how many, or None when `only_once` and
-        the day was already closed."""
+        """Make every open visit checked in before `before` (default: now) `left`; answers
+        how many, or None when `only_once` and the day was already closed."""
         s = site.id
         now = now or clock.now()
+        before = before or now
         date = clock.local_date(now, site.tz)
         queue_ids = [q.id for q in site.queues]
         base = {"active": keys.active(s), "rooms": keys.room_status(s),
@@ -60,7 +70,7 @@ class DayCloser:
         args = {**scripts.common(self.settings, now, actor), "queue_ids": queue_ids,
                 "desks": [r.id for r in site.rooms if r.kind == "desk"],
                 "clean_after_use": site.clean_after_use, "reason": REASON,
-                "only_once": only_once}
+                "only_once": only_once, "before_ms": clock.ms(before)}
 
         async def attempt() -> object:
             async with self.redis.pipeline(transaction=True) as pipe:
@@ -86,7 +96,8 @@ async def run_closer(store: Store, closer: DayCloser, stop: asyncio.Event,
 
     async def close_if_due(site: Site, now: datetime) -> None:
         if is_due(site, now):
-            closed = await closer.close(site, now, only_once=True)
+            closed = await closer.close(site, now, before=closing_moment(site, now),
+                                        only_once=True)
             if closed is not None:
                 log.info("site %s: day closed, %d open visits left", site.id, closed)
 

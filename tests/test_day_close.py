@@ -8,10 +8,13 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from helpers import wait_for
 
 from app import clock, keys
-from app.day_close import DayCloser, is_due
+from app.day_close import DayCloser, closing_moment, is_due, run_closer
 from app.sites import site_from_dict
 
 
@@ -27,7 +30,7 @@ async def test_open_visits_become_left_and_no_index_keeps_them(api, store, setti
     await api.post(f"/visits/{finished['id']}/done", {})
 
     closer = DayCloser(store.redis, settings)
-    assert await closer.close(site, only_once=True) == 3
+    assert await closer.close(site) == 3
     for v in (waiting, called, roomed):
         after = (await api.get(f"/visits/{v['id']}")).json()
         assert after["status"] == "left"
@@ -50,11 +53,56 @@ async def test_open_visits_become_left_and_no_index_keeps_them(api, store, setti
     assert {e["ticket"] for e in audit} == {waiting["ticket"], called["ticket"],
                                             roomed["ticket"]}
 
-    # The scheduled run is once a day; a second closer (another process) does nothing.
-    assert await closer.close(site, only_once=True) is None
+    # The scheduled run is once a day (the app's own closer may have been first); another
+    # process trying again does nothing, while by hand (the CLI) it closes again.
+    await closer.close(site, only_once=True)
     late = await api.check_in(name="After Hours")
-    assert await closer.close(site) == 1  # by hand (the CLI) it closes again
+    assert await closer.close(site, only_once=True) is None
+    assert (await api.get(f"/visits/{late['id']}")).json()["status"] == "waiting"
+    assert await closer.close(site) == 1
     assert (await api.get(f"/visits/{late['id']}")).json()["status"] == "left"
+
+
+async def test_a_visit_checked_in_after_the_closing_time_stays_open(api, store, settings):
+    early = await api.check_in(name="Before Closing")
+    await asyncio.sleep(0.01)
+    closing = clock.now()
+    late = await api.check_in(name="After Closing")
+    assert await DayCloser(store.redis, settings).close(api.site, before=closing) == 1
+    assert (await api.get(f"/visits/{early['id']}")).json()["status"] == "left"
+    assert (await api.get(f"/visits/{late['id']}")).json()["status"] == "waiting"
+    # Closing again finds nothing to close, and writes nothing the screens would redraw for.
+    last = await store.redis.xrevrange(keys.events(api.site.id), count=1)
+    assert await DayCloser(store.redis, settings).close(api.site, before=closing) == 0
+    assert await store.redis.xrevrange(keys.events(api.site.id), count=1) == last
+    called = await api.post("/queues/reg/call-next", {})
+    assert called.json()["id"] == late["id"]
+
+
+async def test_the_scheduled_close_takes_the_open_visits_from_before_closing_time(
+        api, store, settings):
+    """A site that closes at midnight: its scheduled close, whenever it runs, makes
+    yesterday's leftover visit `left` and keeps the patient who checked in today."""
+    site = replace(api.site, day_close="00:00")
+    await store.save_site(site)
+    yesterday = await api.check_in(name="From Yesterday")
+    await store.redis.hset(keys.visit(site.id, yesterday["id"]), "checked_in_ms",
+                           clock.ms(clock.now() - timedelta(days=1)))
+    today = await api.check_in(name="Arrived Today")
+    await store.redis.delete(keys.day_closed(site.id, clock.local_date(clock.now(), site.tz)))
+
+    stop = asyncio.Event()
+    closer = asyncio.create_task(run_closer(store, DayCloser(store.redis, settings), stop,
+                                            interval_s=0.05))
+    try:
+        async def yesterdays_visit_left() -> bool:
+            return (await api.get(f"/visits/{yesterday['id']}")).json()["status"] == "left"
+
+        await wait_for(yesterdays_visit_left)
+        assert (await api.get(f"/visits/{today['id']}")).json()["status"] == "waiting"
+    finally:
+        stop.set()
+        await closer
 
 
 async def test_ids_whose_visit_expired_are_dropped_from_the_sets(api, store, settings):
@@ -70,6 +118,9 @@ def test_the_close_is_due_from_the_sites_local_closing_time():
     assert not is_due(site, datetime.fromisoformat("2026-03-02T19:59:00-06:00"))
     assert is_due(site, datetime.fromisoformat("2026-03-02T20:00:00-06:00"))
     assert is_due(site, datetime.fromisoformat("2026-03-03T02:30:00+00:00"))  # 20:30 CST
+    # 02:30 UTC is still the evening of the 2nd in Chicago: that day's 20:00 is the cut.
+    assert closing_moment(site, datetime.fromisoformat("2026-03-03T02:30:00+00:00")) == \
+        datetime.fromisoformat("2026-03-02T20:00:00-06:00")
 
 
 async def _audit(r, site_id, day):

@@ -1,10 +1,11 @@
 -- Close a local day: every visit still open (waiting, called, in a room, at check-out)
--- becomes `left` with the reason "day closed", leaves its queue or the active set, and
+-- and checked in before a.before_ms becomes `left` with the reason "day closed", leaves its queue or the active set, and
 -- frees its room; ids whose visit has expired are dropped from those sets on the way.
 -- Marks the day closed, so the scheduled run happens once however many processes try.
 -- KEYS active, rooms, room_visit, events, audit, stats, closed; "waiting:<q>" for each of
 --      a.queue_ids; "visit:<id>" for each id the caller found in those sets just before.
--- a: queue_ids, desks, clean_after_use, reason, only_once.
+-- a: queue_ids, desks, clean_after_use, reason, only_once, before_ms (a visit checked in
+--    at or after it stays open: it arrived after the closing time).
 -- Answers {"closed", n}, {"already"} (only_once and the day was closed), or {"retry"}
 -- when a set lists an id the caller did not declare.
 if a.only_once and redis.call("EXISTS", K.closed) == 1 then return {"already"} end
@@ -20,13 +21,16 @@ end
 local desks = {}
 for _, d in ipairs(a.desks) do desks[d] = true end
 local closed, rooms_changed = 0, {}
+local before = tonumber(a.before_ms)
 
 for _, set_key in ipairs(sets) do
   for _, id in ipairs(redis.call("ZRANGE", set_key, 0, -1)) do
     local key = K["visit:" .. id]
-    redis.call("ZREM", set_key, id)
     local visit = hash(key)
-    if visit.id then
+    if not visit.id then
+      redis.call("ZREM", set_key, id)  -- expired
+    elseif (tonumber(visit.checked_in_ms) or 0) < before then
+      redis.call("ZREM", set_key, id)
       local room = visit.room or ""
       if room ~= "" and redis.call("HGET", K.room_visit, room) == id then
         redis.call("HDEL", K.room_visit, room)
@@ -66,5 +70,7 @@ redis.call("HINCRBY", K.stats, "left", closed)
 redis.call("HINCRBY", K.stats, "day_closed", closed)
 redis.call("EXPIRE", K.stats, a.audit_ttl)
 redis.call("SET", K.closed, a.now, "EX", 172800)
-emit("day.closed", "day", cjson.encode({closed = closed}), {closed = closed})
+if closed > 0 or #rooms_changed > 0 then  -- a close that changed nothing is no news
+  emit("day.closed", "day", cjson.encode({closed = closed}), {closed = closed})
+end
 return {"closed", closed}
