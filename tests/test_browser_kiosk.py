@@ -326,6 +326,30 @@ async def test_walk_in_and_a_queue_that_closes_disappears_live(context, server, 
     assert visit["name"] == "Ana L." and visit["queue"] == "reg"
 
 
+async def test_a_live_wait_update_keeps_the_keyboard_focus_and_is_not_read_again(
+        context, server, site, store):
+    """Another patient checks in while this one, reading aloud and using keys alone, is
+    on the choice of service: the waits change under them, and the focus stays on the
+    button they were on, without the screen being read out again."""
+    page = await paired_kiosk(context, server, site, store)
+    await page.get_by_role("button", name="Read aloud").click()
+    await tap(page, "I'm a walk-in")
+    await heading(page, "What are you here for?")
+    await expect(page.locator("#kiosk-title")).to_be_focused()  # the new screen settled
+    nurse = page.get_by_role("button", name=re.compile("^Nurse"))
+    await nurse.focus()
+    spoken = len(await page.evaluate("window.__spoken"))
+    await page.evaluate("document.getElementById('kiosk-services').dataset.before = 'yes'")
+    for _ in range(3):
+        await store.check_in(site, "nurse", actor="test")
+    await expect(page.locator("#kiosk-services[data-before]")).to_have_count(0, timeout=WAIT)
+    await expect(nurse).to_be_focused()
+    await page.wait_for_timeout(300)  # a re-read would have started by now
+    assert len(await page.evaluate("window.__spoken")) == spoken
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("button", name=re.compile("^Lab"))).to_be_focused()
+
+
 async def test_spanish_from_welcome_to_ticket(context, server, site, store):
     page = await paired_kiosk(context, server, site, store)
     await tap(page, "Español")
@@ -440,6 +464,7 @@ async def test_keyboard_alone_read_aloud_and_text_at_200_percent(context, server
     assert outline != "none", "focus is visible"
     await page.keyboard.press("Enter")
     await heading(page, "What are you here for?")
+    await expect(page.locator("#kiosk-title")).to_be_focused()  # the new screen settled
     await page.keyboard.press("Tab")
     await page.keyboard.press("Tab")
     focused = await page.evaluate("document.activeElement.textContent")

@@ -45,6 +45,31 @@
     if (target) target.focus({ preventScroll: true });
   }
 
+  // A live update (the waits, the choice of service) replaces the buttons under the
+  // patient's focus: put it back on the same choice, so that a keyboard or screen-reader
+  // user stays where they were; if that choice is gone, on the screen's heading.
+  let refocus = null;
+  let restoring = false; // the focus comes back: nothing to read out
+  document.body.addEventListener("htmx:oobBeforeSwap", (event) => {
+    const active = document.activeElement;
+    if (active && active !== document.body && event.detail.target.contains(active)) {
+      refocus = { box: event.detail.target.id, vals: active.getAttribute("hx-vals") };
+    }
+  });
+  // After the whole message is swapped and its languages shown (a fragment carries every
+  // language, so the same choice is there once per language: take the one shown).
+  document.body.addEventListener("htmx:wsAfterMessage", () => {
+    if (!refocus) return;
+    const box = document.getElementById(refocus.box);
+    const same = box && Array.from(box.querySelectorAll("[hx-vals]")).find((el) =>
+      el.getAttribute("hx-vals") === refocus.vals && !el.closest("[hidden]"));
+    refocus = null;
+    restoring = true;
+    if (same) same.focus({ preventScroll: true });
+    else focusScreen();
+    restoring = false;
+  });
+
   // A scan field keeps the focus unless the person moves it somewhere on purpose.
   document.addEventListener("focusout", (event) => {
     if (!event.target.matches("[data-scanner]") || event.relatedTarget) return;
@@ -76,7 +101,7 @@
         if (keys.dataset.keysFor.split(" ").includes(el.id)) lastTarget[keys.dataset.keysFor] = el.id;
       });
     }
-    if (reading) speak([labelOf(el)]);
+    if (reading && !restoring) speak([labelOf(el)]);
   });
 
   document.addEventListener("click", (event) => {
