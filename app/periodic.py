@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from app import clock
 from app.backoff import Backoff
+from app.errors import ApiError
 from app.sites import Site
 from app.store import Store
 
@@ -24,7 +25,7 @@ async def every_site(store: Store, work: Callable[[Site, datetime], Awaitable[ob
                      stop: asyncio.Event, interval_s: float, what: str) -> None:
     """Run `work(site, now)` for every site every `interval_s` seconds until `stop` is set
     (start it as a task in the lifespan). A Redis outage is logged and retried with capped,
-    jittered backoff.
+    jittered backoff; a site's refusal is logged and tried again at the next pass.
 
     It ends on the event rather than on cancellation alone: on Python 3.11 a cancel that
     lands as a Redis call completes can be swallowed (asyncio's wait_for race), and the
@@ -34,8 +35,14 @@ async def every_site(store: Store, work: Callable[[Site, datetime], Awaitable[ob
         try:
             for site_id in await store.site_ids():
                 site = await store.get_site(site_id)
-                if site is not None:
+                if site is None:
+                    continue
+                try:
                     await work(site, clock.now())
+                except ApiError as exc:
+                    # A refusal (a site too busy to read at once): the next pass tries
+                    # again, and the other sites go on.
+                    log.warning("%s for site %s: %s", what, site_id, exc)
             backoff.reset()
             delay = interval_s
         except RedisError as exc:

@@ -1,0 +1,40 @@
+"""The loop behind the no-show sweep and the day close: a site whose work is refused (too
+busy to read at once) neither stops the loop nor keeps the other sites waiting."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import datetime
+
+from helpers import wait_for
+
+from app import keys
+from app.errors import ApiError
+from app.periodic import every_site
+from app.sites import Site
+from app.store import Store
+
+
+async def test_a_refused_site_is_tried_again_and_the_others_go_on(store: Store,
+                                                                  site: Site) -> None:
+    other = replace(site, id=site.id + "z")  # sorted after the refused one
+    await store.save_site(other)
+    worked: list[str] = []
+
+    async def work(s: Site, now: datetime) -> None:
+        worked.append(s.id)
+        if s.id == site.id:
+            raise ApiError(503, "unavailable", "The site is changing too fast to read.")
+
+    stop = asyncio.Event()
+    loop = asyncio.create_task(every_site(store, work, stop, 0.02, "test work"))
+    try:
+        await wait_for(lambda: worked.count(site.id) >= 2 and worked.count(other.id) >= 2)
+        assert not loop.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 5)
+        await store.redis.srem(keys.sites(), other.id)
+        async for key in store.redis.scan_iter(match=f"lq:{{{other.id}}}:*"):
+            await store.redis.delete(key)
