@@ -130,6 +130,14 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 WS_IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")
 
 
+def ws_protocol(name: str) -> Any:
+    """What uvicorn is given for `--ws`: the default, `websockets-sansio`, extended with
+    prepared sends (app/ws_protocol.py); the others as uvicorn has them, for measuring."""
+    from app.ws_protocol import WebSocketProtocol
+
+    return WebSocketProtocol if name == "websockets-sansio" else name
+
+
 def serve(settings: Settings, url: str, host: str, port: int,
           ws: str = WS_IMPLEMENTATIONS[0]) -> None:
     import uvicorn
@@ -146,7 +154,7 @@ def serve(settings: Settings, url: str, host: str, port: int,
     # The app's own notices (a hub started or stopped, a slow screen dropped, Redis
     # away) go to stderr beside uvicorn's.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    uvicorn.run(app, host=host, port=port, ws=ws,
+    uvicorn.run(app, host=host, port=port, ws=ws_protocol(ws),
                 ws_per_message_deflate=False, log_level="info", proxy_headers=True,
                 access_log=settings.access_log)
 
