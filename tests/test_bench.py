@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.auth import create_token
+from app.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,3 +78,17 @@ async def test_memory_counts_the_sockets_it_opened(bench_args) -> None:
     r = _bench("bench.memory", [*args, "--sockets", "5", "--settle", "0.2"], env)
     assert (r["sockets"]["open"], r["sockets"]["failed"]) == (5, 0)
     assert r["rss_kib"]["after"] > 0 and r["kib_per_socket"] is not None
+
+
+async def test_memory_profile_names_the_layers_an_idle_socket_holds(site, store, redis_url,
+                                                                    tmp_path) -> None:
+    token = await create_token(store.redis, site.id, "display")
+    env = {**os.environ, "REDIS_URL": redis_url, "VAR_DIR": str(tmp_path)}
+    r = _bench("bench.memory_profile", [
+        "--site", site.id, "--display-token", token, "--port", str(free_port()),
+        "--sockets", "20", "--settle", "0.2", "--json"], env)
+    assert (r["sockets"], r["errors"]) == (20, [])
+    files = {f["file"] for f in r["files"]}
+    assert "app/ws.py" in files  # each socket's endpoint waits in its own frame
+    assert any(f.startswith("uvicorn/protocols/websockets/") for f in files)
+    assert r["bytes_per_socket"] > 0
