@@ -17,7 +17,7 @@ Memory. uvicorn keeps the handshake's request and response for the socket's whol
 and gives each socket an `asyncio.Queue` and an `asyncio.Event`, whose five deques take
 ~3.8 KiB before anything is queued. The protocol lets the handshake go once it is done,
 and uses `Inbox` and `Flag`, which do what uvicorn asks of those two (one reader, one
-flag) and allocate only when someone waits: 28 KiB an idle socket becomes ~20.
+flag) and allocate only when someone waits: 28 KiB an idle socket becomes 19.
 """
 
 from __future__ import annotations
