@@ -116,11 +116,15 @@ class Lookup:
 def decide(found: Sequence[Appointment], now: datetime, site: Site) -> Lookup:
     """The step after a look-up found `found` (that day's appointments of one code, or of
     one last name and birth date). Only a booked (or already arrived) appointment inside
-    the arrival window checks in here; one outside it goes to the desk with the reason."""
+    the arrival window checks in here; one outside it goes to the desk with the reason.
+    One already marked a no-show is a late patient after all: the desk sees "late"."""
     usable = [a for a in found if a.status in ("booked", "arrived")]
     if not found:
         return Lookup(step="")
     if not usable:
+        missed = [a for a in found if a.status == "noshow"]
+        if missed:
+            return Lookup(DESK, (max(missed, key=lambda a: a.start),), LATE)
         return Lookup(DESK, reason=NOT_BOOKED)
     inside = [a for a in usable if not window(a, now, site)]
     if not inside:

@@ -52,6 +52,14 @@ def test_a_cancelled_appointment_goes_to_the_desk_unlinked():
     assert decided == flow.Lookup(flow.DESK, (), flow.NOT_BOOKED)
 
 
+def test_an_appointment_already_marked_a_no_show_is_a_late_patient_at_the_desk():
+    """The no-show sweep may have run before the patient arrived: still "late", linked,
+    so the desk sees whose appointment it is."""
+    missed = appt(-60, status="noshow")
+    assert flow.decide([missed], NOW, SITE) == flow.Lookup(flow.DESK, (missed,), flow.LATE)
+    assert flow.decide([appt(0, status="cancelled"), missed], NOW, SITE).reason == flow.LATE
+
+
 def test_an_appointment_shows_initials_time_and_provider_never_a_name():
     shown = flow.summary(appt(30, first="jane", last="van der Berg", provider="Dr. Ruiz"), SITE)
     assert shown == {"initials": "J. V.", "time": "10:30 AM", "provider": "Dr. Ruiz"}
