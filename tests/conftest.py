@@ -339,6 +339,15 @@ async def site(store: Store, site_id: str) -> Site:
 
 
 @pytest.fixture
+async def chicago_site(store: Store, site_id: str) -> Site:
+    """The same site in America/Chicago, for tests of fixed dates and times written for
+    that zone (the usual test site's zone follows the clock: helpers.midday_zone)."""
+    s = site_from_dict({"id": site_id, **TEST_SITE, "timezone": "America/Chicago"})
+    await store.save_site(s)
+    return s
+
+
+@pytest.fixture
 async def api(settings: Settings, site: Site, store: Store) -> AsyncIterator[Api]:
     """The app in process (lifespan running) and tokens for every role of `site`."""
     app = create_app(settings)

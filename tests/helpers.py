@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,9 +45,20 @@ async def wait_for(
         await asyncio.sleep(interval)
 
 
+def midday_zone() -> str:
+    """A fixed-offset zone where it is now between 10:00 and 14:00, so that a test's
+    clinic is open whenever the suite runs: an appointment two hours ahead or an hour
+    behind falls on the same local day, and the day close (20:00) is hours away.
+    (`Etc/GMT+6` is six hours behind UTC: the sign is POSIX's, the reverse of ISO's.)"""
+    behind = (datetime.now(UTC).hour - 12) % 24  # hours the zone is behind UTC
+    if behind > 12:
+        behind -= 24  # Etc/ zones run from GMT-14 to GMT+12
+    return "Etc/GMT" if behind == 0 else f"Etc/GMT{behind:+d}"
+
+
 TEST_SITE = {
     "name": "Test Clinic",
-    "timezone": "America/Chicago",
+    "timezone": midday_zone(),
     "queues": [
         {"id": "reg", "name": "Registration", "prefix": "A", "minutes_per_patient": 4},
         {"id": "nurse", "name": "Nurse", "prefix": "N", "minutes_per_patient": 10},

@@ -23,7 +23,7 @@ from app.appointments.fhir import (
 )
 from app.appointments.formats import parse_fhir_bundle
 from app.appointments.model import validate_entry
-from app.sites import site_from_dict
+from app.sites import Site, site_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "tests" / "data" / "fhir-schedule-bundle.json"
@@ -34,6 +34,12 @@ SITE = site_from_dict({
     "rooms": [{"id": "room-1", "name": "Room 1"}],
 })
 NOW = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+
+@pytest.fixture
+def site(chicago_site: Site) -> Site:
+    """This module's schedules are written for a clinic in Chicago."""
+    return chicago_site
+
 
 
 def appointment(**changes: Any) -> Any:

@@ -15,6 +15,12 @@ from app.sites import Site
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "tests" / "data" / "fhir-schedule-bundle.json"
 
+@pytest.fixture
+def site(chicago_site: Site) -> Site:
+    """This module's schedules are written for a clinic in Chicago."""
+    return chicago_site
+
+
 
 def tomorrow(site: Site, hour: int = 9, minute: int = 0) -> datetime:
     day = clock.now().astimezone(site.tz).date() + timedelta(days=1)

@@ -11,7 +11,7 @@ from app.appointments.model import Appointment
 from app.sites import site_from_dict
 from kiosk import flow
 
-SITE = site_from_dict({"id": "s1", **TEST_SITE})
+SITE = site_from_dict({"id": "s1", **TEST_SITE, "timezone": "America/Chicago"})
 NOW = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)  # 10:00 in Chicago
 
 

@@ -160,8 +160,8 @@ async def test_arrivals_in_the_same_instant_keep_their_order(store, site):
     assert [v["id"] for v in state.queue("nurse").waiting] == made
 
 
-async def test_ticket_numbers_restart_at_local_midnight_not_utc(store, site):
-    chicago = ZoneInfo("America/Chicago")  # the test site's time zone
+async def test_ticket_numbers_restart_at_local_midnight_not_utc(store, chicago_site):
+    site, chicago = chicago_site, ZoneInfo("America/Chicago")
     late = datetime(2026, 3, 9, 23, 58, tzinfo=chicago)  # 05:58 UTC the next day
     tickets = [
         (await store.check_in(site, "lab", actor="t", now=moment))[0]["ticket"]
