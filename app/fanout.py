@@ -73,12 +73,10 @@ class Subscriber:
     """One socket of a group. `send` either finishes at once or leaves a task draining
     what the socket has yet to get (`_pending`, by kind of group)."""
 
-    __slots__ = ("closed", "closing", "device_id", "group", "holder", "prepared", "task",
-                 "ws")
+    __slots__ = ("closed", "closing", "device_id", "group", "holder", "task", "ws")
 
     def __init__(self, ws: WebSocket, group: Any) -> None:
         self.ws = ws
-        self.prepared = prepared_sender(ws.scope)  # see app/ws_protocol.py
         self.group = group
         self.task: asyncio.Task[None] | None = None
         self.closed = False
@@ -194,13 +192,15 @@ class EventGroup:
 
 
 class ScreenSubscriber(Subscriber):
-    """A screen: `seen` is the last change of its group that it has been handed."""
+    """A screen: `seen` is the last change of its group that it has been handed;
+    `prepared`, the server's way to write a frame encoded once (app/ws_protocol.py)."""
 
-    __slots__ = ("seen",)
+    __slots__ = ("prepared", "seen")
 
     def __init__(self, ws: WebSocket, group: ScreenGroup) -> None:
         super().__init__(ws, group)
         self.seen = group.version
+        self.prepared = prepared_sender(ws.scope)
 
     def catch_up(self) -> None:
         """Send what changed since `seen`, unless a send is still in flight (its task

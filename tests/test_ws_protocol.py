@@ -72,12 +72,11 @@ async def test_a_socket_that_cannot_take_more_now_refuses_it() -> None:
     """Past the write buffer's high-water mark the ASGI send would wait for room: the
     prepared send says no, and the caller falls back to that send."""
     async with _Served() as served, connect(f"ws://127.0.0.1:{served.port}/",
-                                            max_size=None) as client:
+                                            max_size=None):
         send = await asyncio.wait_for(served.senders.get(), 5)
         big = encode_text_frame("x" * 1_000_000)
         results = [send(big) for _ in range(64)]  # 64 MB the client is not reading yet
         assert results[0] is True and results[-1] is False
-        del client  # closed by the context manager
 
 
 async def test_with_compression_configured_the_server_offers_no_prepared_send() -> None:
