@@ -26,13 +26,21 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from app import in_flight
 from app.ws_protocol import encode_text_frame, prepared_sender
 
 log = logging.getLogger(__name__)
 
 TRY_AGAIN_LATER = 1013
-SLICE = 48  # sockets written between two turns of the event loop (~0.7 ms)
+SLICE = 48  # sockets written between two turns of the event loop (~0.6 ms)...
+FINE_SLICE = 4  # ...and while a request or a redraw's read is under way (app/in_flight.py)
 OTHERS_RAN = 0.0002  # s: a turn of the event loop this long ran someone else's work
+
+
+def _slice() -> int:
+    """How many sockets to write before the next turn of the event loop: few while other
+    work waits on those turns, so that its Redis round trips are not held up."""
+    return FINE_SLICE if in_flight.work.count else SLICE
 
 
 class Prepared:
@@ -179,12 +187,12 @@ class EventGroup:
 
     async def send(self, frames: list[str]) -> None:
         """Hand `frames` to every socket. Never waits on a socket (slow ones queue, then
-        drop), but lets the event loop run every `SLICE` sockets, so that a request
-        arriving during a fan-out to thousands waits for one slice, not all of it."""
+        drop), but lets the event loop run every slice of sockets (`_slice`), so that a
+        request arriving during a fan-out to thousands waits for one slice, not all of it."""
         for i, sub in enumerate(list(self.subscribers), 1):
             for frame in frames:
                 sub.push(frame)  # type: ignore[attr-defined]
-            if i % SLICE == 0:
+            if i % _slice() == 0:
                 await asyncio.sleep(0)
 
     def __len__(self) -> int:
@@ -283,7 +291,7 @@ class ScreenGroup:
                 started = time.thread_time()
                 for i, sub in enumerate(behind, 1):
                     sub.catch_up()  # type: ignore[attr-defined]
-                    if i % SLICE == 0:
+                    if i % _slice() == 0:
                         shared = await self._turn(started, shared)
                         started = time.thread_time()
                 shared = await self._turn(started, shared)

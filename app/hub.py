@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
-from app import keys
+from app import in_flight, keys
 from app.backoff import Backoff
 from app.config import Settings
 from app.events import Event
@@ -229,7 +229,8 @@ class SiteHub:
     async def _refresh(self, keep_cursor: bool = False) -> None:
         """Read the state once, render each audience that has a socket, hand on what
         changed. An audience with none is only marked stale: join() renders it."""
-        state = await self.store.snapshot(self.site, limit=SCREEN_LIMIT)
+        with in_flight.work:
+            state = await self.store.snapshot(self.site, limit=SCREEN_LIMIT)
         if not keep_cursor:
             # After a (re)connect: no event before this snapshot needs replaying.
             self.last_id = state.event_id

@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app import admin, api, auth, csrf, desk_api, message_routes, signin, ws
+from app import admin, api, auth, csrf, desk_api, in_flight, message_routes, signin, ws
 from app.appointments import routes as appointment_routes
 from app.appointments import sweep
 from app.appointments.store import AppointmentStore
@@ -137,6 +137,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         exception_handlers={ApiError: api_error_handler, HTTPException: http_error,
                             RedisError: redis_down, Exception: server_error},
-        middleware=[Middleware(csrf.CsrfMiddleware)],
+        middleware=[Middleware(in_flight.CountRequests), Middleware(csrf.CsrfMiddleware)],
         lifespan=lifespan,
     )
