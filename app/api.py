@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app import text
 from app.auth import require
 from app.csrf import FIELD as CSRF_FIELD
 from app.errors import ApiError, invalid, not_found
@@ -52,9 +53,40 @@ async def read_body(request: Request) -> dict[str, Any]:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "bad_json", "The request body is not valid JSON.") from None
+    if text.unpaired_surrogate(data):
+        raise ApiError(400, "bad_json", "The request body is not valid JSON: it spells a "
+                       "character that does not exist (an unpaired surrogate such as \\ud800).")
     if not isinstance(data, dict):
         raise invalid("The request body must be a JSON object.")
     return data
+
+
+def text_field(body: dict[str, Any], key: str, max_len: int, required: bool = False) -> str:
+    """The text field `key` of a request body, stripped; "" when absent. 422 naming the
+    field when it is `required` and absent, not text, longer than `max_len`, or holding a
+    control character (app/text.py)."""
+    value = body.get(key)
+    if value is None or value == "":
+        if required:
+            raise invalid(f"'{key}' is required.", field=key)
+        return ""
+    if not isinstance(value, str):
+        raise invalid(f"'{key}' must be a string.", field=key)
+    value = value.strip()
+    if len(value) > max_len:
+        raise invalid(f"'{key}' is longer than {max_len} characters.", field=key)
+    if text.refused_character(value):
+        raise invalid(f"'{key}' contains control characters.", field=key)
+    return value
+
+
+def priority_field(value: Any) -> int:
+    """0, 1 or 2 from a JSON number or a form's digit; 422 naming `priority` otherwise."""
+    if isinstance(value, str) and value.isdecimal():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value not in PRIORITIES:
+        raise invalid("'priority' must be 0 (normal), 1 (high) or 2 (urgent).", field="priority")
+    return value
 
 
 def only(body: dict[str, Any], known: Collection[str]) -> dict[str, Any]:
@@ -68,31 +100,11 @@ def only(body: dict[str, Any], known: Collection[str]) -> dict[str, Any]:
     return body
 
 
-def _text(body: dict[str, Any], key: str, max_len: int, required: bool = False) -> str:
-    value = body.get(key)
-    if value is None or value == "":
-        if required:
-            raise invalid(f"'{key}' is required.", field=key)
-        return ""
-    if not isinstance(value, str):
-        raise invalid(f"'{key}' must be a string.", field=key)
-    value = value.strip()
-    if len(value) > max_len:
-        raise invalid(f"'{key}' is longer than {max_len} characters.", field=key)
-    if any(ord(ch) < 32 for ch in value):
-        raise invalid(f"'{key}' contains control characters.", field=key)
-    return value
-
-
 def parse_check_in(body: dict[str, Any]) -> dict[str, Any]:
     """Validated check-in fields from an API body; raises 422 naming the bad (or unknown)
     field."""
     only(body, CHECK_IN_FIELDS)
-    priority = body.get("priority", 0)
-    if isinstance(priority, str) and priority.isdecimal():
-        priority = int(priority)
-    if isinstance(priority, bool) or not isinstance(priority, int) or priority not in PRIORITIES:
-        raise invalid("'priority' must be 0 (normal), 1 (high) or 2 (urgent).", field="priority")
+    priority = priority_field(body.get("priority", 0))
     flags = body.get("flags") or []
     if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
         raise invalid("'flags' must be a list of strings.", field="flags")
@@ -101,10 +113,10 @@ def parse_check_in(body: dict[str, Any]) -> dict[str, Any]:
         raise invalid(f"Unknown flag '{unknown[0]}'; known flags: {', '.join(FLAGS)}.",
                       field="flags")
     return {
-        "queue": _text(body, "queue", 32, required=True),
-        "name": _text(body, "name", NAME_MAX),
-        "appointment_id": _text(body, "appointment_id", 64),
-        "language": _text(body, "language", 16),
+        "queue": text_field(body, "queue", 32, required=True),
+        "name": text_field(body, "name", NAME_MAX),
+        "appointment_id": text_field(body, "appointment_id", 64),
+        "language": text_field(body, "language", 16),
         "priority": priority,
         "flags": list(dict.fromkeys(flags)),
     }
@@ -135,8 +147,8 @@ async def move_visit(request: Request) -> Response:
     if action not in MOVES:
         raise not_found(f"The action '{action}'")
     body = only(await read_body(request), MOVE_FIELDS.get(action, ()))
-    room = _text(body, "room", 32, required=action == "room")
-    queue = _text(body, "queue", 32, required=action == "transfer")
+    room = text_field(body, "room", 32, required=action == "room")
+    queue = text_field(body, "queue", 32, required=action == "transfer")
     visit = await _store(request).move(
         site, request.path_params["visit_id"], action, actor=principal.actor,
         room=room if action in ("call", "room") else "",
@@ -150,7 +162,7 @@ async def call_next(request: Request) -> Response:
     queue = request.path_params["queue"]
     if site.queue(queue) is None:
         raise not_found(f"The queue '{queue}'")
-    room = _text(only(await read_body(request), ("room",)), "room", 32)
+    room = text_field(only(await read_body(request), ("room",)), "room", 32)
     visit = await _store(request).move(site, None, "call", actor=principal.actor, room=room,
                                        next_queue=queue)
     if visit is None:

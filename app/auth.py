@@ -30,6 +30,7 @@ from starlette.requests import HTTPConnection
 from app import clock, codes, devices, keys
 from app.errors import ApiError
 from app.sites import Site
+from app.text import refused_character
 
 ROLES = ("admin", "desk", "kiosk", "display")
 STAFF_ROLES = ("admin", "desk")
@@ -103,7 +104,7 @@ async def create_pairing_code(redis: Redis, site: str, role: str, name: str = ""
     if role not in DEVICE_ROLES:
         raise ValueError("devices pair as 'kiosk' or 'display'.")
     name = name.strip()
-    if len(name) > 60 or any(ord(ch) < 32 for ch in name):
+    if len(name) > 60 or refused_character(name):
         raise ValueError("a device name is at most 60 characters, on one line.")
     code = codes.new_code(PAIRING_LENGTH)
     record = {"site": site, "role": role, "name": name or role.capitalize(),

@@ -15,7 +15,7 @@ from app import clock, keys, scripts
 from app.config import Settings
 from app.errors import ApiError, invalid, not_found
 from app.sites import Site
-from app.visits import FINAL, FLAG_LABELS, PRIORITIES, visit_json
+from app.visits import FINAL, FLAG_LABELS, visit_json
 
 PAYMENT_METHODS = ("cash", "card", "check")
 COPAY_MAX_CENTS = 100_000
@@ -71,10 +71,8 @@ class DeskStore:
 
     async def set_priority(self, site: Site, visit_id: str, priority: int,
                            actor: str) -> dict[str, Any]:
-        """A waiting patient moves to their new place (keeping arrival order among equals)."""
-        if priority not in PRIORITIES:
-            raise invalid("'priority' must be 0 (normal), 1 (high) or 2 (urgent).",
-                          field="priority")
+        """A waiting patient moves to their new place (keeping arrival order among equals).
+        `priority` is one of PRIORITIES (app/api.py: priority_field reads it)."""
         return await self._run(site, visit_id, actor, {"op": "priority", "priority": priority})
 
     async def _run(self, site: Site, visit_id: str, actor: str,

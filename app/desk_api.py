@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.api import _text, only, read_body
+from app.api import only, priority_field, read_body, text_field
 from app.auth import require
 from app.desk import NOTE_MAX, DeskStore, parse_amount
 from app.errors import invalid
@@ -22,7 +22,7 @@ def _desk(request: Request) -> DeskStore:
 
 async def clear_flag(request: Request) -> Response:
     principal, site = await require(request, request.path_params["site"], ("desk",))
-    flag = _text(only(await read_body(request), ("flag",)), "flag", 32, required=True)
+    flag = text_field(only(await read_body(request), ("flag",)), "flag", 32, required=True)
     return JSONResponse(await _desk(request).clear_flag(
         site, request.path_params["visit_id"], flag, principal.actor))
 
@@ -33,25 +33,21 @@ async def copay(request: Request) -> Response:
     if body.get("amount") in (None, ""):
         raise invalid("'amount' is required.", field="amount")
     cents = parse_amount(body["amount"])
-    method = _text(body, "method", 8, required=True)
+    method = text_field(body, "method", 8, required=True)
     return JSONResponse(await _desk(request).record_copay(
         site, request.path_params["visit_id"], cents, method, principal.actor))
 
 
 async def note(request: Request) -> Response:
     principal, site = await require(request, request.path_params["site"], ("desk",))
-    text = _text(only(await read_body(request), ("note",)), "note", NOTE_MAX)
+    text = text_field(only(await read_body(request), ("note",)), "note", NOTE_MAX)
     return JSONResponse(await _desk(request).set_note(
         site, request.path_params["visit_id"], text, principal.actor))
 
 
 async def priority(request: Request) -> Response:
     principal, site = await require(request, request.path_params["site"], ("desk",))
-    value = only(await read_body(request), ("priority",)).get("priority")
-    if isinstance(value, str) and value.isdecimal():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        value = -1  # refused below with the sentence naming the field
+    value = priority_field(only(await read_body(request), ("priority",)).get("priority"))
     return JSONResponse(await _desk(request).set_priority(
         site, request.path_params["visit_id"], value, principal.actor))
 

@@ -8,12 +8,12 @@ was given, so nothing needs to be pushed when it runs out.
 from __future__ import annotations
 
 import json
-import unicodedata
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from app import clock, keys, scripts
 from app.errors import invalid
+from app.text import refused_character
 
 if TYPE_CHECKING:  # the store reads messages through app.state, which imports this
     from app.sites import Site
@@ -33,7 +33,7 @@ def parse_message(body: dict[str, Any]) -> tuple[str, int]:
     text = text.strip()
     if len(text) > TEXT_MAX:
         raise invalid(f"'text' is longer than {TEXT_MAX} characters.", field="text")
-    if any(unicodedata.category(ch).startswith("C") for ch in text):
+    if refused_character(text):
         raise invalid("'text' contains control characters.", field="text")
     minutes = body.get("minutes")
     if isinstance(minutes, bool) or not isinstance(minutes, int) \

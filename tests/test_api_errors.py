@@ -361,6 +361,8 @@ BAD_CHECK_INS = {
     "name-over-100-characters": {"queue": "reg", "name": TOO_LONG},
     "name-not-a-string": {"queue": "reg", "name": 42},
     "name-with-control-character": {"queue": "reg", "name": "Ana\u0000Lima"},
+    "name-with-delete-character": {"queue": "reg", "name": "Ana\u007fLima"},
+    "name-with-c1-control-character": {"queue": "reg", "name": "Ana\u0085Lima"},
     "unknown-flag": {"queue": "reg", "flags": ["vip"]},
     "flags-not-a-list": {"queue": "reg", "flags": "interpreter"},
     "flag-not-a-string": {"queue": "reg", "flags": [7]},
@@ -381,6 +383,13 @@ async def test_a_bad_check_in_answers_422_and_creates_nothing(world, body):
     r = await world.api.post("/visits", body)
     assert_error(r, 422, "invalid")
     assert await world.state() == before
+
+
+async def test_a_name_with_a_zero_width_non_joiner_is_accepted_as_written(world):
+    name = "\u0645\u06cc\u200c\u0646\u0627"  # Persian writes some names with one
+    r = await world.api.post("/visits", {"queue": "reg", "name": name})
+    assert r.status_code == 201
+    assert r.json()["name"] == name
 
 
 async def test_a_name_of_exactly_100_characters_is_accepted(world):
@@ -494,6 +503,10 @@ MALFORMED = {
     "single-quotes": b"{'queue': 'reg'}",
     "not-utf8": b"\xff\xfe{",
     "nested-too-deep": b"[" * 30000 + b"]" * 30000,
+    # JSON can spell a character that does not exist; it cannot be stored as UTF-8.
+    "unpaired-surrogate-in-a-value": b'{"queue": "reg", "name": "Ana\\ud800", "room": "x\\udfff"}',
+    "unpaired-surrogate-in-a-key": b'{"\\udc00": "reg"}',
+    "unpaired-surrogate-nested-deep": b"[" * 900 + b'"\\ud800"' + b"]" * 900,
 }
 
 

@@ -115,6 +115,8 @@ def test_defaults_are_the_first_queue_booked_and_no_code() -> None:
     ({"first_name": None}, "'first_name' is missing"),
     ({"last_name": "x" * 101}, "longer than 100"),
     ({"last_name": "--"}, "has no letters"),
+    ({"last_name": "Lee\x1b[2J"}, "'last_name' contains control characters"),
+    ({"provider": "Dr\x07 Okafor"}, "'provider' contains control characters"),
     ({"birth_date": None}, "'birth_date' is missing"),
     ({"birth_date": "03/04/1970"}, "YYYY-MM-DD"),
     ({"birth_date": "1970-13-01"}, "YYYY-MM-DD"),

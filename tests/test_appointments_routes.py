@@ -100,6 +100,7 @@ async def test_an_admin_may_import(api: Api) -> None:
     ("{\"resourceType\": \"Patient\"}", "application/fhir+json", 422, "invalid"),
     ("name\nx\n", "text/csv", 422, "invalid"),
     (b"\xff\xfe[]", "application/json", 400, "bad_json"),
+    ('[{"first_name": "Jo\\ud800"}]', "application/json", 400, "bad_json"),
 ])
 async def test_a_body_that_cannot_be_read_is_refused(api: Api, body: str | bytes,
                                                      content_type: str, status: int,

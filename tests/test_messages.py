@@ -69,6 +69,14 @@ async def test_a_bad_message_is_refused_naming_the_field_and_changes_nothing(api
     assert (await api.app.state.store.snapshot(api.site)).message is None
 
 
+async def test_a_message_keeps_the_zero_width_non_joiner_that_persian_writes(api):
+    text = ("\u0622\u0632\u0645\u0627\u06cc\u0634\u06af\u0627\u0647\u200c\u0647\u0627 "
+            "\u0628\u0627\u0632\u0646\u062f")  # "the labs are open"
+    r = await api.post("/message", {"text": text, "minutes": 5})
+    assert r.status_code == 200, r.text
+    assert (await api.app.state.store.snapshot(api.site)).message["text"] == text
+
+
 async def test_only_the_desk_may_set_the_message(api):
     for role in ("display", "kiosk"):
         r = await api.post("/message", {"text": "Hello", "minutes": 5}, role=role)

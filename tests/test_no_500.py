@@ -16,6 +16,8 @@ BODIES = [
     b'{"room": 5}', b'{"room": "room-1' + b"x" * 5000 + b'"}', b'{"queue": "' + b"q" * 100 +
     b'"}', b'{"open": "yes"}', b'{"status": "occupied"}', b'{"status": ["closed"]}',
     b"[" * 5000 + b"]" * 5000, b'{"queue": "reg", "name": "' + b"n" * 70000 + b'"}',
+    b'{"queue": "reg", "name": "\\ud800"}', b'{"queue": "reg\\udfff"}', b'{"room": "\\udc00"}',
+    b'{"queue": "reg", "flags": ["\\ud800"]}', b'{"queue": "reg", "name": "a\\u0085b"}',
 ]
 
 PATHS = [

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from app.appointments.model import Appointment, EntryError, validate_entry
 from app.sites import Site
+from app.text import unpaired_surrogate
 
 MAX_ENTRIES = 5000
 CSV_COLUMNS = ("id", "start", "date", "time", "end", "queue", "provider", "first_name",
@@ -340,12 +341,16 @@ def parse_fhir_bundle(data: Any, site: Site, secret: str, now: datetime) -> Pars
 def loads(text: str) -> Any:
     """JSON, or BadJson naming where it breaks."""
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadJson(f"the body is not valid JSON ({exc.msg} at line {exc.lineno}, "
                       f"column {exc.colno}).") from None
     except RecursionError:
         raise BadJson("the body is JSON nested too deeply to be a schedule.") from None
+    if unpaired_surrogate(data):
+        raise BadJson("the body is not valid JSON: it spells a character that does not "
+                      "exist (an unpaired surrogate such as \\ud800).")
+    return data
 
 
 def parse_json_document(data: Any, site: Site, secret: str, now: datetime,

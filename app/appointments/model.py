@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from app import codes
 from app.sites import Site
+from app.text import refused_character
 from app.visits import LANGUAGE_MAX, NAME_MAX
 
 STATUSES = ("booked", "arrived", "fulfilled", "noshow", "cancelled")
@@ -271,6 +272,8 @@ def _name(raw: Mapping[str, Any], key: str, what: str) -> str:
     value = " ".join(value.split())
     if len(value) > NAME_MAX:
         raise EntryError(f"'{key}' is longer than {NAME_MAX} characters.")
+    if refused_character(value):
+        raise EntryError(f"'{key}' contains control characters.")
     if not normalise_name(value):
         raise EntryError(f"'{key}' {value!r} has no letters in it.")
     return value
@@ -285,6 +288,8 @@ def _optional_text(raw: Mapping[str, Any], key: str, max_len: int = NAME_MAX) ->
     value = " ".join(value.split())
     if len(value) > max_len:
         raise EntryError(f"'{key}' is longer than {max_len} characters.")
+    if refused_character(value):
+        raise EntryError(f"'{key}' contains control characters.")
     return value
 
 
