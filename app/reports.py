@@ -20,8 +20,9 @@ Entry = Mapping[str, Any]
 COPAY = "visit.copay_recorded"
 # What each event type means on the audit page.
 ACTIONS = {
-    "visit.checked_in": "checked in", "visit.called": "called", "visit.roomed": "roomed",
-    "visit.returned": "returned to the queue", "visit.transferred": "transferred",
+    "visit.checked_in": "checked in", "visit.called": "called", "visit.recalled": "called again",
+    "visit.roomed": "roomed", "visit.returned": "returned to the queue",
+    "visit.transferred": "transferred",
     "visit.checkout": "sent to check-out", "visit.done": "done", "visit.no_show": "no-show",
     "visit.left": "left", "visit.flag_cleared": "flag cleared",
     "visit.copay_recorded": "copay recorded", "visit.noted": "note changed",

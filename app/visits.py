@@ -64,6 +64,9 @@ MOVES: dict[str, Move] = {
     m.action: m
     for m in (
         _move("call", "waiting", "called", "visit.called"),
+        # The same call made again (the patient did not come): a new call time, so the
+        # lobby says it once more as a second call, in the same room.
+        _move("recall", "called", "called", "visit.recalled"),
         _move("room", "waiting called", "in_room", "visit.roomed"),
         _move("return", "called in_room", "waiting", "visit.returned"),
         _move("transfer", "waiting called in_room", "waiting", "visit.transferred"),

@@ -41,8 +41,10 @@ CLEARED = {
 }
 MAIN_MOVES = {"waiting": ("call",), "called": ("done", "no-show"),
               "in_room": ("checkout", "done"), "checkout": ("done",)}
-MOVE_LABELS = {"call": "Call", "room": "Room", "return": "Return", "transfer": "Transfer",
-               "checkout": "Check-out", "done": "Done", "no-show": "No-show", "left": "Left"}
+MOVE_LABELS = {"call": "Call", "recall": "Recall", "room": "Room", "return": "Return",
+               "transfer": "Transfer", "checkout": "Check-out", "done": "Done",
+               "no-show": "No-show", "left": "Left"}
+RECALL_AFTER_MS = 3 * 60_000  # called and not roomed this long: the row asks "Recall?"
 
 
 def local_hm(ms: int | str | None, site: Site) -> str:
@@ -75,6 +77,8 @@ def row(v: Mapping[str, Any], site: Site, appts: Mapping[str, Mapping[str, str]]
         "chips": chips, "room": room.name if room else "", "note": v.get("note") or "",
         "copay_cents": int(v.get("copay_cents") or 0),
         "since_ms": v.get("called_ms") if status == "called" else v.get("checked_in_ms"),
+        "recall_due_ms": int(v["called_ms"]) + RECALL_AFTER_MS
+        if status == "called" and v.get("called_ms") else None,
         "checked_in_ms": v.get("checked_in_ms") or "",
         "checked_in": local_hm(v.get("checked_in_ms"), site),
         "appt_time": local_hm(appt.get("start_ms"), site), "provider": appt.get("provider", ""),

@@ -59,7 +59,8 @@ def test_a_row_shows_the_moves_of_its_status_and_flags_with_labels():
     appts = {"ap1": {"id": "ap1", "start_ms": "1700000000000", "provider": "Dr. Okafor"}}
     r = board.row(visit, site, appts)
     assert r["main"] == ["done", "no-show"]
-    assert set(r["more"]) == {"room", "return", "transfer", "left"}
+    assert set(r["more"]) == {"recall", "room", "return", "transfer", "left"}
+    assert r["recall_due_ms"] == 1700000000000 + 3 * 60_000  # "Recall?" from then on
     assert [c["label"] for c in r["chips"]] == ["Interp: ES", "Verify ins."]
     assert r["room"] == "Desk 1" and r["provider"] == "Dr. Okafor"
     assert r["appt_time"] == "16:13"  # the site's time zone

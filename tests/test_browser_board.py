@@ -14,7 +14,7 @@ import test_browser_lobby as lobby_tests
 from conftest import ARTIFACTS, ROOT
 from playwright.async_api import Browser, Page, expect
 
-from app import clock
+from app import clock, keys
 from app.appointments.model import Appointment
 from app.appointments.store import AppointmentStore
 from app.auth import add_user
@@ -294,6 +294,36 @@ async def test_expected_patients_check_in_with_one_click_and_late_ones_are_marke
     await expect(expected).to_contain_text("Newly Booked", timeout=SHORT)
 
 
+async def test_a_patient_called_minutes_ago_and_not_in_a_room_asks_for_a_recall(
+        browser, server, site, store, desk):
+    page = await open_board(browser, server, site, store, "pat")
+    slow = await desk.check_in("reg", name="Slow Walker")
+    quick = await desk.check_in("reg", name="Quick Step")
+    await desk.call(slow, "room-3")
+    await desk.call(quick, "room-1")
+    # Slow Walker was called four minutes ago: the board learns it with the next change.
+    four_minutes_ago = clock.now() - timedelta(minutes=4)
+    await store.redis.hset(keys.visit(site.id, slow["id"]), "called_ms",
+                           int(four_minutes_ago.timestamp() * 1000))
+    await desk.check_in("reg", name="Someone Else")
+    active = page.get_by_role("region", name="Called · in room · check-out")
+    slow_row = active.get_by_role("row").filter(has_text="Slow Walker")
+    quick_row = active.get_by_role("row").filter(has_text="Quick Step")
+    recall = slow_row.get_by_role("button", name="Recall?")
+    await expect(recall).to_be_visible(timeout=SHORT)
+    await expect(slow_row).to_have_class(re.compile(r"\brecall-due\b"))
+    await expect(quick_row.get_by_role("button", name="Recall?")).to_be_hidden()
+
+    await recall.click()
+    await expect(feedback(page)).to_contain_text(f"Called {slow['ticket']} again to Room 3.")
+    await expect(slow_row.get_by_role("button", name="Recall?")).to_be_hidden(timeout=SHORT)
+    await expect(slow_row).not_to_have_class(re.compile(r"\brecall-due\b"))
+    await expect(slow_row).to_contain_text("called · Room 3")
+    events = await desk.events()
+    assert [e["visit"]["ticket"] for e in events if e["type"] == "visit.recalled"] == [
+        slow["ticket"]]
+
+
 async def test_search_filters_shortcuts_and_the_lobby_message(browser, server, site, store,
                                                              desk):
     page = await open_board(browser, server, site, store, "pat")
@@ -332,8 +362,9 @@ async def test_search_filters_shortcuts_and_the_lobby_message(browser, server, s
 
 
 async def test_a_busy_board_screenshot(browser, server, site, store, settings, desk):
-    """docs/screenshots/board.png: ~15 waiting across queues, some called or in rooms,
-    flags, a long accented name, an expected list."""
+    """docs/screenshots/board.png: ~15 waiting across queues, some called or in rooms (one
+    called long enough ago to ask for a recall), flags, a long accented name, an expected
+    list."""
     now = clock.now()
     await AppointmentStore(store.redis, settings).save(site, [
         (i, Appointment(id=f"ap-{i}", site=site.id, start=now + timedelta(minutes=m),
@@ -378,6 +409,10 @@ async def test_a_busy_board_screenshot(browser, server, site, store, settings, d
         key = f"lq:{{{site.id}}}:visit:{v['id']}"
         ms = int(await store.redis.hget(key, "checked_in_ms")) - minutes * 60000
         await store.redis.hset(key, "checked_in_ms", str(ms))
+    # One was called five minutes ago and has not come: the board asks "Recall?".
+    key = keys.visit(site.id, made[16]["id"])
+    ms = int(await store.redis.hget(key, "called_ms")) - 5 * 60000
+    await store.redis.hset(key, "called_ms", str(ms))
     page = await open_board(browser, server, site, store, "pat", size=(1920, 1080))
     await page.reload()
     await expect(page.get_by_role("row").filter(has_text="Quinn Murphy")).to_be_visible()

@@ -223,16 +223,22 @@ async def _said(page: Page, count: int) -> list[dict[str, Any]] | None:
     return said if len(said) >= count else None
 
 
+@pytest.mark.parametrize("again", [["return", "call"], ["recall"]],
+                         ids=["returned-then-called", "recalled"])
 async def test_a_ticket_called_again_is_announced_as_a_second_call(tv: Page, server, site,
-                                                                   store, desk):
+                                                                   store, desk, again):
     await pair_display(tv, server, site, store)
     visit = await desk.check_in("reg")
     await desk.call(visit, "room-1")
     await wait_for(lambda: _said(tv, 2), SOUND)
-    await desk.move(visit, "return")
-    await desk.call(visit, "room-1")
+    for action in again:
+        if action == "call":
+            await desk.call(visit, "room-1")
+        else:
+            await desk.move(visit, action)
     said = await wait_for(lambda: _said(tv, 3), SOUND * 2)
-    assert said[2]["text"].startswith("Second call. Ticket ")
+    assert said[2]["text"] == f"Second call. Ticket {', '.join(visit['ticket'])}, please go " \
+        "to room 1."
 
 
 async def test_a_browser_that_blocks_autoplay_asks_for_one_tap_then_sounds(

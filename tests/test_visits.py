@@ -8,6 +8,7 @@ from app.visits import FINAL, MOVES, STATUSES, visit_json
 
 TABLE = {
     "call": ({"waiting"}, "called"),
+    "recall": ({"called"}, "called"),
     "room": ({"waiting", "called"}, "in_room"),
     "return": ({"called", "in_room"}, "waiting"),
     "transfer": ({"waiting", "called", "in_room"}, "waiting"),

@@ -24,6 +24,7 @@ REACH: dict[str, list[tuple[str, dict[str, str]]]] = {
 # The body each action needs; the room differs from REACH's so `room` never re-enters it.
 BODIES: dict[str, dict[str, str]] = {
     "call": {},
+    "recall": {},
     "room": {"room": "room-2"},
     "return": {},
     "transfer": {"queue": "nurse"},
@@ -160,6 +161,25 @@ async def test_call_without_a_room_summons_the_patient_and_leaves_rooms_alone(ap
     assert [v["id"] for v in snap["calling"]] == [visit["id"]]
     assert snap["rooms"] == rooms_before
     assert await waiting_ids(api) == []
+
+
+async def test_a_recall_calls_the_patient_again_to_the_same_room_and_says_so(api):
+    visit = await api.check_in(name="Ana Lima")
+    called = (await move(api, visit, "call", {"room": "room-3"})).json()
+    first_call = (await snapshot(api))["calling"][0]["called_at"]
+
+    r = await move(api, visit, "recall")
+
+    assert r.status_code == 200, r.text
+    recalled = r.json()
+    assert recalled["status"] == "called" and recalled["room"] == "room-3"
+    assert recalled["called_at"] > called["called_at"]
+    (calling,) = (await snapshot(api))["calling"]
+    assert calling["id"] == visit["id"] and calling["called_at"] > first_call
+    assert await room_state(api, "room-3") == ("occupied", visit["id"])
+    events = (await api.get("/events", params={"limit": 1000})).json()["events"]
+    (event,) = [e for e in events if e["type"] == "visit.recalled"]
+    assert event["visit"]["ticket"] == visit["ticket"]
 
 
 async def test_call_to_a_room_marks_the_room_occupied_by_that_patient(api):

@@ -1,4 +1,4 @@
--- Move a visit (call, room, return, transfer, checkout, done, no-show, left), or call the
+-- Move a visit (call, recall, room, return, transfer, checkout, done, no-show, left), or call the
 -- head of a queue when no visit id is given. Which statuses a move is allowed from comes
 -- from app/visits.py with every call, so the table lives in one place.
 -- KEYS active, rooms, room_visit, events, audit, stats, queues, seq; waiting and calls of
@@ -106,6 +106,8 @@ if a.action == "call" then
     occupy(a.room)
     redis.call("HSET", visit_key, "room", a.room)
   end
+elseif a.action == "recall" then
+  redis.call("HSET", visit_key, "called_at", a.now, "called_ms", a.now_ms)
 elseif a.action == "room" then
   if current_room ~= a.room then release(current_room) end
   occupy(a.room)

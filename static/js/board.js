@@ -185,6 +185,16 @@
       row.classList.toggle("wait-amber", amber);
       if (red && !alerted.has(row.id)) { alerted.add(row.id); newRed = true; }
     });
+    // Called and not in a room after a while: the row offers "Recall?" (one action).
+    var newRecall = false;
+    document.querySelectorAll("tr.visit [data-due-ms]").forEach(function (button) {
+      var due = alertsOn && now >= Number(button.getAttribute("data-due-ms"));
+      var row = button.closest("tr.visit");
+      button.hidden = !due;
+      row.classList.toggle("recall-due", due);
+      var key = "recall:" + row.id + ":" + button.getAttribute("data-due-ms");
+      if (due && !alerted.has(key)) { alerted.add(key); newRecall = true; }
+    });
     document.querySelectorAll(".appt-row[data-start-ms]").forEach(function (li) {
       var late = now > Number(li.getAttribute("data-start-ms")) + Number(li.getAttribute("data-late-ms"));
       li.classList.toggle("late", late);
@@ -193,7 +203,7 @@
     var alerts = document.getElementById("board-alerts");
     var banners = alerts ? Number(alerts.getAttribute("data-count")) : 0;
     if (alerts) alerts.hidden = !alertsOn;
-    if (alertsOn && (newRed || banners > lastBanners)) beep();
+    if (alertsOn && (newRed || newRecall || banners > lastBanners)) beep();
     lastBanners = banners;
   }
 
@@ -312,6 +322,9 @@
     var data = {};
     try { data = JSON.parse(xhr.responseText || "{}"); } catch (e) { data = {}; }
     var ticket = data.ticket || elt.getAttribute("data-ticket") || "";
+    if (what === "Recall") {
+      return "Called " + ticket + " again" + (data.room ? " to " + roomName(data.room) : "") + ".";
+    }
     if (what === "Call next" || what === "Call") {
       return "Called " + ticket + (data.name ? " (" + data.name + ")" : "") +
         (data.room ? " to " + roomName(data.room) : "") + ".";
@@ -424,6 +437,7 @@
     if (k === "Enter" || k === "c") { evt.preventDefault(); press(row, ".act--call"); }
     else if (k === "d") press(row, ".act--done");
     else if (k === "n") press(row, ".act--no-show");
+    else if (k === "r") press(row, ".act--recall");
     else if (k === "o") press(row, ".act--checkout");
     else if (k === "m") { var d = row.querySelector("details"); if (d) { d.open = !d.open; if (d.open) d.querySelector("summary").focus(); } }
   });
