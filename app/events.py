@@ -20,6 +20,7 @@ class Event:
     room: dict[str, str] | None = None
     queue: dict[str, Any] | None = None
     appointment: dict[str, str] | None = None
+    help: dict[str, Any] | None = None  # a kiosk's call for help (app/help_calls.py)
 
     @classmethod
     def from_stream(cls, event_id: str, fields: dict[str, str]) -> Event:
@@ -28,7 +29,7 @@ class Event:
 
         return cls(event_id, fields.get("type", ""), fields.get("at", ""),
                    fields.get("actor", ""), loads("visit"), loads("room"), loads("queue"),
-                   loads("appointment"))
+                   loads("appointment"), loads("help"))
 
     def to_json(self) -> dict[str, Any]:
         """docs/api.md's event. The position is the one at the time of the event."""
@@ -43,4 +44,6 @@ class Event:
             body["queue"] = self.queue
         if self.appointment is not None:
             body["appointment"] = appointment_json(self.appointment)
+        if self.help is not None:
+            body["help"] = {k: self.help.get(k) for k in ("kiosk", "name", "at")}
         return body

@@ -144,6 +144,11 @@ def message(site_id: str) -> str:
     return _k(site_id, "message")
 
 
+def help_requests(site_id: str) -> str:
+    """Hash kiosk id -> JSON {kiosk, name, at, at_ms} of a kiosk's unanswered call for help."""
+    return _k(site_id, "help")
+
+
 def kiosk_session(site_id: str, digest: str) -> str:
     """JSON of one kiosk session (the patient's steps so far), keyed by the hash of its
     cookie; expires soon after the kiosk goes quiet."""

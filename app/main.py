@@ -18,7 +18,18 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app import admin, api, auth, csrf, desk_api, in_flight, message_routes, signin, ws
+from app import (
+    admin,
+    api,
+    auth,
+    csrf,
+    desk_api,
+    help_routes,
+    in_flight,
+    message_routes,
+    signin,
+    ws,
+)
 from app.appointments import routes as appointment_routes
 from app.appointments import sweep
 from app.appointments.store import AppointmentStore
@@ -124,6 +135,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *desk_api.routes,  # before the API's /visits/{id}/{action}
             *api.routes,
             *message_routes.routes,
+            *help_routes.routes,
             *appointment_routes.routes,
             *ws.routes,
             *signin.routes,

@@ -31,6 +31,7 @@ ACTIONS = {
     "appointment.arrived": "appointment arrived", "appointment.no_show": "appointment missed",
     "appointment.cancelled": "appointment cancelled", "day.closed": "day closed",
     "site.updated": "site settings saved", "site.message": "lobby message changed",
+    "kiosk.help": "help asked for at a kiosk", "kiosk.help_answered": "kiosk's call answered",
 }
 
 

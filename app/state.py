@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app import estimates, messages
+from app import estimates, help_calls, messages
 from app.sites import Site
 from app.visits import visit_json
 
@@ -53,6 +53,9 @@ class SiteState:
     # Today's appointments (app/expected.py), read just after the atomic snapshot: the
     # board's Expected list, and the provider and start time of those who have arrived.
     appointments: tuple[Fields, ...] = ()
+    # Kiosks' open calls for help, {kiosk, name, at, at_ms}, the oldest first
+    # (app/help_calls.py).
+    help_calls: tuple[dict[str, Any], ...] = ()
 
     def queue(self, queue_id: str) -> QueueState | None:
         return next((q for q in self.queues if q.id == queue_id), None)
@@ -121,4 +124,5 @@ def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int
     )
     active = tuple(v for v in _list(data["active"]) if v)
     return SiteState(site, data["event_id"], queues, active, rooms,
-                     messages.current(data.get("message") or None, now_ms))
+                     messages.current(data.get("message") or None, now_ms),
+                     help_calls=help_calls.open_calls(data.get("help") or None, now_ms))

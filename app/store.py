@@ -257,7 +257,8 @@ class Store:
         queue_ids = [q.id for q in site.queues]
         base = {"queues": keys.queue_state(s), "rooms": keys.room_status(s),
                 "room_visit": keys.room_visit(s), "active": keys.active(s),
-                "events": keys.events(s), "message": keys.message(s)}
+                "events": keys.events(s), "message": keys.message(s),
+                "help": keys.help_requests(s)}
         for q in queue_ids:
             base |= {"waiting:" + q: keys.waiting(s, q), "calls:" + q: keys.calls(s, q)}
         for tries_left in range(SNAPSHOT_TRIES, -1, -1):

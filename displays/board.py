@@ -101,6 +101,7 @@ def context(state: SiteState) -> dict[str, Any]:
     return {
         "site": site, "queues": queues, "active": active, "rooms": state.rooms,
         "expected": expected, "long_queues": long_queues, "message": state.message,
+        "help_calls": [{**c, "time": local_hm(c["at_ms"], site)} for c in state.help_calls],
         "all_queues": site.queues, "room_list": [r for r in site.rooms],
         "desks": [r for r in site.rooms if r.kind == "desk"],
         "priorities": PRIORITIES, "methods": PAYMENT_METHODS, "labels": MOVE_LABELS,

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import clock
+from app import clock, help_calls
 from app.appointments.model import Appointment, normalise_code, window_days
 from app.auth import Principal
 from app.errors import ApiError
@@ -110,9 +110,9 @@ async def step(request: Request) -> Response:
         # Start over, a new patient, or a session that timed out: the welcome screen in
         # the default language, nothing carried over.
         session = await sessions.new(redis, site.id, DEFAULT_LANGUAGE, cookie)
-    else:
-        assert current is not None and action is not None
-        session = await action(Step(request, principal, site, current, form))
+    if action is not None and (current is not None or name == HELP):
+        # A call for help counts even from a screen whose session has timed out.
+        session = await action(Step(request, principal, site, current or session, form))
         await sessions.save(redis, site.id, session)
     context = await _screen(request, site, session, fresh=fresh)
     with language(session.lang):
@@ -245,9 +245,20 @@ async def walk_in(s: Step) -> Session:
     return session.go(flow.TICKET, visit_id=visit["id"])
 
 
+async def ask_for_help(s: Step) -> Session:
+    """The patient tapped *Help*: every board of the site shows it until a PSR answers.
+    A paired kiosk is named by its device; a desk user trying the kiosk, by their name."""
+    p = s.principal
+    name = p.name if p.device_id else f"Kiosk opened by {p.name or p.actor}"
+    await help_calls.ask(s.request.app.state.store, s.site, p.device_id or p.actor, name,
+                         p.actor)
+    return replace(s.session, notice=HELP)
+
+
 RESET = "reset"  # not an action on the session: a new one
+HELP = "help"
 ACTIONS: dict[str, Callable[[Step], Awaitable[Session]]] = {
-    "language": choose_language, "start": start, "back": go_back,
+    "language": choose_language, "start": start, "back": go_back, HELP: ask_for_help,
     "by-name": by_name, "code": code, "name": name, "choose": choose, "confirm": confirm,
     "changes": changes, "consent": consent, "service": service, "walk-in": walk_in,
 }

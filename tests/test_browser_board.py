@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import test_browser_kiosk as kiosk_tests
 import test_browser_lobby as lobby_tests
 from conftest import ARTIFACTS, ROOT
 from playwright.async_api import Browser, Page, expect
@@ -322,6 +323,24 @@ async def test_a_patient_called_minutes_ago_and_not_in_a_room_asks_for_a_recall(
     events = await desk.events()
     assert [e["visit"]["ticket"] for e in events if e["type"] == "visit.recalled"] == [
         slow["ticket"]]
+
+
+async def test_a_kiosks_call_for_help_shows_on_the_board_until_a_psr_answers(
+        browser, server, site, store):
+    page = await open_board(browser, server, site, store, "pat")
+    context = await browser.new_context(viewport=kiosk_tests.PORTRAIT, device_scale_factor=1)
+    kiosk = await kiosk_tests.paired_kiosk(context, server, site, store)
+    await kiosk.get_by_role("button", name="Help", exact=True).click()
+    await expect(kiosk.get_by_role("status")).to_have_text(
+        "Someone from the front desk is coming to help you.", timeout=SHORT)
+    await kiosk.screenshot(path=str(ARTIFACTS / "kiosk-help.png"))
+
+    banner = page.locator("#board-alerts").get_by_role("alert").filter(has_text="help")
+    await expect(banner).to_contain_text("Kiosk: a patient asks for help", timeout=SHORT)
+    await banner.get_by_role("button", name="On my way").click()
+    await expect(feedback(page)).to_contain_text("The kiosk's call for help is answered.")
+    await expect(banner).to_have_count(0, timeout=SHORT)
+    await context.close()
 
 
 async def test_search_filters_shortcuts_and_the_lobby_message(browser, server, site, store,

@@ -451,6 +451,21 @@ async def test_server_down_says_see_the_desk_and_recovers_by_itself(context, liv
     await heading(page, "You're checked in")
 
 
+async def test_a_form_htmx_has_not_taken_over_never_puts_what_was_typed_in_the_url(
+        context, server, site, store):
+    page = await paired_kiosk(context, server, site, store)
+    url = page.url
+    await page.evaluate("""() => {
+        const form = document.createElement('form');
+        form.innerHTML = '<input name="last_name" value="Lima"><button>Go</button>';
+        document.getElementById('kiosk-screen').append(form);
+        form.requestSubmit();
+    }""")
+    await page.wait_for_timeout(300)
+    assert page.url == url and "Lima" not in page.url
+    await heading(page, "Welcome. Please check in here.")
+
+
 async def test_keyboard_alone_read_aloud_and_text_at_200_percent(context, server, site, store):
     page = await paired_kiosk(context, server, site, store)
     read = page.get_by_role("button", name="Read aloud")

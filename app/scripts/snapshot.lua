@@ -1,7 +1,8 @@
 -- The whole live state of a site and the id of the last event it includes, read in one
 -- atomic step so a screen's snapshot and the stream line up exactly.
--- KEYS queues, rooms, room_visit, active, events, message; "waiting:<q>" and "calls:<q>" for each
---      of a.queue_ids; "visit:<id>" for each visit the caller found listed just before.
+-- KEYS queues, rooms, room_visit, active, events, message, help; "waiting:<q>" and
+--      "calls:<q>" for each of a.queue_ids; "visit:<id>" for each visit the caller found
+--      listed just before.
 -- a: queue_ids, limit (the last index listed per queue; -1 lists them all), lenient.
 -- A visit listed now that the caller did not declare arrived in between: the answer is
 -- {"retry": true} — or, when lenient, the state without it (the caller then gives the
@@ -62,4 +63,5 @@ return cjson.encode({
   rooms = hash(K.rooms),
   room_visits = room_visits,
   message = K.message and redis.call("GET", K.message) or false,
+  help = K.help and hash(K.help) or false,
 })

@@ -334,6 +334,7 @@
         ticket + (xhr.status === 201 && data.name ? ": " + data.name : "") + ".";
     }
     if (what === "Post message") return "Posted on the lobby screens.";
+    if (what === "On my way") return "The kiosk's call for help is answered.";
     if (what === "Clear message") return "The lobby message is cleared.";
     if (data.id && data.status && data.ticket) {
       return what + " — " + ticket + " is now " + (STATUS[data.status] || data.status) + ".";

@@ -257,6 +257,13 @@
     }
   }
 
+  // htmx takes over a new screen's forms when it settles (at once here: the page's
+  // htmx-config sets no settle delay). A form it has not taken over must never submit
+  // the browser's way, which would put what the patient typed into the address bar.
+  document.addEventListener("submit", (event) => {
+    if (!event.defaultPrevented) event.preventDefault();
+  });
+
   document.body.addEventListener("htmx:sendError", goOffline);
   document.body.addEventListener("htmx:responseError", (event) => {
     const status = event.detail.xhr.status;
