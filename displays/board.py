@@ -134,7 +134,8 @@ async def page(request: Request) -> Response:
     user = principal.actor.partition(":")[2] or principal.actor
     ctx = context(state)
     return templates.TemplateResponse(request, "board.html", {
-        **ctx, "ctx": ctx, "user": user, "role": principal.role, "flag_labels": FLAG_LABELS})
+        **ctx, "ctx": ctx, "user": user, "role": principal.role, "flag_labels": FLAG_LABELS,
+        "undo_seconds": request.app.state.settings.board_undo_seconds})
 
 
 routes = [Route("/sites/{site}/board", page)]

@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import test_browser_kiosk as kiosk_tests
 import test_browser_lobby as lobby_tests
 from conftest import ARTIFACTS, ROOT
@@ -25,8 +26,15 @@ AXE = ROOT / "tests" / "vendor" / "axe.min.js"
 LONG_NAME = "María-José Østergård-Nguyễn de la Cruz Fernández-Ëvangelista Whitmore"
 PASSWORD = "correct horse 1"
 
-server = lobby_tests.server  # a real server, and a desk client of its API
-desk = lobby_tests.desk
+desk = lobby_tests.desk  # a desk client of the server's API
+
+
+@pytest.fixture
+def server(live_server, request):
+    """A real server. A move that takes a patient off the board is held 1 s for Undo
+    (10 s in production), unless a test's `server_env` marker says otherwise."""
+    marker = request.node.get_closest_marker("server_env")
+    return live_server({"BOARD_UNDO_SECONDS": "1", **(marker.args[0] if marker else {})})
 
 
 async def open_board(browser: Browser, server, site, store, user: str,
@@ -323,6 +331,34 @@ async def test_a_patient_called_minutes_ago_and_not_in_a_room_asks_for_a_recall(
     events = await desk.events()
     assert [e["visit"]["ticket"] for e in events if e["type"] == "visit.recalled"] == [
         slow["ticket"]]
+
+
+@pytest.mark.server_env({"BOARD_UNDO_SECONDS": "4"})
+async def test_done_waits_a_few_seconds_for_undo_and_undo_sends_nothing(browser, server, site,
+                                                                        store, desk):
+    page = await open_board(browser, server, site, store, "pat")
+    v = await desk.check_in("reg", name="Uma Unger")
+    await desk.call(v, "room-1")
+    row = page.locator("tr.visit", has_text="Uma Unger")
+    await expect(row).to_contain_text("called", timeout=SHORT)
+    await row.get_by_role("button", name="Done").click()
+    await expect(feedback(page)).to_contain_text(f"Done — {v['ticket']} in 4 s.")
+    await expect(row).to_have_class(re.compile(r"\bheld\b"))
+    await page.screenshot(path=str(ARTIFACTS / "board-undo.png"), clip={
+        "x": 0, "y": 0, "width": 1600, "height": 400})
+    await feedback(page).get_by_role("button", name="Undo").click()
+    await expect(feedback(page)).to_have_text(f"Undone: nothing was sent for {v['ticket']}.")
+    await expect(row).not_to_have_class(re.compile(r"\bheld\b"))
+    await page.wait_for_timeout(4500)
+    assert (await desk.client.get(f"/visits/{v['id']}")).json()["status"] == "called"
+
+    # Without Undo, the move is made when the time is up.
+    await row.get_by_role("button", name="No-show").click()
+    await expect(row).to_have_class(re.compile(r"\bheld\b"))
+    assert (await desk.client.get(f"/visits/{v['id']}")).json()["status"] == "called"
+    await expect(row).to_have_count(0, timeout=4000 + SHORT)
+    assert (await desk.client.get(f"/visits/{v['id']}")).json()["status"] == "no_show"
+    await expect(feedback(page)).to_contain_text(f"{v['ticket']} is now a no-show")
 
 
 async def test_a_kiosks_call_for_help_shows_on_the_board_until_a_psr_answers(

@@ -32,6 +32,8 @@ def test_a_setting_this_version_no_longer_has_is_ignored(tmp_path) -> None:
     ("SOCKET_BACKLOG", "fast", "SOCKET_BACKLOG='fast' is not a whole number"),
     ("SOCKET_BACKLOG", "0", "SOCKET_BACKLOG=0 is too small"),
     ("HUB_IDLE_SECONDS", "0", "HUB_IDLE_SECONDS=0 is too small"),
+    ("BOARD_UNDO_SECONDS", "-1", "BOARD_UNDO_SECONDS=-1 is too small"),
+    ("BOARD_UNDO_SECONDS", "600", "BOARD_UNDO_SECONDS=600 is too large"),
     ("ACCESS_LOG", "maybe", "ACCESS_LOG='maybe' is neither true nor false"),
     ("SECURE_COOKIES", "y", "SECURE_COOKIES='y' is neither true nor false"),
 ])

@@ -261,6 +261,7 @@
         prev = row;
       });
     });
+    held.forEach(function (h, id) { var row = byId(id); if (row) hold(row, true); });
     tick();
   }
   function num(id, attr) { var el = byId(id); return el ? Number(el.getAttribute(attr)) || 0 : 0; }
@@ -359,6 +360,77 @@
     }
     return (ticket ? ticket + ": " : "") + what + " — " + data.detail;
   }
+
+  // ---- Undo. A move that takes a patient off the board (done, no-show, left) is held for
+  // a few seconds, the row dimmed and Undo offered, and only then sent; leaving the page
+  // sends what is held at once. Nothing is taken back on the server, where a finished
+  // visit stays finished: what Undo cancels is a request not yet made.
+  var undoMs = (Number(app.getAttribute("data-undo-seconds")) || 0) * 1000;
+  var FINISHING = /\/(done|no-show|left)$/;
+  var held = new Map(); // row id -> {elt, url, timer}
+
+  function hold(row, on) {
+    row.classList.toggle("held", on);
+    row.inert = on;
+  }
+
+  document.addEventListener("htmx:confirm", function (evt) {
+    var elt = evt.detail.elt;
+    var url = elt.getAttribute("hx-post") || "";
+    var row = elt.closest("tr.visit");
+    if (!undoMs || !row || !FINISHING.test(url) || held.has(row.id)) return;
+    evt.preventDefault();
+    var entry = { elt: elt, url: url, timer: window.setTimeout(function () { send(row.id); }, undoMs) };
+    held.set(row.id, entry);
+    var keyboard = row.contains(document.activeElement);
+    hold(row, true);
+    var f = byId("board-feedback");
+    f.className = "feedback";
+    f.textContent = elt.getAttribute("data-what") + " — " + elt.getAttribute("data-ticket") + " in " +
+      undoMs / 1000 + " s. ";
+    var undo = document.createElement("button");
+    undo.type = "button";
+    undo.textContent = "Undo";
+    undo.setAttribute("data-undo", row.id);
+    f.appendChild(undo);
+    if (keyboard) undo.focus(); // the row has gone inert: Enter now undoes
+  });
+
+  function send(rowId) {
+    var h = held.get(rowId);
+    if (!h) return;
+    held.delete(rowId);
+    window.clearTimeout(h.timer);
+    window.lobbyline.csrfFetch(h.url, { method: "POST", keepalive: true, body: "{}",
+      headers: { "Content-Type": "application/json" } })
+      .then(function (r) {
+        return r.text().then(function (text) {
+          var answer = { status: r.status, responseText: text };
+          if (r.ok) { say(success(h.elt, answer), "ok"); return; }
+          var row = byId(rowId);
+          if (row) hold(row, false);
+          say(failure(h.elt, answer), "error");
+        });
+      }, function () {
+        var row = byId(rowId);
+        if (row) hold(row, false);
+        say(failure(h.elt, { status: 0, responseText: "" }), "error");
+      });
+  }
+
+  document.addEventListener("click", function (evt) {
+    var undo = evt.target.closest("[data-undo]");
+    if (!undo) return;
+    var rowId = undo.getAttribute("data-undo");
+    var h = held.get(rowId);
+    if (!h) return;
+    held.delete(rowId);
+    window.clearTimeout(h.timer);
+    var row = byId(rowId);
+    if (row) { hold(row, false); row.focus(); }
+    say("Undone: nothing was sent for " + h.elt.getAttribute("data-ticket") + ".", "ok");
+  });
+  window.addEventListener("pagehide", function () { Array.from(held.keys()).forEach(send); });
 
   // Listen on the request itself: a frame may replace the button that sent it before the
   // answer comes, and events on a detached element never reach the document.
