@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from app import help_calls
 from app.appointments.model import appointment_json
 from app.visits import visit_json
 
@@ -45,5 +46,5 @@ class Event:
         if self.appointment is not None:
             body["appointment"] = appointment_json(self.appointment)
         if self.help is not None:
-            body["help"] = {k: self.help.get(k) for k in ("kiosk", "name", "at")}
+            body["help"] = help_calls.public(self.help)
         return body

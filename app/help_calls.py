@@ -31,6 +31,11 @@ def open_calls(raw: Mapping[str, str] | None, now_ms: int) -> tuple[dict[str, An
     return tuple(sorted(calls, key=lambda c: c["at_ms"]))
 
 
+def public(call: Mapping[str, Any]) -> dict[str, Any]:
+    """A call as the API shows it (docs/api.md): which kiosk, its name, since when."""
+    return {"kiosk": call.get("kiosk"), "name": call.get("name"), "at": call.get("at")}
+
+
 async def ask(store: Store, site: Site, kiosk: str, name: str, actor: str,
               now: datetime | None = None) -> None:
     """Open a call for help from the kiosk `kiosk` (shown as `name`)."""

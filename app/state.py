@@ -84,6 +84,7 @@ class SiteState:
                 for r in self.rooms
             ],
             "calling": [visit_json(v) for v in self.calling],
+            "help_calls": [help_calls.public(c) for c in self.help_calls],
         }
 
 

@@ -30,6 +30,9 @@ async def test_help_from_the_kiosk_shows_on_the_board_until_a_psr_answers(api, k
     await kiosk.tap("help")  # tapped again while the call is open: still one call
 
     (call,) = (await _state(api)).help_calls
+    snapshot = (await api.get("/snapshot")).json()
+    assert snapshot["help_calls"] == [{"kiosk": call["kiosk"], "name": call["name"],
+                                       "at": call["at"]}]
     alerts = board.fragments(await _state(api))["board-alerts"]
     assert f"{call['name']}: a patient asks for help" in alerts and "On my way" in alerts
     assert 'data-count="1"' in alerts
@@ -39,6 +42,7 @@ async def test_help_from_the_kiosk_shows_on_the_board_until_a_psr_answers(api, k
     r = await api.post(f"/help/{call['kiosk']}/answer", {})
     assert r.status_code == 200 and r.json() == {"kiosk": call["kiosk"], "answered": True}
     assert (await _state(api)).help_calls == ()
+    assert (await api.get("/snapshot")).json()["help_calls"] == []
     assert "asks for help" not in board.fragments(await _state(api))["board-alerts"]
     assert len(await _events(api, "kiosk.help_answered")) == 1
 
