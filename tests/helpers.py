@@ -108,6 +108,11 @@ class Api:
     async def event_id(self) -> str:
         return (await self.get("/snapshot")).json()["event_id"]
 
+    async def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The stream's events (the first 1,000), only those of type `kind` if given."""
+        events = (await self.get("/events", params={"limit": 1000})).json()["events"]
+        return [e for e in events if kind is None or e["type"] == kind]
+
     async def post_raw(self, path: str, body: str | bytes, content_type: str,
                        role: str = "desk") -> httpx.Response:
         """POST a body as it is, with its own Content-Type."""

@@ -14,11 +14,6 @@ kiosk = test_kiosk.kiosk  # the kiosk as its page uses it (a fixture)
 Kiosk = test_kiosk.Kiosk
 
 
-async def _events(api, kind: str) -> list[dict]:
-    events = (await api.get("/events", params={"limit": 1000})).json()["events"]
-    return [e for e in events if e["type"] == kind]
-
-
 async def _state(api):
     return await api.app.state.store.snapshot(api.site)
 
@@ -36,7 +31,7 @@ async def test_help_from_the_kiosk_shows_on_the_board_until_a_psr_answers(api, k
     alerts = board.fragments(await _state(api))["board-alerts"]
     assert f"{call['name']}: a patient asks for help" in alerts and "On my way" in alerts
     assert 'data-count="1"' in alerts
-    (asked,) = await _events(api, "kiosk.help")
+    (asked,) = await api.events("kiosk.help")
     assert asked["help"] == {"kiosk": call["kiosk"], "name": call["name"], "at": call["at"]}
 
     r = await api.post(f"/help/{call['kiosk']}/answer", {})
@@ -44,7 +39,7 @@ async def test_help_from_the_kiosk_shows_on_the_board_until_a_psr_answers(api, k
     assert (await _state(api)).help_calls == ()
     assert (await api.get("/snapshot")).json()["help_calls"] == []
     assert "asks for help" not in board.fragments(await _state(api))["board-alerts"]
-    assert len(await _events(api, "kiosk.help_answered")) == 1
+    assert len(await api.events("kiosk.help_answered")) == 1
 
     again = await api.post(f"/help/{call['kiosk']}/answer", {})
     assert again.status_code == 404 and "answered it already" in again.json()["detail"]

@@ -396,38 +396,40 @@
     if (keyboard) undo.focus(); // the row has gone inert: Enter now undoes
   });
 
-  function send(rowId) {
+  // Takes the row's held move out of `held` (and its timer off); answers it, or nothing.
+  function release(rowId) {
     var h = held.get(rowId);
+    if (h) { held.delete(rowId); window.clearTimeout(h.timer); }
+    return h;
+  }
+
+  function unhold(rowId) {
+    var row = byId(rowId);
+    if (row) hold(row, false);
+    return row;
+  }
+
+  function send(rowId) {
+    var h = release(rowId);
     if (!h) return;
-    held.delete(rowId);
-    window.clearTimeout(h.timer);
+    function failed(answer) { unhold(rowId); say(failure(h.elt, answer), "error"); }
     window.lobbyline.csrfFetch(h.url, { method: "POST", keepalive: true, body: "{}",
       headers: { "Content-Type": "application/json" } })
       .then(function (r) {
         return r.text().then(function (text) {
           var answer = { status: r.status, responseText: text };
-          if (r.ok) { say(success(h.elt, answer), "ok"); return; }
-          var row = byId(rowId);
-          if (row) hold(row, false);
-          say(failure(h.elt, answer), "error");
+          if (r.ok) say(success(h.elt, answer), "ok");
+          else failed(answer);
         });
-      }, function () {
-        var row = byId(rowId);
-        if (row) hold(row, false);
-        say(failure(h.elt, { status: 0, responseText: "" }), "error");
-      });
+      }, function () { failed({ status: 0, responseText: "" }); });
   }
 
   document.addEventListener("click", function (evt) {
     var undo = evt.target.closest("[data-undo]");
-    if (!undo) return;
-    var rowId = undo.getAttribute("data-undo");
-    var h = held.get(rowId);
+    var h = undo && release(undo.getAttribute("data-undo"));
     if (!h) return;
-    held.delete(rowId);
-    window.clearTimeout(h.timer);
-    var row = byId(rowId);
-    if (row) { hold(row, false); row.focus(); }
+    var row = unhold(undo.getAttribute("data-undo"));
+    if (row) row.focus();
     say("Undone: nothing was sent for " + h.elt.getAttribute("data-ticket") + ".", "ok");
   });
   window.addEventListener("pagehide", function () { Array.from(held.keys()).forEach(send); });
