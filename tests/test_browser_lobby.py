@@ -174,6 +174,10 @@ async def test_lobby_shows_check_ins_and_calls_live_and_again_after_a_restart(
     await expect(now_calling(page)).to_contain_text("Room 2")
     await expect(registration).not_to_contain_text(first["ticket"])
 
+    # However many tries a restart takes, the next is at most 5 s away.
+    waits = await page.evaluate("""[0, 3, 10, 50].flatMap(
+        n => Array.from({length: 50}, () => htmx.config.wsReconnectDelay(n)))""")
+    assert min(waits) >= 0 and max(waits) <= 5000
     await server.astop()
     status = page.get_by_role("status").filter(has_text="Reconnecting")
     await expect(status).to_be_visible(timeout=SHORT)
