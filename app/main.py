@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from itsdangerous import URLSafeSerializer
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -27,6 +27,7 @@ from app import (
     help_routes,
     in_flight,
     message_routes,
+    redis_client,
     signin,
     ws,
 )
@@ -47,13 +48,13 @@ from kiosk import routes as kiosk_routes
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
-def redis_clients(url: str) -> tuple[Redis, Redis]:
+async def redis_clients(url: str) -> tuple[Redis, Redis]:
     """The request client (a pool that waits when full, rather than failing) and the
-    stream-tail client, whose blocking reads must not hit a socket timeout."""
-    pool = BlockingConnectionPool.from_url(url, max_connections=200, timeout=5,
-                                           decode_responses=True)
-    tail = Redis.from_url(url, decode_responses=True, socket_timeout=None)
-    return Redis.from_pool(pool), tail
+    stream-tail client, whose blocking reads must not hit a socket timeout; each a
+    cluster client when `url` names a Redis Cluster node (app/redis_client.py)."""
+    redis = await redis_client.connect(url)
+    tail = await redis_client.connect(url, blocking=False, socket_timeout=None)
+    return redis, tail
 
 
 HTTP_ERRORS = {
@@ -97,7 +98,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        redis, tail = redis_clients(settings.redis_url)
+        redis, tail = await redis_clients(settings.redis_url)
         store = Store(redis, settings)
         app.state.settings = settings
         app.state.redis = redis

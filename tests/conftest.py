@@ -23,11 +23,10 @@ import httpx
 import pytest
 import redis
 from helpers import TEST_SITE, Api, make_settings
-from redis import asyncio as aioredis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from app import keys
+from app import keys, redis_client
 from app.auth import ROLES, create_token
 from app.config import Settings
 from app.main import create_app
@@ -53,7 +52,8 @@ def _unavailable(reason: str, opt_out: str) -> NoReturn:
 
 
 def _sync_client(url: str, timeout: float = 5.0) -> redis.Redis:
-    return redis.Redis.from_url(
+    """A client of `url` as the app makes them: standalone, cluster or Sentinel."""
+    return redis_client.connect_sync(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
@@ -325,7 +325,7 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def store(settings: Settings) -> AsyncIterator[Store]:
     """A Store on its own client, on this test's event loop."""
-    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = await redis_client.connect(settings.redis_url, blocking=False)
     yield Store(client, settings)
     await client.aclose()
 
