@@ -15,6 +15,7 @@ pipelines and `MULTI` within one hash tag included) and never look at which kind
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -22,12 +23,15 @@ from urllib.parse import unquote, urlsplit
 import redis
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.cluster import RedisCluster as SyncRedisCluster
 from redis.connection import parse_url
 from redis.retry import Retry
 from redis.sentinel import Sentinel as SyncSentinel
+
+log = logging.getLogger(__name__)
 
 SENTINEL_SCHEME = "redis+sentinel"
 SCHEMES = ("redis", "rediss", "unix", SENTINEL_SCHEME)
@@ -94,10 +98,10 @@ def is_sentinel(url: str) -> bool:
     return url.lower().startswith(SENTINEL_SCHEME + "://")
 
 
-def _retry() -> Retry:
+def _retry() -> AsyncRetry:
     # A failover or a cluster's moved slot shows as a ConnectionError for a moment:
     # try again after a short, growing, jittered wait (~0.1, 0.2, 0.4… up to 1 s).
-    return Retry(ExponentialWithJitterBackoff(base=0.1, cap=1.0), 6)
+    return AsyncRetry(ExponentialWithJitterBackoff(base=0.1, cap=1.0), 6)
 
 
 def _cluster_enabled(info: dict[str, Any]) -> bool:
@@ -105,10 +109,16 @@ def _cluster_enabled(info: dict[str, Any]) -> bool:
 
 
 async def is_cluster(url: str, **kwargs: Any) -> bool:
-    """Whether the server `url` names is a Redis Cluster node (`INFO cluster`)."""
-    probe = Redis.from_url(url, **kwargs)
+    """Whether the server `url` names is a Redis Cluster node (`INFO cluster`). One that
+    does not answer is taken for a standalone server, with a warning: the app then starts
+    and answers 503 until Redis is back, as it always has (`serve` and `run` check that
+    REDIS_URL answers before starting, so only a server lost in that instant meets this)."""
+    probe = Redis.from_url(url, retry=AsyncRetry(NoBackoff(), 0), **kwargs)
     try:
         return _cluster_enabled(await probe.info("cluster"))
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        log.warning("REDIS_URL does not answer (%s); taking it for a standalone server", exc)
+        return False
     finally:
         await probe.aclose()
 
@@ -166,7 +176,7 @@ def connect_sync(url: str, *, decode_responses: bool = False,
         auth = {"username": parsed.username, "password": parsed.password}
         sentinel = SyncSentinel(parsed.sentinels, sentinel_kwargs={
             "socket_timeout": 1.0, "socket_connect_timeout": 1.0, **auth})
-        options.setdefault("retry", _retry())
+        options.setdefault("retry", Retry(ExponentialWithJitterBackoff(base=0.1, cap=1.0), 6))
         return sentinel.master_for(parsed.service, db=parsed.db, **auth, **options)
     probe_options = {k: v for k, v in options.items() if k.startswith("socket_")}
     if "retry" in options:

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 import redis
+import redis_topologies
 from helpers import TEST_SITE, Api, make_settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -121,6 +122,34 @@ def redis_factory(tmp_path: Path) -> Iterator[Callable[..., EmbeddedRedis]]:
     yield start
     for server in servers:
         server.stop()
+
+
+def _topology_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    if redis_topologies.redis_server() is None:
+        _unavailable("the Redis Cluster and Sentinel tests need Debian's redis-server "
+                     "(run `make redis` or `sudo apt-get install redis-server`)",
+                     "LOBBYLINE_SKIP_REDIS")
+    return tmp_path_factory.mktemp(name)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis_topologies.Cluster]:
+    """Three Redis Cluster masters sharing every slot, for the whole run; `.url` names
+    the first node (the app finds the others). Each test's sites are fresh ids, so the
+    tests share it; it is gone with the run."""
+    cluster = redis_topologies.Cluster.start(_topology_dir(tmp_path_factory, "cluster"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def redis_sentinel(
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis_topologies.SentinelGroup]:
+    """A master, its replica and three Sentinels watching them, for one test (a test may
+    fail the master over); `.url` is the `redis+sentinel://` URL of the three."""
+    group = redis_topologies.SentinelGroup.start(_topology_dir(tmp_path_factory, "sentinel"))
+    yield group
+    group.stop()
 
 
 @pytest.fixture
