@@ -156,13 +156,29 @@ async def connect(url: str, *, decode_responses: bool = True, blocking: bool = T
     return Redis.from_url(url, **options)
 
 
+class SentinelMaster(Redis):
+    """The master's client; closing it also closes its connections to the Sentinels."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        for sentinel in self.connection_pool.sentinel_manager.sentinels:
+            await sentinel.aclose()
+
+
+class SyncSentinelMaster(redis.Redis):
+    def close(self) -> None:
+        super().close()
+        for sentinel in self.connection_pool.sentinel_manager.sentinels:
+            sentinel.close()
+
+
 def _sentinel(url: str, options: dict[str, Any]) -> Redis:
     parsed = parse_sentinel(url)
     auth = {"username": parsed.username, "password": parsed.password}
     sentinel = Sentinel(parsed.sentinels, sentinel_kwargs={
         "socket_timeout": 1.0, "socket_connect_timeout": 1.0, **auth})
-    return sentinel.master_for(parsed.service, db=parsed.db, retry=_retry(),
-                               max_connections=POOL_SIZE, **auth, **options)
+    return sentinel.master_for(parsed.service, redis_class=SentinelMaster, db=parsed.db,
+                               retry=_retry(), max_connections=POOL_SIZE, **auth, **options)
 
 
 def connect_sync(url: str, *, decode_responses: bool = False,
@@ -177,7 +193,8 @@ def connect_sync(url: str, *, decode_responses: bool = False,
         sentinel = SyncSentinel(parsed.sentinels, sentinel_kwargs={
             "socket_timeout": 1.0, "socket_connect_timeout": 1.0, **auth})
         options.setdefault("retry", Retry(ExponentialWithJitterBackoff(base=0.1, cap=1.0), 6))
-        return sentinel.master_for(parsed.service, db=parsed.db, **auth, **options)
+        return sentinel.master_for(parsed.service, redis_class=SyncSentinelMaster,
+                                   db=parsed.db, **auth, **options)
     probe_options = {k: v for k, v in options.items() if k.startswith("socket_")}
     if "retry" in options:
         probe_options["retry"] = options["retry"]

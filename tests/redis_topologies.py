@@ -82,13 +82,17 @@ class Server:
         self.args = args
         self.config = config
         self.process: subprocess.Popen[bytes] | None = None
+        self._client: redis.Redis | None = None
 
     @property
     def url(self) -> str:
         return f"redis://{HOST}:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        return _client(self.port)
+        """A client of this server alone (closed when it stops)."""
+        if self._client is None:
+            self._client = _client(self.port)
+        return self._client
 
     def start(self) -> Server:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -113,6 +117,9 @@ class Server:
         self._end(signal.SIGTERM)
 
     def _end(self, sig: int) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
@@ -191,6 +198,8 @@ class SentinelGroup:
         master = Server(directory / "master", cluster_port(taken), [])
         replica = Server(directory / "replica", cluster_port(taken),
                          ["--replicaof", HOST, str(master.port)])
+        for server in (master, replica):  # either may be the master, after a failover
+            server.args += ["--repl-diskless-sync-delay", "0"]
         sentinels = [
             Server(directory / f"sentinel-{i}", cluster_port(taken), ["--sentinel"],
                    config=(f"sentinel monitor {SERVICE} {HOST} {master.port} 2\n"

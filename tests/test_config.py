@@ -35,6 +35,7 @@ def test_a_setting_this_version_no_longer_has_is_ignored(tmp_path) -> None:
     ("HUB_IDLE_SECONDS", "0", "HUB_IDLE_SECONDS=0 is too small"),
     ("BOARD_UNDO_SECONDS", "-1", "BOARD_UNDO_SECONDS=-1 is too small"),
     ("BOARD_UNDO_SECONDS", "600", "BOARD_UNDO_SECONDS=600 is too large"),
+    ("REDIS_WAIT_REPLICAS", "-1", "REDIS_WAIT_REPLICAS=-1 is too small"),
     ("ACCESS_LOG", "maybe", "ACCESS_LOG='maybe' is neither true nor false"),
     ("SECURE_COOKIES", "y", "SECURE_COOKIES='y' is neither true nor false"),
 ])
