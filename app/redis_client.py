@@ -42,6 +42,8 @@ POOL_SIZE = 200
 POOL_WAIT = 5.0
 CLUSTER_POOL_SIZE = 1000
 DEFAULT_SENTINEL_PORT = 26379
+# A Sentinel that does not answer within a second is passed over for the next one.
+SENTINEL_OPTIONS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,8 @@ class SentinelUrl:
 
 def parse_sentinel(url: str) -> SentinelUrl:
     """`redis+sentinel://[user:password@]host[:port][,host[:port]…]/MASTERNAME[/db]`;
-    ValueError saying what is wrong. The password is the master's (and the Sentinels',
-    if they ask for one)."""
+    ValueError saying what is wrong. The user name and password are the master's; the
+    Sentinels are asked without one."""
     parts = urlsplit(url)
     userinfo, _, hosts = parts.netloc.rpartition("@")
     sentinels = []
@@ -140,7 +142,7 @@ async def connect(url: str, *, decode_responses: bool = True, blocking: bool = T
     """An asyncio client for `url`: a `Redis` (standalone, or a Sentinel's master) or a
     `RedisCluster`. `blocking`: a standalone pool waits when full instead of failing.
     `socket_timeout=None` is for blocking reads (`XREAD BLOCK`) that may wait longer.
-    Asks a `redis://` server whether it is a cluster node, so Redis must answer."""
+    A `redis://` server is asked whether it is a cluster node (`is_cluster`)."""
     options = {"decode_responses": decode_responses, "socket_timeout": socket_timeout,
                **kwargs}
     if is_sentinel(url):
@@ -175,8 +177,7 @@ class SyncSentinelMaster(redis.Redis):
 def _sentinel(url: str, options: dict[str, Any]) -> Redis:
     parsed = parse_sentinel(url)
     auth = {"username": parsed.username, "password": parsed.password}
-    sentinel = Sentinel(parsed.sentinels, sentinel_kwargs={
-        "socket_timeout": 1.0, "socket_connect_timeout": 1.0, **auth})
+    sentinel = Sentinel(parsed.sentinels, sentinel_kwargs=SENTINEL_OPTIONS)
     return sentinel.master_for(parsed.service, redis_class=SentinelMaster, db=parsed.db,
                                retry=_retry(), max_connections=POOL_SIZE, **auth, **options)
 
@@ -190,8 +191,7 @@ def connect_sync(url: str, *, decode_responses: bool = False,
     if is_sentinel(url):
         parsed = parse_sentinel(url)
         auth = {"username": parsed.username, "password": parsed.password}
-        sentinel = SyncSentinel(parsed.sentinels, sentinel_kwargs={
-            "socket_timeout": 1.0, "socket_connect_timeout": 1.0, **auth})
+        sentinel = SyncSentinel(parsed.sentinels, sentinel_kwargs=SENTINEL_OPTIONS)
         options.setdefault("retry", Retry(ExponentialWithJitterBackoff(base=0.1, cap=1.0), 6))
         return sentinel.master_for(parsed.service, redis_class=SyncSentinelMaster,
                                    db=parsed.db, **auth, **options)
