@@ -13,11 +13,13 @@ then from the new one until the old master, demoted when a Sentinel next looks a
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import httpx
 import pytest
 from redis_topologies import SentinelGroup
+from test_websockets import listening
 
 from app import keys
 from app.auth import create_token
@@ -61,10 +63,13 @@ async def test_a_failover_during_check_ins_loses_none_that_was_answered_201(
                 give_up = time.monotonic() + 40
             await asyncio.sleep(0.01)
 
-    async with httpx.AsyncClient(
-        base_url=f"{server.url}/api/v1/sites/{site.id}", trust_env=False, timeout=15,
-        headers={"Authorization": f"Bearer {token}"},
-    ) as client:
+    events_path = f"/ws/sites/{site.id}/events?after=0"
+    async with (
+        httpx.AsyncClient(
+            base_url=f"{server.url}/api/v1/sites/{site.id}", trust_env=False, timeout=15,
+            headers={"Authorization": f"Bearer {token}"}) as client,
+        listening(server, events_path, token) as events,
+    ):
         desks = [asyncio.create_task(desk(client, n)) for n in range(3)]
         while len(acknowledged) < 30:
             await asyncio.sleep(0.05)
@@ -73,6 +78,11 @@ async def test_a_failover_during_check_ins_loses_none_that_was_answered_201(
         assert new is not old
         failed_over.set()
         await asyncio.gather(*desks)
+        # The server's stream reader followed the master too: the last check-in reaches
+        # the events socket opened before the failover.
+        last = acknowledged[-1]
+        await events.wait_for(lambda f: json.loads(f).get("visit", {}).get("id") == last,
+                              timeout=15)
 
     # The check-ins go on on the new master, and every one answered 201, before, during or
     # after the switch, is a visit there.
