@@ -18,11 +18,16 @@ import time
 
 import httpx
 import pytest
+from helpers import TEST_SITE, make_settings
 from redis_topologies import SentinelGroup
+from test_appointments_routes import entry
 from test_websockets import listening
 
-from app import keys
+from app import keys, redis_client
 from app.auth import create_token
+from app.main import create_app
+from app.sites import site_from_dict
+from app.store import Store
 
 
 @pytest.fixture
@@ -91,3 +96,25 @@ async def test_a_failover_during_check_ins_loses_none_that_was_answered_201(
     missing = [v for v in acknowledged if not stored.exists(keys.visit(site.id, v))]
     assert not missing, (f"{len(missing)} of {len(acknowledged)} acknowledged check-ins "
                          f"are gone after the failover ({len(refused)} answered 503)")
+
+
+async def test_a_change_no_replica_acknowledges_answers_503(redis_factory, tmp_path) -> None:
+    """REDIS_WAIT_REPLICAS=1 against a server with no replica: a check-in and a schedule
+    import answer 503 once the wait runs out, as during a failover's switch; the same
+    with a replica answer 201 (the test above)."""
+    server = redis_factory()
+    client = await redis_client.connect(server.url)
+    site = site_from_dict({"id": "solo", **TEST_SITE})
+    await Store(client, make_settings(server.url, tmp_path / "var")).save_site(site)
+    headers = {"Authorization": f"Bearer {await create_token(client, site.id, 'desk')}"}
+    await client.aclose()
+    app = create_app(make_settings(server.url, tmp_path / "var", REDIS_WAIT_REPLICAS="1"))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        base = f"/api/v1/sites/{site.id}"
+        checked_in = await http.post(f"{base}/visits", json={"queue": "reg"}, headers=headers)
+        imported = await http.post(f"{base}/appointments", json=[entry(site, "a1", "Lee")],
+                                   headers=headers)
+    for answer in (checked_in, imported):
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"] == "unavailable"

@@ -86,11 +86,16 @@ class AppointmentStore:
         and duplicates nothing; a code already used that day is an error of its entry."""
         now = now or clock.now()
         stored = await self._stored(site, [appt.id for _, appt in items])
+        replicas = scripts.replicas_to_wait(self.redis, self.settings.redis_wait_replicas)
         async with self.redis.pipeline(transaction=False) as pipe:
             for (_, appt), found in zip(items, stored, strict=True):
                 await scripts.call(self._script, *self._upsert(site, appt, found, now, actor),
                                    client=pipe)
+            if replicas:  # one WAIT after the lot, on the pipeline's one connection
+                pipe.wait(replicas, scripts.WAIT_MS)
             results = await pipe.execute(raise_on_error=False)
+        if replicas:
+            await scripts.check_acknowledged(self.redis, results.pop(), replicas)
         imported = updated = 0
         errors: list[dict[str, Any]] = []
         for (index, appt), result in zip(items, results, strict=True):

@@ -44,11 +44,28 @@ async def call(script: AsyncScript, keys: Mapping[str, str], args: Mapping[str, 
     REDIS_WAIT_REPLICAS: when set, the script is followed by `WAIT` on the same
     connection, and answers only once that many replicas have the write."""
     payload = json.dumps({**args, "keys": list(keys)})
-    replicas = args.get("wait_replicas", 0)
-    if not replicas or client is not None or isinstance(script.registered_client,
-                                                        RedisCluster):
+    replicas = replicas_to_wait(script.registered_client, args.get("wait_replicas", 0))
+    if not replicas or client is not None:  # a pipeline's caller sends its own WAIT
         return await script(keys=list(keys.values()), args=[payload], client=client)
     return await _replicated(script, list(keys.values()), payload, replicas)
+
+
+def replicas_to_wait(redis: Any, wanted: int) -> int:
+    """REDIS_WAIT_REPLICAS (`wanted`) for a client that can send WAIT on the connection
+    that wrote; 0 on a cluster, whose pipelines may split over connections."""
+    return 0 if isinstance(redis, RedisCluster) else wanted
+
+
+async def check_acknowledged(redis: Any, acknowledged: int, replicas: int) -> None:
+    """Raise NotReplicated when WAIT counted fewer than `replicas`."""
+    if acknowledged >= replicas:
+        return
+    # The replica may have been promoted, leaving this master writable but alone
+    # (Sentinel demotes it only when it next looks, seconds later): connections made
+    # afresh ask the Sentinels where the master is now.
+    await redis.connection_pool.disconnect(inuse_connections=False)
+    raise NotReplicated(f"{acknowledged} of {replicas} replicas acknowledged the write "
+                        f"within {WAIT_MS} ms")
 
 
 async def _replicated(script: AsyncScript, keys: list[str], payload: str,
@@ -66,13 +83,7 @@ async def _replicated(script: AsyncScript, keys: list[str], payload: str,
                 # A server restarted or failed over since: load it, then run it once more.
                 script.sha = await redis.script_load(script.script)
                 continue
-        if acknowledged < replicas:
-            # The replica may have been promoted, leaving this master writable but alone
-            # (Sentinel demotes it only when it next looks, seconds later): connections
-            # made afresh ask the Sentinels where the master is now.
-            await redis.connection_pool.disconnect(inuse_connections=False)
-            raise NotReplicated(f"{acknowledged} of {replicas} replicas acknowledged the "
-                                f"write within {WAIT_MS} ms")
+        await check_acknowledged(redis, acknowledged, replicas)
         return result
     raise NotReplicated("the server forgot the script as soon as it was loaded")
 
