@@ -130,12 +130,21 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 WS_IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")
 
 
-def ws_protocol(name: str) -> Any:
+def ws_protocol(name: str, prepared: bool = True) -> Any:
     """What uvicorn is given for `--ws`: the default, `websockets-sansio`, extended with
-    prepared sends (app/ws_protocol.py); the others as uvicorn has them, for measuring."""
-    from app.ws_protocol import WebSocketProtocol
+    prepared sends (app/live/protocol.py) unless `prepared` is false (PREPARED_SEND) or
+    this uvicorn lacks the class extended, then uvicorn's own; the others as uvicorn has
+    them, for measuring."""
+    from app.live.protocol import WebSocketsSansIOProtocol, protocol
 
-    return WebSocketProtocol if name == "websockets-sansio" else name
+    if name != "websockets-sansio":
+        return name
+    extended = protocol(prepared)
+    if extended is not None:
+        return extended
+    logging.getLogger("app.live").info("WebSockets: the standard ASGI send (PREPARED_SEND="
+                                       "%s)", "true" if prepared else "false")
+    return name if WebSocketsSansIOProtocol is not None else "auto"
 
 
 def serve(settings: Settings, url: str, host: str, port: int,
@@ -154,7 +163,7 @@ def serve(settings: Settings, url: str, host: str, port: int,
     # The app's own notices (a hub started or stopped, a slow screen dropped, Redis
     # away) go to stderr beside uvicorn's.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    uvicorn.run(app, host=host, port=port, ws=ws_protocol(ws),
+    uvicorn.run(app, host=host, port=port, ws=ws_protocol(ws, settings.prepared_send),
                 ws_per_message_deflate=False, log_level="info", proxy_headers=True,
                 access_log=settings.access_log)
 

@@ -25,10 +25,8 @@ from app import (
     csrf,
     desk_api,
     help_routes,
-    in_flight,
     message_routes,
     signin,
-    ws,
 )
 from app.appointments import routes as appointment_routes
 from app.appointments import sweep
@@ -37,7 +35,8 @@ from app.config import ConfigError, Settings
 from app.day_close import DayCloser, run_closer
 from app.desk import DeskStore
 from app.errors import ApiError, api_error_handler, error_response
-from app.hub import Hub
+from app.live import in_flight, ws
+from app.live.hub import Hub
 from app.store import Store
 from app.templating import templates
 from displays import board, lobby, phone, reports

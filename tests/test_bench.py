@@ -89,6 +89,6 @@ async def test_memory_profile_names_the_layers_an_idle_socket_holds(site, store,
         "--sockets", "20", "--settle", "0.2", "--json"], env)
     assert (r["sockets"], r["errors"]) == (20, [])
     files = {f["file"] for f in r["files"]}
-    assert "app/ws.py" in files  # each socket's endpoint waits in its own frame
+    assert "app/live/ws.py" in files  # each socket's endpoint waits in its own frame
     assert any(f.startswith("uvicorn/protocols/websockets/") for f in files)
     assert r["bytes_per_socket"] > 0

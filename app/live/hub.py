@@ -7,7 +7,7 @@ change is read and no redraw is under way; changes read during one share the nex
 starts when it ends, so coalescing follows the load, not a clock. A redraw reads the
 site's state once (one atomic script), renders each audience that has a socket, and hands
 the fragments that changed to the audience's fan-out, which merges them with any that a
-socket has not been sent yet (app/fanout.py). Under sustained load a site's screens take
+socket has not been sent yet (app/live/fanout.py). Under sustained load a site's screens take
 at most `SCREEN_SHARE` of the process (`Budget`), so the requests keep the rest. A socket
 that connects gets the latest full render first, so it never sees a change before the
 state it applies to. A site's hub stops once no socket has used it for `HUB_IDLE_SECONDS`.
@@ -26,11 +26,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
-from app import in_flight, keys
+from app import keys
 from app.backoff import Backoff
 from app.config import Settings
 from app.events import Event
-from app.fanout import EventGroup, EventSubscriber, ScreenGroup, ScreenSubscriber
+from app.live import in_flight
+from app.live.fanout import EventGroup, EventSubscriber, ScreenGroup, ScreenSubscriber
 from app.sites import Site
 from app.state import SiteState
 from app.store import Store
@@ -50,7 +51,7 @@ SCREEN_BURST = 0.1  # seconds of CPU the screens may spend at once before that a
 
 class Budget:
     """The time a site's screens may take from the requests: the CPU time of rendering,
-    and of fanning out while other work was waiting (app/fanout.py), is charged here; it
+    and of fanning out while other work was waiting (app/live/fanout.py), is charged here; it
     refills at `share` of wall time, up to `burst`. A redraw waits while it is overspent,
     so under sustained request load a site's screens update as often as the share allows
     and no more often, while bursts of changes on an otherwise quiet process are drawn at

@@ -12,7 +12,7 @@ from starlette.websockets import WebSocket
 from app.api import parse_after
 from app.auth import Principal, origin_allowed, require, session_alive, session_of
 from app.errors import ApiError
-from app.fanout import Subscriber
+from app.live.fanout import Subscriber
 from app.sites import Site
 
 SESSION_ENDED = 4403  # close code: the staff session behind the socket ended
