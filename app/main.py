@@ -46,13 +46,12 @@ from kiosk import routes as kiosk_routes
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
-def redis_clients(url: str) -> tuple[Redis, Redis]:
-    """The request client (a pool that waits when full, rather than failing) and the
-    stream-tail client, whose blocking reads must not hit a socket timeout."""
+def redis_client(url: str) -> Redis:
+    """The process's client: a pool that waits when full, rather than failing. The live
+    reader takes one connection of it for pub/sub (app/live/reader.py)."""
     pool = BlockingConnectionPool.from_url(url, max_connections=200, timeout=5,
                                            decode_responses=True)
-    tail = Redis.from_url(url, decode_responses=True, socket_timeout=None)
-    return Redis.from_pool(pool), tail
+    return Redis.from_pool(pool)
 
 
 HTTP_ERRORS = {
@@ -96,7 +95,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        redis, tail = redis_clients(settings.redis_url)
+        redis = redis_client(settings.redis_url)
         store = Store(redis, settings)
         app.state.settings = settings
         app.state.redis = redis
@@ -104,7 +103,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.appointments = AppointmentStore(redis, settings)
         app.state.desk = DeskStore(redis, settings)
         app.state.signer = URLSafeSerializer(settings.secret_key, salt="device")
-        app.state.hub = Hub(store, tail, {
+        app.state.hub = Hub(store, {
             "lobby": lobby.fragments,
             "board": board.fragments,
             "kiosk": kiosk_fragments.kiosk,
@@ -125,7 +124,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await app.state.hub.stop()
-            await tail.aclose()
             await redis.aclose()
 
     return Starlette(

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
 from app import clock
@@ -29,8 +30,11 @@ def source(name: str) -> str:
 async def call(script: AsyncScript, keys: Mapping[str, str], args: Mapping[str, Any],
                client: Any = None) -> Any:
     """Run `script` with `keys` (name -> key) as KEYS and `args` plus the key names as its
-    one JSON argument."""
-    payload = json.dumps({**args, "keys": list(keys)})
+    one JSON argument, and the command emit() wakes the readers with: sharded pub/sub on a
+    Cluster keeps the wake-up on the site's shard instead of sending it to every node."""
+    sharded = isinstance(client or script.registered_client, RedisCluster)
+    payload = json.dumps({**args, "keys": list(keys),
+                          "publish": "SPUBLISH" if sharded else "PUBLISH"})
     return await script(keys=list(keys.values()), args=[payload], client=client)
 
 
