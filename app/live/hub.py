@@ -49,6 +49,9 @@ REVOKED = 4401  # close code for a revoked device's socket: it must pair again
 SCREEN_LIMIT = 100  # visits listed per queue on a screen; the rest are counted
 SCREEN_SHARE = 0.3  # of the process's CPU a site's screens may take while requests wait
 SCREEN_BURST = 0.1  # seconds of CPU the screens may spend at once before that applies
+# Stream reads and snapshots the process's hubs make at once. A reconnect wakes every
+# followed site together; unbounded, their reads would take as many pooled connections.
+READS_AT_ONCE = 8
 
 
 class Budget:
@@ -84,9 +87,10 @@ class SiteHub:
     """Live state for the sockets of one site in this process."""
 
     def __init__(self, site: Site, store: Store, renderers: dict[str, Renderer],
-                 settings: Settings) -> None:
+                 settings: Settings, reads: asyncio.Semaphore | None = None) -> None:
         self.site = site
         self.store = store
+        self.reads = reads or asyncio.Semaphore(READS_AT_ONCE)
         self.renderers = renderers
         self.budget = Budget()
         self.screens = {name: ScreenGroup(settings.socket_backlog, self.budget.spend)
@@ -212,9 +216,10 @@ class SiteHub:
         one redraw for all of it."""
         stream = keys.events(self.site.id)
         while True:
-            with in_flight.work:
-                entries = await self.store.redis.xrange(stream, f"({self.last_id}", "+",
-                                                        count=BATCH)
+            async with self.reads:
+                with in_flight.work:
+                    entries = await self.store.redis.xrange(stream, f"({self.last_id}", "+",
+                                                            count=BATCH)
             if not entries:
                 return
             events = [Event.from_stream(i, f) for i, f in entries]
@@ -268,8 +273,9 @@ class SiteHub:
     async def _refresh(self, keep_cursor: bool = False) -> None:
         """Read the state once, render each audience that has a socket, hand on what
         changed. An audience with none is only marked stale: join() renders it."""
-        with in_flight.work:
-            state = await self.store.snapshot(self.site, limit=SCREEN_LIMIT)
+        async with self.reads:
+            with in_flight.work:
+                state = await self.store.snapshot(self.site, limit=SCREEN_LIMIT)
         if not keep_cursor:
             # After a (re)connect: no event before this snapshot needs replaying.
             self.last_id = state.event_id
@@ -308,6 +314,7 @@ class Hub:
                  settings: Settings) -> None:
         self.store = store
         self.reader = Reader(store.redis)
+        self.reads = asyncio.Semaphore(READS_AT_ONCE)
         self.renderers = renderers
         self.settings = settings
         self.sites: dict[str, SiteHub] = {}
@@ -319,7 +326,7 @@ class Hub:
         hub = self.sites.get(site.id)
         if hub is None:
             hub = self.sites[site.id] = SiteHub(site, self.store, self.renderers,
-                                                self.settings)
+                                                self.settings, self.reads)
             hub.on_stop = self._forget
             hub.task = asyncio.create_task(hub.run(), name=f"hub:{site.id}")
             await self.reader.follow(site.id, hub.wake)

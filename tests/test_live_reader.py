@@ -1,0 +1,177 @@
+"""One reader per process (app/live/reader.py): many sites followed through one pub/sub
+connection, a lost wake-up made good by the catch-up after re-subscribing, and no busy
+loop while Redis is away. Each test runs the real server on a Redis of its own, so the
+connections counted are the server's alone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from helpers import TEST_SITE, make_settings, wait_for
+from redis import asyncio as aioredis
+from websockets.asyncio.client import ClientConnection, connect
+
+from app import keys
+from app.auth import create_token
+from app.sites import Site, site_from_dict
+from app.store import Store
+
+TEST_CLIENT = "the-test"
+
+
+class Screens:
+    """One lobby socket per site, keeping each site's frames."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, list[str]] = {}
+        self.tasks: list[asyncio.Task[None]] = []
+        self.sockets: list[ClientConnection] = []
+
+    async def open(self, ws_url: str, site_id: str, token: str) -> None:
+        ws = await connect(f"{ws_url}/ws/sites/{site_id}/lobby", open_timeout=30,
+                           additional_headers={"Authorization": f"Bearer {token}"},
+                           max_size=None)
+        self.sockets.append(ws)
+        frames = self.frames.setdefault(site_id, [])
+
+        async def read() -> None:
+            with contextlib.suppress(Exception):
+                async for frame in ws:
+                    frames.append(str(frame))
+
+        self.tasks.append(asyncio.create_task(read()))
+
+    def got(self, site_id: str, text: str) -> bool:
+        return any(text in f for f in self.frames.get(site_id, ()))
+
+    async def aclose(self) -> None:
+        for ws in self.sockets:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+@pytest.fixture
+async def own_redis(redis_factory, tmp_path) -> AsyncIterator[tuple[Any, Any, Store]]:
+    server = redis_factory()
+    client = aioredis.Redis.from_url(server.url, decode_responses=True, client_name=TEST_CLIENT)
+    try:
+        yield server, client, Store(client, make_settings(server.url, tmp_path / "var"))
+    finally:
+        await client.aclose()
+
+
+async def _sites(store: Store, count: int) -> list[tuple[Site, str]]:
+    made = []
+    for n in range(count):
+        site = site_from_dict({**TEST_SITE, "id": f"reader-{n:04d}"})
+        await store.save_site(site)
+        made.append((site, await create_token(store.redis, site.id, "display")))
+    return made
+
+
+async def _clients(client: Any, kind: str | None = None) -> list[dict[str, Any]]:
+    """The server's connections (every client but the test's own)."""
+    listed = await client.client_list(_type=kind) if kind else await client.client_list()
+    return [c for c in listed if c["name"] != TEST_CLIENT]
+
+
+async def test_three_hundred_sites_are_followed_through_one_pubsub_connection(
+        own_redis, live_server):
+    redis_server, client, store = own_redis
+    sites = await _sites(store, 300)
+    server = live_server(redis_url=redis_server.url)
+    screens = Screens()
+    try:
+        # Ten at a time, like the check-ins below: each handshake and check-in takes a
+        # pooled connection while it runs, so the pool follows the concurrency.
+        for i in range(0, len(sites), 10):
+            await asyncio.gather(*(screens.open(server.ws_url, s.id, t)
+                                   for s, t in sites[i:i + 10]))
+        await wait_for(lambda: all(screens.frames.get(s.id) for s, _ in sites),
+                       timeout=30, message="not every screen got its first frame")
+        tickets = {}
+        for i in range(0, len(sites), 10):
+            visits = await asyncio.gather(*(store.check_in(s, "reg", actor="test")
+                                            for s, _ in sites[i:i + 10]))
+            tickets.update({s.id: v["ticket"] for (s, _), (v, _) in zip(sites[i:i + 10],
+                                                                        visits, strict=True)})
+        await wait_for(lambda: all(screens.got(s, t) for s, t in tickets.items()),
+                       timeout=30, message="a site's check-in never reached its screen")
+
+        pubsub = await _clients(client, "pubsub")
+        assert len(pubsub) == 1, pubsub
+        assert int(pubsub[0]["sub"]) == 300  # every site's channel, on that one connection
+        # The rest is the request pool: the work done at once (ten handshakes, reads
+        # bounded by READS_AT_ONCE), not one per site.
+        assert len(await _clients(client)) <= 25
+    finally:
+        await screens.aclose()
+
+
+async def test_a_wake_up_lost_while_the_reader_reconnects_still_reaches_the_screen(
+        own_redis, live_server):
+    redis_server, client, store = own_redis
+    [(site, token)] = await _sites(store, 1)
+    server = live_server(redis_url=redis_server.url)
+    screens = Screens()
+    channel = keys.events(site.id)
+    try:
+        await screens.open(server.ws_url, site.id, token)
+        await wait_for(lambda: screens.frames.get(site.id), message="no first frame")
+        lost = None
+        for _ in range(10):
+            await wait_for(lambda: _subscribed(client, channel), message="never subscribed")
+            await client.client_kill_filter(_type="pubsub")
+            visit, _ = await store.check_in(site, "reg", actor="test")
+            # Nobody was subscribed when the check-in published its wake-up (the
+            # reader re-subscribes only after a backoff): it is lost for sure.
+            if not await _subscribed(client, channel):
+                lost = visit["ticket"]
+                break
+        assert lost is not None, "the reader re-subscribed too fast to lose a wake-up"
+        await wait_for(lambda: screens.got(site.id, lost), timeout=10,
+                       message="the check-in made while the reader was away never arrived")
+        assert "live reader: Redis unavailable" in server.log()
+    finally:
+        await screens.aclose()
+
+
+async def _subscribed(client: Any, channel: str) -> bool:
+    return dict(await client.pubsub_numsub(channel))[channel] > 0
+
+
+async def test_with_redis_down_nothing_spins(own_redis, live_server):
+    """Twenty sites' screens while Redis is away for three seconds: the reader backs off,
+    the sites' hubs wait for it, and no redraw is tried; then a change reaches them all."""
+    redis_server, client, store = own_redis
+    sites = await _sites(store, 20)
+    server = live_server(redis_url=redis_server.url)
+    screens = Screens()
+    try:
+        await asyncio.gather(*(screens.open(server.ws_url, s.id, t) for s, t in sites))
+        await wait_for(lambda: all(screens.frames.get(s.id) for s, _ in sites),
+                       message="not every screen got its first frame")
+        before = server.log()
+        await asyncio.to_thread(redis_server.stop)
+        await asyncio.sleep(3)
+        during = server.log()[len(before):]
+        await asyncio.to_thread(redis_server.start)
+        await client.connection_pool.disconnect()
+        lines = [line for line in during.splitlines() if "unavailable" in line
+                 or "failed" in line]
+        # The reader's backoff (0.1 s doubling to 2 s): a handful of lines, whatever
+        # the number of sites; no site's hub or redraw retries on its own.
+        assert len(lines) <= 8, "\n".join(lines)
+        assert not any("redraw" in line or "site reader-" in line for line in lines), lines
+        visits = {s.id: (await store.check_in(s, "reg", actor="test"))[0] for s, _ in sites}
+        await wait_for(lambda: all(screens.got(s, v["ticket"]) for s, v in visits.items()),
+                       timeout=15, message="a change after the outage never arrived")
+    finally:
+        await screens.aclose()
