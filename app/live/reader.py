@@ -177,14 +177,19 @@ class Reader:
             self.links[""] = _Link(self.redis.pubsub(), False, "")
         for link in self.links.values():
             await link.pubsub.connect()
-        by_link: dict[str, list[str]] = {}
-        for channel in list(self.wakers):
-            link = self._link_for(channel)
-            if link is None:
-                raise Moved(f"no master serves {channel}")
-            by_link.setdefault(link.name, []).append(channel)
-        for name, channels in by_link.items():
-            await self.links[name].subscribe(channels)
+        # Sites followed while this runs are subscribed too: the last pass finds none
+        # left and `connected` is set with no wait between, so none is left out.
+        sent: set[str] = set()
+        while todo := [c for c in self.wakers if c not in sent]:
+            by_link: dict[str, list[str]] = {}
+            for channel in todo:
+                link = self._link_for(channel)
+                if link is None:
+                    raise Moved(f"no master serves {channel}")
+                by_link.setdefault(link.name, []).append(channel)
+            for name, channels in by_link.items():
+                await self.links[name].subscribe(channels)
+            sent.update(todo)
         self.connected.set()
 
     def _link_for(self, channel: str) -> _Link | None:
