@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_URL ?= http://127.0.0.1:8000
 
-.PHONY: venv chromium run test lint bench clean
+.PHONY: venv chromium redis run test lint bench clean
 
 venv: $(STAMP)
 
@@ -24,7 +24,12 @@ run: venv
 chromium:
 	@.ci/chromium
 
-test: venv chromium
+# The Redis Cluster and Sentinel tests start servers from Debian's redis-server: .ci/redis
+# installs it like Chromium (LOBBYLINE_SKIP_REDIS=1 skips the tests that need Redis).
+redis:
+	@.ci/redis
+
+test: venv chromium redis
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -212,11 +212,14 @@ async def login(redis: Redis, name: str, password: str,
     digest = _digest(session_id)
     session = {"site": record["site"], "role": record["role"], "user": name,
                "until": clock.ms(clock.now()) + SESSION_TTL * 1000}
+    # The session and the user's list of sessions are global keys in different cluster
+    # slots, so no MULTI holds both: listed first, a session can always be ended; a
+    # listed digest whose session was never made is harmless.
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.set(keys.session(digest), json.dumps(session), ex=idle_seconds)
         pipe.sadd(keys.user_sessions(name), digest)
         pipe.expire(keys.user_sessions(name), SESSION_TTL)
         await pipe.execute()
+    await redis.set(keys.session(digest), json.dumps(session), ex=idle_seconds)
     return session_id
 
 
@@ -259,11 +262,13 @@ async def logout(redis: Redis, session_id: str) -> None:
 async def end_sessions(redis: Redis, name: str) -> None:
     """End every session of the user `name`, on every process, at once."""
     digests = await redis.smembers(keys.user_sessions(name))
-    async with redis.pipeline(transaction=True) as pipe:
+    # One key per session, each in its own cluster slot: deleted one by one (a pipeline,
+    # not a MULTI), the list last, so a failure part-way leaves the rest listed.
+    async with redis.pipeline(transaction=False) as pipe:
         for digest in digests:
             pipe.delete(keys.session(digest))
-        pipe.delete(keys.user_sessions(name))
         await pipe.execute()
+    await redis.delete(keys.user_sessions(name))
 
 
 # Callers

@@ -20,7 +20,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app import auth, clock, demo
+from app import auth, clock, demo, redis_client
 from app.appointments.demo import demo_appointments, kiosk_examples
 from app.appointments.schedule import import_entries, import_file
 from app.config import ConfigError, Settings, parse_host, parse_port
@@ -65,6 +65,8 @@ def redis_for(settings: Settings, keep: bool = False) -> Iterator[str]:
 
 
 def _answers(url: str) -> bool:
+    """Whether the embedded Redis `make run` left in var/ (a plain redis:// URL) runs."""
+
     async def ping() -> bool:
         client = Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
         try:
@@ -80,7 +82,7 @@ def _answers(url: str) -> bool:
 def _with_store(settings: Settings, url: str,
                 work: Callable[[Store], Awaitable[Any]]) -> Any:
     async def main() -> Any:
-        redis = Redis.from_url(url, decode_responses=True)
+        redis = await redis_client.connect(url, blocking=False)
         try:
             return await work(Store(redis, settings))
         finally:

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from redis.connection import parse_url
+from app.redis_client import check_url
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -57,11 +57,10 @@ def parse_host(name: str, raw: str) -> str:
 def _redis_url(raw: str | None) -> str | None:
     if not raw:
         return None
-    example = "use redis://host:6379/0"
-    if not raw.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"REDIS_URL={shown_url(raw)!r} is not a Redis URL; {example}.")
+    example = ("use redis://host:6379/0 (a server, or any node of a cluster) or "
+               "redis+sentinel://host:26379/MASTERNAME/0")
     try:
-        parse_url(raw)
+        check_url(raw)
     except ValueError as exc:
         raise ConfigError(f"REDIS_URL={shown_url(raw)!r} is not a Redis URL ({exc}); "
                           f"{example}.") from None
@@ -157,6 +156,7 @@ class Settings:
     staff_idle_minutes: float = 15
     board_undo_seconds: int = 10
     prepared_send: bool = True
+    redis_wait_replicas: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -189,4 +189,5 @@ class Settings:
             staff_idle_minutes=_minutes(env, "STAFF_IDLE_MINUTES", 15),
             board_undo_seconds=_int(env, "BOARD_UNDO_SECONDS", 10, 0, 60),
             prepared_send=_flag(env, "PREPARED_SEND", True),
+            redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", 0, 0, 16),
         )

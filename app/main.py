@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from itsdangerous import URLSafeSerializer
-from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -26,6 +25,7 @@ from app import (
     desk_api,
     help_routes,
     message_routes,
+    redis_client,
     signin,
 )
 from app.appointments import routes as appointment_routes
@@ -44,14 +44,6 @@ from kiosk import fragments as kiosk_fragments
 from kiosk import routes as kiosk_routes
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-
-
-def redis_client(url: str) -> Redis:
-    """The process's client: a pool that waits when full, rather than failing. The live
-    reader takes one connection of it for pub/sub (app/live/reader.py)."""
-    pool = BlockingConnectionPool.from_url(url, max_connections=200, timeout=5,
-                                           decode_responses=True)
-    return Redis.from_pool(pool)
 
 
 HTTP_ERRORS = {
@@ -95,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        redis = redis_client(settings.redis_url)
+        redis = await redis_client.connect(settings.redis_url)
         store = Store(redis, settings)
         app.state.settings = settings
         app.state.redis = redis

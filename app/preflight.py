@@ -10,6 +10,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from app import redis_client
 from app.config import ConfigError, named_value, shown_url
 
 REDIS_CHECK_SECONDS = 3.0
@@ -53,15 +54,18 @@ def _bind_failure(exc: OSError, host: str, port: int, host_name: str, port_name:
 def check_redis(url: str, name: str = "REDIS_URL") -> None:
     """Return if the Redis at `url` answers PING; else ConfigError naming `name`, saying
     what went wrong in words (refused, unknown host, password, timeout) and the fix."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=REDIS_CHECK_SECONDS,
-                                  socket_timeout=REDIS_CHECK_SECONDS, retry=Retry(NoBackoff(), 0))
+    client = None
     try:
+        client = redis_client.connect_sync(url, socket_connect_timeout=REDIS_CHECK_SECONDS,
+                                           socket_timeout=REDIS_CHECK_SECONDS,
+                                           retry=Retry(NoBackoff(), 0))
         client.ping()
     except redis.RedisError as exc:
         raise ConfigError(f"{name}={shown_url(url)}: {redis_failure(exc)}; "
                           f"start Redis or fix {name}.") from None
     finally:
-        client.close()
+        if client is not None:
+            client.close()
 
 
 def redis_failure(exc: BaseException) -> str:

@@ -48,10 +48,15 @@ class Store:
 
     async def save_site(self, site: Site, actor: str = "system") -> None:
         s = site.id
+        # The global index lives in another cluster slot than the site, so it cannot be
+        # written by the site's script. Added first: a reader of the index skips an id
+        # whose configuration is not saved yet, while a saved site missing from the index
+        # would be skipped by the periodic work until it was saved again.
+        await self.redis.sadd(keys.sites(), s)
         await self._run(
             "site",
             {"site": keys.site(s), "queues": keys.queue_state(s), "rooms": keys.room_status(s),
-             "room_visit": keys.room_visit(s), "events": keys.events(s), "sites": keys.sites()},
+             "room_visit": keys.room_visit(s), "events": keys.events(s)},
             {**scripts.common(self.settings, clock.now(), actor), "site": json.dumps(
                 site.to_dict()), "site_id": s, "queue_ids": [q.id for q in site.queues],
              "room_ids": [r.id for r in site.rooms]},

@@ -10,6 +10,7 @@ share one public address.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,11 +54,15 @@ async def retry_after(redis: Redis, checks: Sequence[Check]) -> int:
 
 async def failed(redis: Redis, checks: Sequence[Check]) -> None:
     """Count one more failure against each of `checks`."""
-    async with redis.pipeline(transaction=True) as pipe:
-        for limit, who in checks:
+    # Each counter is its own global key (its own cluster slot): one MULTI per counter
+    # keeps its INCR and EXPIRE together, so no counter is left without an expiry.
+    async def count(limit: Limit, who: str) -> None:
+        async with redis.pipeline(transaction=True) as pipe:
             pipe.incr(_key(limit, who))
             pipe.expire(_key(limit, who), limit.window)
-        await pipe.execute()
+            await pipe.execute()
+
+    await asyncio.gather(*(count(limit, who) for limit, who in checks))
 
 
 async def succeeded(redis: Redis, checks: Sequence[Check]) -> None:

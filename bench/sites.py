@@ -66,14 +66,14 @@ async def make_sites(prefix: str, count: int) -> tuple[list[str], dict[str, tupl
     app's own store, on REDIS_URL."""
     from app.auth import create_token
     from app.config import Settings
-    from app.main import redis_client
+    from app.redis_client import connect
     from app.sites import site_from_dict
     from app.store import Store
 
     settings = Settings.from_env()
     if settings.redis_url is None:
         raise BenchError("set REDIS_URL to the server's Redis.")
-    redis = redis_client(settings.redis_url)
+    redis = await connect(settings.redis_url)
     store = Store(redis, settings)
     ids = [f"{prefix}-{n:04d}" for n in range(count)]
     tokens: dict[str, tuple[str, str]] = {}

@@ -22,12 +22,12 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 import redis
+import redis_topologies
 from helpers import TEST_SITE, Api, make_settings
-from redis import asyncio as aioredis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from app import keys
+from app import keys, redis_client
 from app.auth import ROLES, create_token
 from app.config import Settings
 from app.main import create_app
@@ -53,7 +53,8 @@ def _unavailable(reason: str, opt_out: str) -> NoReturn:
 
 
 def _sync_client(url: str, timeout: float = 5.0) -> redis.Redis:
-    return redis.Redis.from_url(
+    """A client of `url` as the app makes them: standalone, cluster or Sentinel."""
+    return redis_client.connect_sync(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
@@ -121,6 +122,34 @@ def redis_factory(tmp_path: Path) -> Iterator[Callable[..., EmbeddedRedis]]:
     yield start
     for server in servers:
         server.stop()
+
+
+def _topology_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    if redis_topologies.redis_server() is None:
+        _unavailable("the Redis Cluster and Sentinel tests need Debian's redis-server "
+                     "(run `make redis` or `sudo apt-get install redis-server`)",
+                     "LOBBYLINE_SKIP_REDIS")
+    return tmp_path_factory.mktemp(name)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis_topologies.Cluster]:
+    """Three Redis Cluster masters sharing every slot, for the whole run; `.url` names
+    the first node (the app finds the others). Each test's sites are fresh ids, so the
+    tests share it; it is gone with the run."""
+    cluster = redis_topologies.Cluster.start(_topology_dir(tmp_path_factory, "cluster"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def redis_sentinel(
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis_topologies.SentinelGroup]:
+    """A master, its replica and three Sentinels watching them, for one test (a test may
+    fail the master over); `.url` is the `redis+sentinel://` URL of the three."""
+    group = redis_topologies.SentinelGroup.start(_topology_dir(tmp_path_factory, "sentinel"))
+    yield group
+    group.stop()
 
 
 @pytest.fixture
@@ -325,7 +354,7 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def store(settings: Settings) -> AsyncIterator[Store]:
     """A Store on its own client, on this test's event loop."""
-    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = await redis_client.connect(settings.redis_url, blocking=False)
     yield Store(client, settings)
     await client.aclose()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.config import ConfigError, Settings
+from app.redis_client import parse_sentinel
 
 
 def settings(tmp_path, **env: str) -> Settings:
@@ -34,6 +35,7 @@ def test_a_setting_this_version_no_longer_has_is_ignored(tmp_path) -> None:
     ("HUB_IDLE_SECONDS", "0", "HUB_IDLE_SECONDS=0 is too small"),
     ("BOARD_UNDO_SECONDS", "-1", "BOARD_UNDO_SECONDS=-1 is too small"),
     ("BOARD_UNDO_SECONDS", "600", "BOARD_UNDO_SECONDS=600 is too large"),
+    ("REDIS_WAIT_REPLICAS", "-1", "REDIS_WAIT_REPLICAS=-1 is too small"),
     ("ACCESS_LOG", "maybe", "ACCESS_LOG='maybe' is neither true nor false"),
     ("SECURE_COOKIES", "y", "SECURE_COOKIES='y' is neither true nor false"),
 ])
@@ -49,6 +51,11 @@ def test_a_bad_value_names_the_variable(tmp_path, name: str, value: str, message
     ({"HOST": "my host"}, "HOST='my host' is not a host name or address"),
     ({"REDIS_URL": "localhost:6379"}, "REDIS_URL='localhost:6379' is not a Redis URL"),
     ({"REDIS_URL": "redis://localhost:63x9/0"}, "REDIS_URL='redis://localhost:63x9/0' is not"),
+    ({"REDIS_URL": "redis+sentinel://s1:26379"},
+     r"REDIS_URL='redis\+sentinel://s1:26379' is not a Redis URL \(the path must be "
+     "/MASTERNAME"),
+    ({"REDIS_URL": "redis+sentinel://s1:2x/main/0"}, "'s1:2x' has no valid port"),
+    ({"REDIS_URL": "redis+sentinel://s1/main/zero"}, "the database 'zero' is not a number"),
     ({"ALLOWED_ORIGINS": "clinic.example"}, "ALLOWED_ORIGINS has 'clinic.example'"),
 ])
 def test_a_bad_listen_address_or_url_names_the_variable(tmp_path, env, message) -> None:
@@ -66,6 +73,14 @@ def test_a_password_in_redis_url_is_not_repeated_in_the_message(tmp_path) -> Non
     with pytest.raises(ConfigError) as caught:
         settings(tmp_path, REDIS_URL="redis://app:hunter2@db:63x9/0")
     assert "hunter2" not in str(caught.value) and "app:***@db" in str(caught.value)
+
+
+def test_a_sentinel_url_names_its_sentinels_master_and_database(tmp_path) -> None:
+    url = "redis+sentinel://:s3cret@s1:26380,s2/main/3"
+    assert settings(tmp_path, REDIS_URL=url).redis_url == url
+    parsed = parse_sentinel(url)
+    assert parsed.sentinels == (("s1", 26380), ("s2", 26379))
+    assert (parsed.service, parsed.db, parsed.password) == ("main", 3, "s3cret")
 
 
 def test_a_var_dir_that_cannot_be_written_names_var_dir(tmp_path) -> None:

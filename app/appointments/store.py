@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from app import clock, keys, scripts
 from app.appointments.model import (
@@ -94,8 +94,11 @@ class AppointmentStore:
         imported = updated = 0
         errors: list[dict[str, Any]] = []
         for (index, appt), result in zip(items, results, strict=True):
-            if result == scripts.RETRY:
-                # Another import moved it in between: this one alone, read afresh.
+            if result == scripts.RETRY or isinstance(result, NoScriptError):
+                # Another import moved it in between: this one alone, read afresh. So is
+                # one a cluster node did not know the script for: a cluster's pipeline
+                # cannot load it first as a standalone one does, and running it alone
+                # loads it on every node, for the imports that follow.
                 result = await self._save_one(site, appt, now, actor)
             if isinstance(result, ResponseError):
                 if not str(result).startswith("code_taken"):

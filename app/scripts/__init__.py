@@ -12,8 +12,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, RedisError
 
 from app import clock
 from app.config import Settings
@@ -27,23 +28,66 @@ def source(name: str) -> str:
     return (HERE / "lib.lua").read_text() + (HERE / f"{name}.lua").read_text()
 
 
+# How long a write waits for REDIS_WAIT_REPLICAS replicas to acknowledge it.
+WAIT_MS = 1000
+
+
+class NotReplicated(RedisError):
+    """A write that fewer replicas than REDIS_WAIT_REPLICAS acknowledged in time: it may
+    not survive a failover, so it is not reported done (the caller answers 503)."""
+
+
 async def call(script: AsyncScript, keys: Mapping[str, str], args: Mapping[str, Any],
                client: Any = None) -> Any:
     """Run `script` with `keys` (name -> key) as KEYS and `args` plus the key names as its
     one JSON argument, and the command emit() wakes the readers with: sharded pub/sub on a
-    Cluster keeps the wake-up on the site's shard instead of sending it to every node."""
-    sharded = isinstance(client or script.registered_client, RedisCluster)
+    Cluster keeps the wake-up on the site's shard instead of sending it to every node. A
+    writing script's `args` (from `common`) carry REDIS_WAIT_REPLICAS: when set, the script
+    is followed by `WAIT` on the same connection, and answers only once that many replicas
+    have the write."""
+    sharded = isinstance(client or script.registered_client, (RedisCluster, ClusterPipeline))
     payload = json.dumps({**args, "keys": list(keys),
                           "publish": "SPUBLISH" if sharded else "PUBLISH"})
-    return await script(keys=list(keys.values()), args=[payload], client=client)
+    replicas = args.get("wait_replicas", 0)
+    if not replicas or client is not None or sharded:
+        return await script(keys=list(keys.values()), args=[payload], client=client)
+    return await _replicated(script, list(keys.values()), payload, replicas)
+
+
+async def _replicated(script: AsyncScript, keys: list[str], payload: str,
+                      replicas: int) -> Any:
+    # One pipeline is one connection, and WAIT counts the replicas that have every write
+    # made on its own connection so far: the script's included.
+    redis = script.registered_client
+    for _ in range(2):
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.evalsha(script.sha, len(keys), *keys, payload)
+            pipe.wait(replicas, WAIT_MS)
+            try:
+                result, acknowledged = await pipe.execute()
+            except NoScriptError:
+                # A server restarted or failed over since: load it, then run it once more.
+                script.sha = await redis.script_load(script.script)
+                continue
+        if acknowledged < replicas:
+            # The replica may have been promoted, leaving this master writable but alone
+            # (Sentinel demotes it only when it next looks, seconds later): connections
+            # made afresh ask the Sentinels where the master is now.
+            await redis.connection_pool.disconnect(inuse_connections=False)
+            raise NotReplicated(f"{acknowledged} of {replicas} replicas acknowledged the "
+                                f"write within {WAIT_MS} ms")
+        return result
+    raise NotReplicated("the server forgot the script as soon as it was loaded")
 
 
 def common(settings: Settings, now: datetime, actor: str) -> dict[str, Any]:
     """The arguments every writing script takes: the time, who acts, the stream's length
-    and how long the audit log is kept."""
+    and how long the audit log is kept; and how many replicas must have the write before
+    it is reported done (read by `call`, not by the script)."""
     return {"now": clock.iso(now), "now_ms": str(clock.ms(now)), "actor": actor,
             "maxlen": settings.stream_maxlen,
-            "audit_ttl": settings.audit_retention_days * 86400}
+            "audit_ttl": settings.audit_retention_days * 86400,
+            "wait_replicas": settings.redis_wait_replicas}
 
 
 

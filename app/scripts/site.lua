@@ -1,10 +1,9 @@
 -- Save a site's configuration: new queues open, new rooms available; queues and rooms
 -- that already exist keep their live state, and ones no longer configured are removed
--- unless a patient is in them. Emits site.updated so screens redraw.
--- KEYS site, queues, rooms, room_visit, events, sites; a: site (JSON), site_id, queue_ids,
--- room_ids.
+-- unless a patient is in them. Emits site.updated so screens redraw. The index of all
+-- sites (lq:sites) is global, in another cluster slot: the store adds the site to it first.
+-- KEYS site, queues, rooms, room_visit, events; a: site (JSON), site_id, queue_ids, room_ids.
 redis.call("SET", K.site, a.site)
-redis.call("SADD", K.sites, a.site_id)
 local wanted = {}
 for _, q in ipairs(a.queue_ids) do
   wanted[q] = true

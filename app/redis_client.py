@@ -1,0 +1,203 @@
+"""Redis clients from `REDIS_URL`, the one place the app, the CLI and the tests make them.
+
+Three kinds of deployment, one setting:
+
+- `redis://host:6379/0` (or `rediss://`, `unix://`) naming a standalone server;
+- the same naming **any node of a Redis Cluster**: the node is asked `INFO cluster`, and
+  `cluster_enabled:1` makes the client a `RedisCluster` that finds the other nodes itself;
+- `redis+sentinel://host:26379[,host:26380…]/MASTERNAME[/db]`: the Sentinels are asked
+  for the master of `MASTERNAME`, and asked again whenever its connection fails (a
+  failover), so commands move to the new master on their next retry.
+
+Callers get an object with the usual command methods either way (`register_script`,
+pipelines and `MULTI` within one hash tag included) and never look at which kind it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.cluster import RedisCluster as SyncRedisCluster
+from redis.connection import parse_url
+from redis.retry import Retry
+from redis.sentinel import Sentinel as SyncSentinel
+
+log = logging.getLogger(__name__)
+
+SENTINEL_SCHEME = "redis+sentinel"
+SCHEMES = ("redis", "rediss", "unix", SENTINEL_SCHEME)
+# Connections the request client may hold; past it a request waits up to POOL_WAIT
+# seconds for one (standalone, Sentinel). A cluster node's pool cannot wait: it fails
+# when full, so it is given more room.
+POOL_SIZE = 200
+POOL_WAIT = 5.0
+CLUSTER_POOL_SIZE = 1000
+DEFAULT_SENTINEL_PORT = 26379
+
+
+@dataclass(frozen=True)
+class SentinelUrl:
+    """A parsed `redis+sentinel://` URL."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int
+    username: str | None
+    password: str | None
+
+
+def parse_sentinel(url: str) -> SentinelUrl:
+    """`redis+sentinel://[user:password@]host[:port][,host[:port]…]/MASTERNAME[/db]`;
+    ValueError saying what is wrong. The password is the master's (and the Sentinels',
+    if they ask for one)."""
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    sentinels = []
+    for item in hosts.split(","):
+        host, colon, port = item.strip().rpartition(":") if ":" in item else (item, "", "")
+        host = host.strip("[]")
+        if not host:
+            raise ValueError("name at least one Sentinel as host:port before the path")
+        if colon and not (port.isdecimal() and 1 <= int(port) <= 65535):
+            raise ValueError(f"{item!r} has no valid port")
+        sentinels.append((host, int(port) if colon else DEFAULT_SENTINEL_PORT))
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2:
+        raise ValueError("the path must be /MASTERNAME or /MASTERNAME/db")
+    db = path[1] if len(path) == 2 else "0"
+    if not db.isdecimal():
+        raise ValueError(f"the database {db!r} is not a number")
+    user, _, password = userinfo.partition(":")
+    return SentinelUrl(tuple(sentinels), unquote(path[0]), int(db),
+                       unquote(user) or None, unquote(password) or None)
+
+
+def check_url(url: str) -> None:
+    """Return if `url` is a Redis URL this module can connect to; else ValueError with
+    the reason (used by the settings to stop start-up with one sentence)."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in SCHEMES:
+        raise ValueError("it must start with redis://, rediss://, unix:// or "
+                         "redis+sentinel://")
+    if scheme == SENTINEL_SCHEME:
+        parse_sentinel(url)
+    else:
+        parse_url(url)
+
+
+def is_sentinel(url: str) -> bool:
+    return url.lower().startswith(SENTINEL_SCHEME + "://")
+
+
+def _retry() -> AsyncRetry:
+    # A failover or a cluster's moved slot shows as a ConnectionError for a moment:
+    # try again after a short, growing, jittered wait (~0.1, 0.2, 0.4… up to 1 s).
+    return AsyncRetry(ExponentialWithJitterBackoff(base=0.1, cap=1.0), 6)
+
+
+def _cluster_enabled(info: dict[str, Any]) -> bool:
+    return str(info.get("cluster_enabled", 0)) == "1"
+
+
+async def is_cluster(url: str, **kwargs: Any) -> bool:
+    """Whether the server `url` names is a Redis Cluster node (`INFO cluster`). One that
+    does not answer is taken for a standalone server, with a warning: the app then starts
+    and answers 503 until Redis is back, as it always has (`serve` and `run` check that
+    REDIS_URL answers before starting, so only a server lost in that instant meets this)."""
+    probe = Redis.from_url(url, retry=AsyncRetry(NoBackoff(), 0), **kwargs)
+    try:
+        return _cluster_enabled(await probe.info("cluster"))
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        log.warning("REDIS_URL does not answer (%s); taking it for a standalone server", exc)
+        return False
+    finally:
+        await probe.aclose()
+
+
+def is_cluster_sync(url: str, **kwargs: Any) -> bool:
+    with redis.Redis.from_url(url, **kwargs) as probe:
+        return _cluster_enabled(probe.info("cluster"))
+
+
+def _cluster_kwargs(url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    # A cluster has only database 0; `redis://node:7000/0` or no path names it.
+    if parse_url(url).get("db", 0):
+        raise ValueError("a Redis Cluster has only database 0; drop the /db from REDIS_URL")
+    return {k: v for k, v in kwargs.items() if k not in ("db", "retry")}
+
+
+async def connect(url: str, *, decode_responses: bool = True, blocking: bool = True,
+                  socket_timeout: float | None = 5.0, **kwargs: Any) -> Any:
+    """An asyncio client for `url`: a `Redis` (standalone, or a Sentinel's master) or a
+    `RedisCluster`. `blocking`: a standalone pool waits when full instead of failing.
+    `socket_timeout=None` is for blocking reads (`XREAD BLOCK`) that may wait longer.
+    Asks a `redis://` server whether it is a cluster node, so Redis must answer."""
+    options = {"decode_responses": decode_responses, "socket_timeout": socket_timeout,
+               **kwargs}
+    if is_sentinel(url):
+        return _sentinel(url, options)
+    probe_options = {k: v for k, v in options.items() if k.startswith("socket_")}
+    if await is_cluster(url, **probe_options):
+        return RedisCluster.from_url(url, max_connections=CLUSTER_POOL_SIZE,
+                                     **_cluster_kwargs(url, options))
+    if blocking:
+        pool = BlockingConnectionPool.from_url(url, max_connections=POOL_SIZE,
+                                               timeout=POOL_WAIT, **options)
+        return Redis.from_pool(pool)
+    return Redis.from_url(url, **options)
+
+
+class SentinelMaster(Redis):
+    """The master's client; closing it also closes its connections to the Sentinels."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        for sentinel in self.connection_pool.sentinel_manager.sentinels:
+            await sentinel.aclose()
+
+
+class SyncSentinelMaster(redis.Redis):
+    def close(self) -> None:
+        super().close()
+        for sentinel in self.connection_pool.sentinel_manager.sentinels:
+            sentinel.close()
+
+
+def _sentinel(url: str, options: dict[str, Any]) -> Redis:
+    parsed = parse_sentinel(url)
+    auth = {"username": parsed.username, "password": parsed.password}
+    sentinel = Sentinel(parsed.sentinels, sentinel_kwargs={
+        "socket_timeout": 1.0, "socket_connect_timeout": 1.0, **auth})
+    return sentinel.master_for(parsed.service, redis_class=SentinelMaster, db=parsed.db,
+                               retry=_retry(), max_connections=POOL_SIZE, **auth, **options)
+
+
+def connect_sync(url: str, *, decode_responses: bool = False,
+                 socket_timeout: float | None = 5.0, **kwargs: Any) -> Any:
+    """A synchronous client for `url` (the CLI's checks and the tests' clean-up): a
+    `redis.Redis`, a Sentinel's master, or a `redis.cluster.RedisCluster`."""
+    options = {"decode_responses": decode_responses, "socket_timeout": socket_timeout,
+               **kwargs}
+    if is_sentinel(url):
+        parsed = parse_sentinel(url)
+        auth = {"username": parsed.username, "password": parsed.password}
+        sentinel = SyncSentinel(parsed.sentinels, sentinel_kwargs={
+            "socket_timeout": 1.0, "socket_connect_timeout": 1.0, **auth})
+        options.setdefault("retry", Retry(ExponentialWithJitterBackoff(base=0.1, cap=1.0), 6))
+        return sentinel.master_for(parsed.service, redis_class=SyncSentinelMaster,
+                                   db=parsed.db, **auth, **options)
+    probe_options = {k: v for k, v in options.items() if k.startswith("socket_")}
+    if "retry" in options:
+        probe_options["retry"] = options["retry"]
+    if is_cluster_sync(url, **probe_options):
+        return SyncRedisCluster.from_url(url, **_cluster_kwargs(url, options))
+    return redis.Redis.from_url(url, **options)
