@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import TEST_SITE, make_settings, wait_for
 from redis import asyncio as aioredis
+from redis.crc import key_slot
 from websockets.asyncio.client import ClientConnection, connect
 
-from app import keys
+from app import keys, redis_client
 from app.auth import create_token
 from app.sites import Site, site_from_dict
 from app.store import Store
@@ -175,3 +179,71 @@ async def test_with_redis_down_nothing_spins(own_redis, live_server):
                        timeout=15, message="a change after the outage never arrived")
     finally:
         await screens.aclose()
+
+
+async def _cluster_sites(cluster: Any, count: int) -> tuple[Any, Store, list[tuple[Site, str]]]:
+    client = await redis_client.connect(cluster.url)
+    store = Store(client, make_settings(cluster.url, Path(tempfile.mkdtemp())))
+    made = []
+    for n in range(count):
+        site = site_from_dict({**TEST_SITE, "id": f"c{uuid.uuid4().hex[:6]}-{n}"})
+        await store.save_site(site)
+        made.append((site, await create_token(client, site.id, "display")))
+    return client, store, made
+
+
+def _node_subscribers(cluster: Any) -> list[list[dict[str, str]]]:
+    """Each master's pub/sub clients (the server's: the test subscribes to nothing)."""
+    return [node.client().client_list(_type="pubsub") for node in cluster.nodes]
+
+
+def _migrate_slot(cluster: Any, key: str) -> None:
+    """Move the slot of `key`, keys and all, to another master, as `redis-cli --cluster
+    reshard` does."""
+    clients = [node.client() for node in cluster.nodes]
+    slot = key_slot(key.encode())
+    ids = [c.execute_command("CLUSTER", "MYID") for c in clients]
+    owner = next(i for i, c in enumerate(clients)
+                 if c.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) > 0)
+    dest = (owner + 1) % len(clients)
+    src, dst = clients[owner], clients[dest]
+    dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[owner])
+    src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[dest])
+    while found := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+        src.execute_command("MIGRATE", "127.0.0.1", cluster.nodes[dest].port, "", 0, 5000,
+                            "KEYS", *found)
+    for c in (dst, src, *clients):
+        c.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[dest])
+
+
+async def test_on_a_cluster_each_master_has_one_subscriber_and_slot_moves_are_followed(
+        redis_cluster, live_server):
+    client, store, sites = await _cluster_sites(redis_cluster, 30)
+    server = live_server(redis_url=redis_cluster.url)
+    screens = Screens()
+    try:
+        await asyncio.gather(*(screens.open(server.ws_url, s.id, t) for s, t in sites))
+        await wait_for(lambda: all(screens.frames.get(s.id) for s, _ in sites),
+                       timeout=15, message="not every screen got its first frame")
+        visits = {s.id: (await store.check_in(s, "reg", actor="test"))[0] for s, _ in sites}
+        await wait_for(lambda: all(screens.got(s, v["ticket"]) for s, v in visits.items()),
+                       timeout=15, message="a check-in never reached its screen")
+        subscribers = _node_subscribers(redis_cluster)
+        assert [len(s) for s in subscribers] == [1, 1, 1], subscribers
+        # Sharded: each site's channel on the master of its slot, and only there.
+        assert sum(int(s[0]["ssub"]) for s in subscribers) == 30
+        assert all(int(s[0]["sub"]) == 0 for s in subscribers)
+
+        # The slot of one site moves to another master: the old one drops the shard
+        # channel (SUNSUBSCRIBE), the reader subscribes on the new owner and catches up.
+        site = sites[0][0]
+        await asyncio.to_thread(_migrate_slot, redis_cluster, keys.events(site.id))
+        visit, _ = await store.check_in(site, "reg", actor="test")
+        await wait_for(lambda: screens.got(site.id, visit["ticket"]), timeout=15,
+                       message="the check-in after the slot moved never arrived")
+        await wait_for(lambda: sum(int(s[0]["ssub"]) for s in _node_subscribers(
+            redis_cluster) if s) == 30, timeout=10, message="not every site re-subscribed")
+        assert "subscribing again where the slots are now" in server.log()
+    finally:
+        await screens.aclose()
+        await client.aclose()

@@ -56,12 +56,14 @@ class _Link:
         self.owner = owner  # a client made for this link alone (a cluster's node)
 
     async def subscribe(self, channels: list[str]) -> None:
+        if self.sharded:
+            # One SSUBSCRIBE may only name channels of one slot: one each (only written
+            # here; the confirmations are read by the listener).
+            for channel in channels:
+                await self.pubsub.ssubscribe(channel)
+            return
         for i in range(0, len(channels), SUBSCRIBE_BATCH):
-            batch = channels[i:i + SUBSCRIBE_BATCH]
-            if self.sharded:
-                await self.pubsub.ssubscribe(*batch)
-            else:
-                await self.pubsub.subscribe(*batch)
+            await self.pubsub.subscribe(*channels[i:i + SUBSCRIBE_BATCH])
 
     async def unsubscribe(self, channel: str) -> None:
         if self.sharded:
@@ -152,7 +154,9 @@ class Reader:
                     if task is not restart and task.exception() is not None:
                         raise task.exception()  # type: ignore[misc]
                 log.info("the reader starts over: the cluster's slots have moved")
-            except (RedisError, OSError, Moved) as exc:
+            except Moved as exc:
+                log.info("live reader: %s; subscribing again where the slots are now", exc)
+            except (RedisError, OSError) as exc:
                 log.warning("live reader: Redis unavailable (%s); reconnecting", exc)
             except Exception:
                 log.exception("live reader failed; restarting it")
