@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy
 import getpass
 import logging
+import logging.config
 import os
 import signal
 import sys
@@ -149,8 +151,24 @@ def ws_protocol(name: str, prepared: bool = True) -> Any:
     return name if WebSocketsSansIOProtocol is not None else "auto"
 
 
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus the app's own notices (a hub started or stopped, a slow
+    screen dropped, Redis away) on stderr beside them, in every worker process."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["app"] = {"format": "%(levelname)s:     %(name)s: %(message)s"}
+    config["handlers"]["app"] = {"class": "logging.StreamHandler", "formatter": "app",
+                                 "stream": "ext://sys.stderr"}
+    config["root"] = {"handlers": ["app"], "level": "INFO"}
+    return config
+
+
 def serve(settings: Settings, url: str, host: str, port: int,
-          ws: str = WS_IMPLEMENTATIONS[0]) -> None:
+          ws: str = WS_IMPLEMENTATIONS[0], workers: int = 1) -> None:
+    """Serve until SIGTERM or Ctrl-C. `workers` > 1: that many processes share the port
+    (uvicorn's supervisor starts them, and starts one again that dies); each is a whole
+    app, with no state of its own, as processes behind a load balancer are."""
     import uvicorn
 
     from app.main import create_app
@@ -161,13 +179,18 @@ def serve(settings: Settings, url: str, host: str, port: int,
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     os.environ["REDIS_URL"] = url
     settings = Settings.from_env()
-    app = create_app(settings)
-    # The app's own notices (a hub started or stopped, a slow screen dropped, Redis
-    # away) go to stderr beside uvicorn's.
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    uvicorn.run(app, host=host, port=port, ws=ws_protocol(ws, settings.prepared_send),
-                ws_per_message_deflate=False, log_level="info", proxy_headers=True,
-                access_log=settings.access_log)
+    config = log_config()
+    logging.config.dictConfig(config)  # for what is logged before uvicorn starts, too
+    options: dict[str, Any] = {
+        "host": host, "port": port, "ws": ws_protocol(ws, settings.prepared_send),
+        "ws_per_message_deflate": False, "log_level": "info", "log_config": config,
+        "proxy_headers": True, "access_log": settings.access_log}
+    if workers > 1:
+        # Each worker makes its own app from the environment (REDIS_URL set above; the
+        # secret already in VAR_DIR).
+        uvicorn.run("app.main:create_app", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
 
 
 def listen_address(settings: Settings, args: argparse.Namespace) -> tuple[str, int]:
@@ -180,10 +203,22 @@ def listen_address(settings: Settings, args: argparse.Namespace) -> tuple[str, i
     return host, port
 
 
+MAX_WORKERS = 64
+
+
+def parse_workers(raw: str) -> int:
+    """--workers: a whole number of processes from 1 to MAX_WORKERS."""
+    if not raw.isascii() or not raw.isdecimal() or not 1 <= int(raw) <= MAX_WORKERS:
+        raise ConfigError(f"--workers {raw!r} is not a number of processes; give a whole "
+                          f"number from 1 to {MAX_WORKERS}, e.g. 2 (one per core).")
+    return int(raw)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    workers = parse_workers(args.workers)
     host, port = listen_address(settings, args)
     with redis_for(settings, keep=settings.redis_url is None) as url:
-        serve(settings, url, host, port, args.ws)
+        serve(settings, url, host, port, args.ws, workers)
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> None:
@@ -291,6 +326,9 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--port", help="port to listen on (default: PORT, else 8000)")
         s.add_argument("--ws", choices=WS_IMPLEMENTATIONS, default=WS_IMPLEMENTATIONS[0],
                        help="uvicorn's WebSocket implementation (default: %(default)s)")
+        if name == "serve":
+            s.add_argument("--workers", default="1",
+                           help="processes sharing the port (default: 1)")
         s.set_defaults(func=func)
 
     sub.add_parser("demo", help="create or refresh the demo site").set_defaults(func=cmd_demo)

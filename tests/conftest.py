@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -178,8 +178,10 @@ def site_id(redis_url: str) -> Iterator[str]:
 class LiveServer:
     """The real app (``python -m app serve``) in a child process on a fixed port."""
 
-    def __init__(self, port: int, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(self, port: int, env: Mapping[str, str], log_path: Path,
+                 args: Sequence[str] = ()) -> None:
         self.port = port
+        self.args = list(args)
         self.url = f"http://127.0.0.1:{port}"
         self.ws_url = f"ws://127.0.0.1:{port}"
         self.log_path = log_path
@@ -203,7 +205,7 @@ class LiveServer:
             return
         command = [
             sys.executable, "-m", "app", "serve",
-            "--host", "127.0.0.1", "--port", str(self.port),
+            "--host", "127.0.0.1", "--port", str(self.port), *self.args,
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             log.write(f"--- {' '.join(command)}\n".encode())
@@ -267,7 +269,8 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
-    """Start the real server: ``live_server(env=None, *, redis_url=None, port=None)``.
+    """Start the real server: ``live_server(env=None, *, redis_url=None, port=None,
+    args=())``, `args` added to ``python -m app serve`` (e.g. ``["--workers", "2"]``).
 
     The server gets ``REDIS_URL`` (the session Redis unless given) plus ``env``; its output
     goes to ``tmp_path/server-<port>.log``. The call blocks until /healthz answers; from an
@@ -282,6 +285,7 @@ def live_server(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveSe
         *,
         redis_url: str | None = None,
         port: int | None = None,
+        args: Sequence[str] = (),
     ) -> LiveServer:
         port = port or free_port()
         full_env = {
@@ -292,7 +296,7 @@ def live_server(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveSe
             "SECRET_KEY": "test-secret-" + "x" * 40,
             **(env or {}),
         }
-        server = LiveServer(port, full_env, tmp_path / f"server-{port}.log")
+        server = LiveServer(port, full_env, tmp_path / f"server-{port}.log", args)
         servers.append(server)
         server.start()
         return server

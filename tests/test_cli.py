@@ -121,6 +121,13 @@ def test_a_bad_flag_stops_serving_with_one_sentence(redis_url, tmp_path, command
     _one_sentence(_run(redis_url, tmp_path, command, *args), sentence)
 
 
+@pytest.mark.parametrize("workers", ["0", "two", "65"])
+def test_a_bad_number_of_workers_stops_serving_with_one_sentence(redis_url, tmp_path,
+                                                                 workers):
+    _one_sentence(_run(redis_url, tmp_path, "serve", "--workers", workers),
+                  f"--workers {workers!r} is not a number of processes")
+
+
 @pytest.mark.parametrize("command", [
     ("serve",), ("run",), ("demo",), ("token", "--site", "demo", "--role", "desk"),
     ("device", "code", "--site", "demo", "--role", "kiosk"),
