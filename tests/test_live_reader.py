@@ -17,6 +17,7 @@ import pytest
 from helpers import TEST_SITE, make_settings, wait_for
 from redis import asyncio as aioredis
 from redis.crc import key_slot
+from redis.exceptions import RedisError
 from websockets.asyncio.client import ClientConnection, connect
 
 from app import keys, redis_client
@@ -244,6 +245,49 @@ async def test_on_a_cluster_each_master_has_one_subscriber_and_slot_moves_are_fo
         await wait_for(lambda: sum(int(s[0]["ssub"]) for s in _node_subscribers(
             redis_cluster) if s) == 30, timeout=10, message="not every site re-subscribed")
         assert "subscribing again where the slots are now" in server.log()
+    finally:
+        await screens.aclose()
+        await client.aclose()
+
+
+async def test_behind_sentinel_the_screens_follow_the_new_master_after_a_failover(
+        redis_sentinel, live_server):
+    """The old master, demoted, drops its pub/sub clients; the reader reconnects through
+    the Sentinels to the new master and catches up. Check-ins wait for the replica
+    (REDIS_WAIT_REPLICAS=1), so one answered is on the new master."""
+    client = await redis_client.connect(redis_sentinel.url)
+    store = Store(client, make_settings(redis_sentinel.url, Path(tempfile.mkdtemp()),
+                                        REDIS_WAIT_REPLICAS="1"))
+    site = site_from_dict({**TEST_SITE, "id": f"s{uuid.uuid4().hex[:6]}"})
+    await store.save_site(site)
+    token = await create_token(client, site.id, "display")
+    server = live_server(redis_url=redis_sentinel.url)
+    screens = Screens()
+    try:
+        await screens.open(server.ws_url, site.id, token)
+        await wait_for(lambda: screens.frames.get(site.id), message="no first frame")
+        visit, _ = await store.check_in(site, "reg", actor="test")
+        await wait_for(lambda: screens.got(site.id, visit["ticket"]),
+                       message="the check-in before the failover never arrived")
+        old = redis_sentinel.master().port
+        new = await asyncio.to_thread(redis_sentinel.failover)
+        assert new.port != old
+        after = None
+        for _ in range(120):
+            try:
+                after, _ = await store.check_in(site, "reg", actor="test")
+            except RedisError:
+                await asyncio.sleep(0.25)  # switching: the desk would try again
+                continue
+            if new.client().exists(keys.visit(site.id, after["id"])):
+                break
+            await asyncio.sleep(0.25)
+        assert after is not None
+        await wait_for(lambda: screens.got(site.id, after["ticket"]), timeout=20,
+                       message="the check-in on the new master never reached the screen")
+        ours = [c for c in new.client().client_list(_type="pubsub")
+                if not c["name"].startswith("sentinel")]  # the Sentinels' hello channel
+        assert len(ours) == 1, "the reader follows the master"
     finally:
         await screens.aclose()
         await client.aclose()
