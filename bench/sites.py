@@ -91,6 +91,12 @@ async def make_sites(prefix: str, count: int) -> tuple[list[str], dict[str, tupl
 
 
 async def redis_commands(redis: Any) -> int:
+    """Commands Redis has processed: on a Cluster, the sum over its masters."""
+    from redis.asyncio.cluster import RedisCluster
+
+    if isinstance(redis, RedisCluster):
+        per_node = await redis.info("stats", target_nodes=RedisCluster.PRIMARIES)
+        return sum(int(info["total_commands_processed"]) for info in per_node.values())
     return int((await redis.info("stats"))["total_commands_processed"])
 
 

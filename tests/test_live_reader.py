@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from app import keys, redis_client
 from app.auth import create_token
+from app.live.reader import Reader
 from app.sites import Site, site_from_dict
 from app.store import Store
 
@@ -290,4 +291,33 @@ async def test_behind_sentinel_the_screens_follow_the_new_master_after_a_failove
         assert len(ours) == 1, "the reader follows the master"
     finally:
         await screens.aclose()
+        await client.aclose()
+
+
+async def test_a_site_followed_again_as_its_old_hub_leaves_keeps_its_wake_ups(
+        redis_url, site_id):
+    """A site's hub stops as a socket arrives and starts a new one: the old hub's
+    unfollow must not take the new hub's subscription with it."""
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    reader = Reader(client)
+    woken: list[str] = []
+
+    def old() -> None:
+        woken.append("old")
+
+    def new() -> None:
+        woken.append("new")
+
+    try:
+        await reader.follow(site_id, old)
+        await wait_for(lambda: woken == ["old"], message="no confirmation")
+        reader.unfollow(site_id, old)
+        await reader.follow(site_id, new)
+        await asyncio.sleep(0.2)  # the unfollow's UNSUBSCRIBE has gone out
+        woken.clear()
+        await client.publish(keys.events(site_id), "1-0")
+        await wait_for(lambda: "new" in woken, message="the new hub is not woken")
+        assert "old" not in woken
+    finally:
+        await reader.stop()
         await client.aclose()

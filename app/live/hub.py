@@ -318,7 +318,6 @@ class Hub:
         self.renderers = renderers
         self.settings = settings
         self.sites: dict[str, SiteHub] = {}
-        self._unfollowing: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
     async def use(self, site: Site) -> AsyncIterator[SiteHub]:
@@ -345,9 +344,7 @@ class Hub:
     def _forget(self, hub: SiteHub) -> None:
         if self.sites.get(hub.site.id) is hub:
             del self.sites[hub.site.id]
-            task = asyncio.ensure_future(self.reader.unfollow(hub.site.id))
-            self._unfollowing.add(task)
-            task.add_done_callback(self._unfollowing.discard)
+            self.reader.unfollow(hub.site.id, hub.wake)
 
     async def stop(self) -> None:
         await self.reader.stop()

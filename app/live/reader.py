@@ -90,7 +90,7 @@ class Reader:
         self.connected = asyncio.Event()  # every link is up and subscribed
         self.restart = asyncio.Event()  # set to start over (a topology change)
         self.task: asyncio.Task[None] | None = None
-        self.connects = 0  # (re)connections made, for tests and logs
+        self._unsubscribing: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         if self.task is None:
@@ -121,12 +121,20 @@ class Reader:
         except RedisError:
             self.restart.set()  # run() notices the connection too; starting over is safe
 
-    async def unfollow(self, site_id: str) -> None:
+    def unfollow(self, site_id: str, wake: Callable[[], None]) -> None:
+        """Stop calling `wake` for the site; a later `follow` of it is not undone."""
         channel = keys.events(site_id)
-        if self.wakers.pop(channel, None) is None or not self.connected.is_set():
-            return
+        if self.wakers.get(channel) != wake:
+            return  # followed again since, by a new hub of the site
+        del self.wakers[channel]
+        if self.connected.is_set():
+            task = asyncio.ensure_future(self._unsubscribe(channel))
+            self._unsubscribing.add(task)
+            task.add_done_callback(self._unsubscribing.discard)
+
+    async def _unsubscribe(self, channel: str) -> None:
         link = self._link_for(channel)
-        if link is not None:
+        if link is not None and channel not in self.wakers:
             with contextlib.suppress(RedisError):
                 await link.unsubscribe(channel)
 
@@ -139,7 +147,6 @@ class Reader:
             started = loop.time()
             try:
                 await self._connect()
-                self.connects += 1
                 listeners = [asyncio.create_task(self._listen(link), name=f"reader:{name}")
                              for name, link in self.links.items()]
                 restart = asyncio.create_task(self.restart.wait())
@@ -215,8 +222,12 @@ class Reader:
                 wake = self.wakers.get(channel)
                 if wake is not None:
                     wake()
-            elif kind == "sunsubscribe" and channel in self.wakers:
-                raise Moved(f"{link.name} no longer serves {channel}")
+            elif kind in ("unsubscribe", "sunsubscribe") and channel in self.wakers:
+                # Not ours to drop: the slot moved (Redis unsubscribes a shard channel
+                # whose slot a node gives up), or an unfollow crossed a new follow.
+                if link.sharded:
+                    raise Moved(f"{link.name} no longer serves {channel}")
+                await link.subscribe([channel])  # confirmed: the hub catches up
 
     async def _close(self) -> None:
         links, self.links = self.links, {}
