@@ -126,8 +126,10 @@ class SiteHub:
         holds, then live events, none missed and none twice."""
         await self.ready.wait()
         # A client may resume from an id another process has sent it that this hub has
-        # not read yet; live events up to it would then come twice. Wait (briefly) for
-        # the tail to catch up.
+        # not read yet; live events up to it would then come twice. Read now, and wait
+        # (briefly) for the read to get there.
+        if after is not None and _id_key(self.last_id) < _id_key(after):
+            self.wake()
         for _ in range(CATCH_UP_TRIES):
             if after is None or _id_key(self.last_id) >= _id_key(after):
                 break
@@ -258,7 +260,7 @@ class SiteHub:
                 try:
                     await self._refresh(keep_cursor=True)
                 except RedisError as exc:
-                    # The change is still undrawn and the tail may already be past it (a
+                    # The change is still undrawn and the reads may already be past it (a
                     # pooled connection can fail once after Redis restarts): try again.
                     log.warning("site %s: redraw failed (%s); retrying", self.site.id, exc)
                     self.dirty = True
