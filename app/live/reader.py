@@ -160,7 +160,7 @@ class Reader:
                 for task in done:
                     if task is not restart and task.exception() is not None:
                         raise task.exception()  # type: ignore[misc]
-                log.info("the reader starts over: the cluster's slots have moved")
+                log.info("live reader: starting over (a subscription failed, or slots moved)")
             except Moved as exc:
                 log.info("live reader: %s; subscribing again where the slots are now", exc)
             except (RedisError, OSError) as exc:
