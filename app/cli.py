@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import copy
 import getpass
+import logging
+import logging.config
 import os
 import signal
 import sys
@@ -132,12 +134,21 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 WS_IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")
 
 
-def ws_protocol(name: str) -> Any:
+def ws_protocol(name: str, prepared: bool = True) -> Any:
     """What uvicorn is given for `--ws`: the default, `websockets-sansio`, extended with
-    prepared sends (app/ws_protocol.py); the others as uvicorn has them, for measuring."""
-    from app.ws_protocol import WebSocketProtocol
+    prepared sends (app/live/protocol.py) unless `prepared` is false (PREPARED_SEND) or
+    this uvicorn lacks the class extended, then uvicorn's own; the others as uvicorn has
+    them, for measuring."""
+    from app.live.protocol import WebSocketsSansIOProtocol, protocol
 
-    return WebSocketProtocol if name == "websockets-sansio" else name
+    if name != "websockets-sansio":
+        return name
+    extended = protocol(prepared)
+    if extended is not None:
+        return extended
+    logging.getLogger("app.live").info("WebSockets: the standard ASGI send (PREPARED_SEND="
+                                       "%s)", "true" if prepared else "false")
+    return name if WebSocketsSansIOProtocol is not None else "auto"
 
 
 def log_config() -> dict[str, Any]:
@@ -168,10 +179,12 @@ def serve(settings: Settings, url: str, host: str, port: int,
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     os.environ["REDIS_URL"] = url
     settings = Settings.from_env()
+    config = log_config()
+    logging.config.dictConfig(config)  # for what is logged before uvicorn starts, too
     options: dict[str, Any] = {
-        "host": host, "port": port, "ws": ws_protocol(ws), "ws_per_message_deflate": False,
-        "log_level": "info", "log_config": log_config(), "proxy_headers": True,
-        "access_log": settings.access_log}
+        "host": host, "port": port, "ws": ws_protocol(ws, settings.prepared_send),
+        "ws_per_message_deflate": False, "log_level": "info", "log_config": config,
+        "proxy_headers": True, "access_log": settings.access_log}
     if workers > 1:
         # Each worker makes its own app from the environment (REDIS_URL set above; the
         # secret already in VAR_DIR).

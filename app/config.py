@@ -155,6 +155,7 @@ class Settings:
     kiosk_ticket_seconds: int = 20
     staff_idle_minutes: float = 15
     board_undo_seconds: int = 10
+    prepared_send: bool = True
     redis_wait_replicas: int = 0
 
     @classmethod
@@ -187,5 +188,6 @@ class Settings:
             kiosk_ticket_seconds=_int(env, "KIOSK_TICKET_SECONDS", 20, 2, 600),
             staff_idle_minutes=_minutes(env, "STAFF_IDLE_MINUTES", 15),
             board_undo_seconds=_int(env, "BOARD_UNDO_SECONDS", 10, 0, 60),
+            prepared_send=_flag(env, "PREPARED_SEND", True),
             redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", 0, 0, 16),
         )

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from itsdangerous import URLSafeSerializer
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -25,11 +24,9 @@ from app import (
     csrf,
     desk_api,
     help_routes,
-    in_flight,
     message_routes,
     redis_client,
     signin,
-    ws,
 )
 from app.appointments import routes as appointment_routes
 from app.appointments import sweep
@@ -38,7 +35,8 @@ from app.config import ConfigError, Settings
 from app.day_close import DayCloser, run_closer
 from app.desk import DeskStore
 from app.errors import ApiError, api_error_handler, error_response
-from app.hub import Hub
+from app.live import in_flight, ws
+from app.live.hub import Hub
 from app.store import Store
 from app.templating import templates
 from displays import board, lobby, phone, reports
@@ -46,15 +44,6 @@ from kiosk import fragments as kiosk_fragments
 from kiosk import routes as kiosk_routes
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-
-
-async def redis_clients(url: str) -> tuple[Redis, Redis]:
-    """The request client (a pool that waits when full, rather than failing) and the
-    stream-tail client, whose blocking reads must not hit a socket timeout; each a
-    cluster client when `url` names a Redis Cluster node (app/redis_client.py)."""
-    redis = await redis_client.connect(url)
-    tail = await redis_client.connect(url, blocking=False, socket_timeout=None)
-    return redis, tail
 
 
 HTTP_ERRORS = {
@@ -98,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        redis, tail = await redis_clients(settings.redis_url)
+        redis = await redis_client.connect(settings.redis_url)
         store = Store(redis, settings)
         app.state.settings = settings
         app.state.redis = redis
@@ -106,7 +95,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.appointments = AppointmentStore(redis, settings)
         app.state.desk = DeskStore(redis, settings)
         app.state.signer = URLSafeSerializer(settings.secret_key, salt="device")
-        app.state.hub = Hub(store, tail, {
+        app.state.hub = Hub(store, {
             "lobby": lobby.fragments,
             "board": board.fragments,
             "kiosk": kiosk_fragments.kiosk,
@@ -127,7 +116,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await app.state.hub.stop()
-            await tail.aclose()
             await redis.aclose()
 
     return Starlette(

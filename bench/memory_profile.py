@@ -112,7 +112,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _short(filename: str) -> str:
-    """A path from the package on: `uvicorn/protocols/...`, `app/ws.py`, `asyncio/...`."""
+    """A path from the package on: `uvicorn/protocols/...`, `app/live/ws.py`, `asyncio/...`."""
     parts = Path(filename).parts
     for marker in ("site-packages", "python3.11", "python3.12", "python3.13"):
         if marker in parts:

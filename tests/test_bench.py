@@ -7,10 +7,14 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
+from app import keys
 from app.auth import create_token
 from app.redis_server import free_port
 
@@ -89,6 +93,41 @@ async def test_memory_profile_names_the_layers_an_idle_socket_holds(site, store,
         "--sockets", "20", "--settle", "0.2", "--json"], env)
     assert (r["sockets"], r["errors"]) == (20, [])
     files = {f["file"] for f in r["files"]}
-    assert "app/ws.py" in files  # each socket's endpoint waits in its own frame
+    assert "app/live/ws.py" in files  # each socket's endpoint waits in its own frame
     assert any(f.startswith("uvicorn/protocols/websockets/") for f in files)
     assert r["bytes_per_socket"] > 0
+
+
+@pytest.fixture
+def sites_prefix(redis_url: str) -> Iterator[str]:
+    """A prefix for bench.sites' site ids; those sites' keys and tokens are deleted after."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    yield prefix
+    with redis.Redis.from_url(redis_url) as client:
+        for site in client.smembers(keys.sites()):
+            site = site.decode()
+            if not site.startswith(prefix + "-"):
+                continue
+            digests = client.smembers(keys.site_tokens(site))
+            if digests:
+                client.hdel(keys.token_index(), *digests)
+            client.srem(keys.sites(), site)
+            found = list(client.scan_iter(match=f"lq:{{{site}}}:*", count=500))
+            if found:
+                client.delete(*found)
+
+
+async def test_sites_matches_every_check_in_to_every_socket_of_its_site(
+        live_server, redis_url, sites_prefix) -> None:
+    server = live_server()
+    r = _bench("bench.sites", ["--url", server.url, "--json", "--sites", "4", "--sockets", "2",
+                               "--rate", "8", "--duration", "1", "--idle", "0.5",
+                               "--settle", "0.2", "--timeout", "1", "--prefix", sites_prefix],
+               {**os.environ, "REDIS_URL": redis_url})
+    assert (r["sockets"]["open"], r["sockets"]["failed"]) == (8, 0)
+    calls = r["load"]["calls"]
+    assert calls > 0 and r["load"]["statuses"] == {"201": calls}
+    assert r["missed"] == {"pairs": 0, "of_pairs": 2 * calls}
+    assert r["frame_ms"]["count"] == 2 * calls, "one latency per (check-in, socket of its site)"
+    assert r["drained"] == {"200": calls}, "its visits were marked left"
+    assert r["idle"]["redis_commands_per_s"] is not None

@@ -1,4 +1,4 @@
-"""A screen fan-out makes way for requests (app/fanout.py, app/in_flight.py): while an HTTP
+"""A screen fan-out makes way for requests (app/live/fanout.py and in_flight.py): while an HTTP
 request or a redraw's read is under way it lets the event loop run every few sockets, so
 that the request's Redis round trips are not held up by a pass over a thousand screens;
 while none is, it writes longer slices, which cost fewer turns of the loop."""
@@ -13,8 +13,8 @@ from typing import Any
 from helpers import Api
 from starlette.websockets import WebSocket
 
-from app import in_flight
-from app.fanout import FINE_SLICE, SLICE, ScreenGroup
+from app.live import in_flight
+from app.live.fanout import FINE_SLICE, SLICE, ScreenGroup
 
 
 async def _screen(received: list[str]) -> WebSocket:

@@ -153,6 +153,18 @@ async def test_lobby_socket_sends_the_whole_lobby_then_the_new_ticket(server, si
         assert set(top_level_ids(lobby.frames[i])) <= LOBBY_IDS
 
 
+@pytest.mark.server_env({"PREPARED_SEND": "false"})
+async def test_with_prepared_sends_off_a_lobby_socket_still_gets_every_change(server, site,
+                                                                             tokens, desk):
+    """The standard ASGI send, as a uvicorn without the extended protocol would run it."""
+    async with listening(server, ws_path(site.id, "lobby"), tokens["display"]) as lobby:
+        await lobby.wait_for(bool)
+        for name in ("Ada Quist", "Bo Rand"):
+            visit = await desk.check_in("reg", name=name)
+            await lobby.wait_containing(visit["ticket"], since=1)
+    assert "WebSockets: the standard ASGI send (PREPARED_SEND=false)" in server.log()
+
+
 async def test_board_socket_sends_the_whole_board_then_the_patient_by_name(server, site,
                                                                           tokens, desk):
     async with listening(server, ws_path(site.id, "board"), tokens["desk"]) as board:

@@ -1,4 +1,4 @@
-"""The WebSocket protocol `python -m app serve` runs (app/ws_protocol.py): a frame encoded
+"""The WebSocket protocol `python -m app serve` runs (app/live/protocol.py): a frame encoded
 once is the same bytes websockets would write, taken only while the socket could take an
 ASGI send and refused (so the caller sends the ASGI way) once it could not; its slimmer
 queue and flag behave as the asyncio ones they replace."""
@@ -6,7 +6,9 @@ queue and flag behave as the asyncio ones they replace."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import subprocess
+import sys
+from typing import Any, ClassVar
 
 import pytest
 import uvicorn
@@ -15,7 +17,15 @@ from websockets.asyncio.client import connect
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from app.ws_protocol import Flag, Inbox, WebSocketProtocol, encode_text_frame, prepared_sender
+from app.live.protocol import (
+    PRIVATE,
+    Flag,
+    Inbox,
+    WebSocketProtocol,
+    encode_text_frame,
+    missing_private,
+    prepared_sender,
+)
 
 
 @pytest.mark.parametrize("text", ["", "x" * 125, "\u2013" * 42, "x" * 65535, "x" * 65536,
@@ -32,11 +42,11 @@ class _Served:
     """uvicorn with WebSocketProtocol in this process, and an app that hands each
     socket's prepared sender to the test."""
 
-    def __init__(self, deflate: bool = False) -> None:
+    def __init__(self, deflate: bool = False, protocol: Any = WebSocketProtocol) -> None:
         self.senders: asyncio.Queue[Any] = asyncio.Queue()
         self.port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, ws=WebSocketProtocol,
+            self.app, host="127.0.0.1", port=self.port, ws=protocol,
             ws_per_message_deflate=deflate, log_level="warning", lifespan="off",
             interface="asgi3"))
 
@@ -120,3 +130,49 @@ async def test_the_flag_holds_waiters_until_set_and_lets_them_through_once_set()
     with pytest.raises(asyncio.CancelledError):
         await late
     assert flag.waiters == []
+
+
+class _Recorded(WebSocketProtocol):
+    """The protocol, keeping each instance for the test to inspect."""
+
+    made: ClassVar[list[WebSocketProtocol]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.made.append(self)
+
+
+async def test_uvicorns_protocol_still_has_every_private_attribute_this_one_reads() -> None:
+    """uvicorn's sans-I/O protocol is private: an upgrade that renames what
+    app/live/protocol.py reads must fail here, by name, not in production."""
+    async with _Served(protocol=_Recorded) as served, connect(
+            f"ws://127.0.0.1:{served.port}/"):
+        assert await asyncio.wait_for(served.senders.get(), 5) is not None
+        protocol = _Recorded.made[-1]
+        assert missing_private(protocol) == [], (
+            f"uvicorn {uvicorn.__version__} changed its WebSocket protocol: "
+            f"{missing_private(protocol)} of {PRIVATE} are gone; update app/live/protocol.py "
+            "and the uvicorn pin in pyproject.toml")
+        assert protocol.extended
+
+
+def test_a_uvicorn_without_the_sans_io_protocol_is_served_the_standard_way() -> None:
+    """With the class app/live/protocol.py extends missing, `serve` hands uvicorn its own
+    choice ("auto") and the app still imports; run in a fresh interpreter in which that
+    module cannot be imported."""
+    code = ("import sys\n"
+            "sys.modules['uvicorn.protocols.websockets.websockets_sansio_impl'] = None\n"
+            "from app.cli import ws_protocol\n"
+            "import app.main\n"
+            "print(ws_protocol('websockets-sansio'), ws_protocol('websockets-sansio', False))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    assert out == ["auto", "auto"]
+
+
+def test_prepared_send_false_serves_uvicorns_own_protocol() -> None:
+    from app.cli import ws_protocol
+
+    assert ws_protocol("websockets-sansio") is WebSocketProtocol
+    assert ws_protocol("websockets-sansio", prepared=False) == "websockets-sansio"
+    assert ws_protocol("wsproto") == "wsproto"

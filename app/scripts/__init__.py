@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
@@ -40,10 +40,14 @@ class NotReplicated(RedisError):
 async def call(script: AsyncScript, keys: Mapping[str, str], args: Mapping[str, Any],
                client: Any = None) -> Any:
     """Run `script` with `keys` (name -> key) as KEYS and `args` plus the key names as its
-    one JSON argument. A writing script's `args` (from `common`) carry
-    REDIS_WAIT_REPLICAS: when set, the script is followed by `WAIT` on the same
-    connection, and answers only once that many replicas have the write."""
-    payload = json.dumps({**args, "keys": list(keys)})
+    one JSON argument, and the command emit() wakes the readers with: sharded pub/sub on a
+    Cluster keeps the wake-up on the site's shard instead of sending it to every node. A
+    writing script's `args` (from `common`) carry REDIS_WAIT_REPLICAS: when set, the script
+    is followed by `WAIT` on the same connection, and answers only once that many replicas
+    have the write."""
+    sharded = isinstance(client or script.registered_client, (RedisCluster, ClusterPipeline))
+    payload = json.dumps({**args, "keys": list(keys),
+                          "publish": "SPUBLISH" if sharded else "PUBLISH"})
     replicas = replicas_to_wait(script.registered_client, args.get("wait_replicas", 0))
     if not replicas or client is not None:  # a pipeline's caller sends its own WAIT
         return await script(keys=list(keys.values()), args=[payload], client=client)

@@ -12,7 +12,7 @@ from starlette.websockets import WebSocket
 from app.api import parse_after
 from app.auth import Principal, origin_allowed, require, session_alive, session_of
 from app.errors import ApiError
-from app.fanout import Subscriber
+from app.live.fanout import Subscriber
 from app.sites import Site
 
 SESSION_ENDED = 4403  # close code: the staff session behind the socket ended
@@ -90,7 +90,7 @@ def _endpoint(audience: str):
         del principal
         async with ws.app.state.hub.use(site) as hub:
             del site  # the hub has the site; this frame lasts as long as the socket
-            # Accept only once the site's tail is running: joining then follows the
+            # Accept only once the site's hub has its first snapshot: joining then follows the
             # handshake with no pause, so every event written after the client saw it is
             # delivered.
             await hub.ready.wait()

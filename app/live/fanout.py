@@ -26,14 +26,14 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from app import in_flight
-from app.ws_protocol import encode_text_frame, prepared_sender
+from app.live import in_flight
+from app.live.protocol import encode_text_frame, prepared_sender
 
 log = logging.getLogger(__name__)
 
 TRY_AGAIN_LATER = 1013
 SLICE = 48  # sockets written between two turns of the event loop (~0.6 ms)...
-FINE_SLICE = 4  # ...and while a request or a redraw's read is under way (app/in_flight.py)
+FINE_SLICE = 4  # ...and while a request or a redraw's read is under way (app/live/in_flight.py)
 OTHERS_RAN = 0.0002  # s: a turn of the event loop this long ran someone else's work
 
 
@@ -201,7 +201,7 @@ class EventGroup:
 
 class ScreenSubscriber(Subscriber):
     """A screen: `seen` is the last change of its group that it has been handed;
-    `prepared`, the server's way to write a frame encoded once (app/ws_protocol.py)."""
+    `prepared`, the server's way to write a frame encoded once (app/live/protocol.py)."""
 
     __slots__ = ("prepared", "seen")
 

@@ -4,7 +4,7 @@ redraw's read of the state.
 A fan-out to a thousand sockets lets the event loop run only every few dozen sockets, and
 each Redis round trip of a request resumes only at such a turn: a call-next (four round
 trips) made during a fan-out would wait about a slice for each. While any work counted
-here is under way the fan-out turns every few sockets instead (app/fanout.py); while none
+here is under way the fan-out turns every few sockets instead (app/live/fanout.py); while none
 is, it keeps the long slices, which cost fewer turns (docs/architecture.md)."""
 
 from __future__ import annotations

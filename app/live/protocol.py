@@ -10,8 +10,16 @@ write costs (docs/benchmarks.md, round 4). The protocol offers one ASGI extensio
 `encode_text_frame` straight to the socket's transport. It takes the frame only when the
 ASGI way would have sent it at once (handshake done, not closing, the write buffer below
 its high-water mark) and answers False otherwise; the caller then sends the text the ASGI
-way, which waits for room as before (app/fanout.py). With compression configured, or
+way, which waits for room as before (app/live/fanout.py). With compression configured, or
 under another server, the extension is absent.
+
+Ground that may move. uvicorn's sans-I/O protocol and the attributes read here are private:
+pyproject.toml pins the uvicorn minor version that is tested, `PRIVATE` lists every
+attribute this module reads, and tests/test_ws_protocol.py fails by name when one goes.
+Where the class cannot be imported, or an instance lacks one of them, nothing breaks: the
+server is given uvicorn's own implementation (`protocol()` answers None), or the socket is
+served without the extension, and the fan-out sends the ASGI way; `PREPARED_SEND=false`
+chooses that path on purpose.
 
 Memory. uvicorn keeps the handshake's request and response for the socket's whole life,
 and gives each socket an `asyncio.Queue` and an `asyncio.Event`, whose five deques take
@@ -23,13 +31,31 @@ flag) and allocate only when someone waits: 28 KiB an idle socket becomes 19.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
+try:
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+except ImportError:  # a uvicorn without it: protocol() answers None
+    WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
+
+log = logging.getLogger(__name__)
+
 EXTENSION = "lobbyline.prepared_send"
+# The private attributes of uvicorn's protocol that this module reads or replaces: those
+# its constructor sets, then those its handshake sets.
+MADE = ("config", "conn", "transport", "queue", "writable", "handshake_complete",
+        "close_sent", "disconnected", "initial_response")
+CONNECTED = ("scope", "request", "response")
+PRIVATE = MADE + CONNECTED
+
+
+def missing_private(protocol: Any, names: tuple[str, ...] = PRIVATE) -> list[str]:
+    """The attributes of `names` that `protocol` (an instance) lacks."""
+    return [name for name in names if not hasattr(protocol, name)]
 
 
 def encode_text_frame(text: str) -> bytes:
@@ -109,23 +135,52 @@ class Flag:
         return True
 
 
-class WebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's `websockets-sansio` protocol with prepared sends and less memory."""
+def protocol(enabled: bool = True) -> Any:
+    """The class to give uvicorn as `ws`, or None for uvicorn's own `websockets-sansio`
+    (`enabled` false, or this uvicorn has no such class)."""
+    if not enabled or WebSocketsSansIOProtocol is None:
+        return None
+    return WebSocketProtocol
+
+
+_warned = False
+
+
+def _warn_once(missing: list[str]) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        log.warning("uvicorn's WebSocket protocol lacks %s: serving sockets without "
+                    "prepared sends", ", ".join(missing))
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol or object):  # type: ignore[misc]
+    """uvicorn's `websockets-sansio` protocol with prepared sends and less memory; an
+    instance missing a `PRIVATE` attribute behaves exactly as uvicorn's."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        missing = missing_private(self, MADE)
+        self.extended = not missing
+        if missing:
+            _warn_once(missing)
+            return
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Flag()  # type: ignore[assignment]
         self.writable.set()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
-        if not self.config.ws_per_message_deflate:  # a prepared frame is not compressed
+        if self.extended and (missing := missing_private(self, CONNECTED)):
+            _warn_once(missing)
+            self.extended = False
+        # A prepared frame is not compressed.
+        if self.extended and not self.config.ws_per_message_deflate:
             self.scope["extensions"][EXTENSION] = {"send": self.send_prepared}
 
     async def send(self, message: Any) -> None:
         await super().send(message)
-        if self.handshake_complete and self.response is not None:
+        if self.extended and self.handshake_complete and self.response is not None:
             # The handshake is never read again, but uvicorn keeps its request and
             # response, and websockets' parser the request, for as long as the socket
             # lives: let their headers go (the scope has its own copy).

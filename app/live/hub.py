@@ -1,16 +1,19 @@
-"""The hub: one tail of each active site's event stream per process, fanned out to the
-site's sockets, rendered once per audience.
+"""The hub: per active site, the stream read on each wake-up, fanned out to the site's
+sockets, rendered once per audience.
 
 Every push starts from the stream, so what any process writes reaches the sockets of
-every process. JSON clients get each event as it is read. Screens are redrawn as soon as a
-change is read and no redraw is under way; changes read during one share the next, which
-starts when it ends, so coalescing follows the load, not a clock. A redraw reads the
-site's state once (one atomic script), renders each audience that has a socket, and hands
-the fragments that changed to the audience's fan-out, which merges them with any that a
-socket has not been sent yet (app/fanout.py). Under sustained load a site's screens take
-at most `SCREEN_SHARE` of the process (`Budget`), so the requests keep the rest. A socket
-that connects gets the latest full render first, so it never sees a change before the
-state it applies to. A site's hub stops once no socket has used it for `HUB_IDLE_SECONDS`.
+every process. A site's hub does not hold a connection or a blocking read of its own: the
+process's reader (app/live/reader.py) wakes it when the site's stream may have grown, and
+it reads what is new with XRANGE from its last id through the request client. JSON clients
+get each event as it is read. Screens are redrawn as soon as a change is read and no
+redraw is under way; changes read during one share the next, which starts when it ends,
+so coalescing follows the load, not a clock. A redraw reads the site's state once (one
+atomic script), renders each audience that has a socket, and hands the fragments that
+changed to the audience's fan-out, which merges them with any that a socket has not been
+sent yet (app/live/fanout.py). Under sustained load a site's screens take at most
+`SCREEN_SHARE` of the process (`Budget`), so the requests keep the rest. A socket that
+connects gets the latest full render first, so it never sees a change before the state it
+applies to. A site's hub stops once no socket has used it for `HUB_IDLE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -22,15 +25,16 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
-from app import in_flight, keys
+from app import keys
 from app.backoff import Backoff
 from app.config import Settings
 from app.events import Event
-from app.fanout import EventGroup, EventSubscriber, ScreenGroup, ScreenSubscriber
+from app.live import in_flight
+from app.live.fanout import EventGroup, EventSubscriber, ScreenGroup, ScreenSubscriber
+from app.live.reader import Reader
 from app.sites import Site
 from app.state import SiteState
 from app.store import Store
@@ -39,18 +43,20 @@ log = logging.getLogger(__name__)
 
 Renderer = Callable[[SiteState], dict[str, str]]
 
-BLOCK_MS = 1000  # well under redis-py's socket timeout (docs/architecture.md)
 BATCH = 500
 CATCH_UP_TRIES = 200  # x 10 ms
 REVOKED = 4401  # close code for a revoked device's socket: it must pair again
 SCREEN_LIMIT = 100  # visits listed per queue on a screen; the rest are counted
 SCREEN_SHARE = 0.3  # of the process's CPU a site's screens may take while requests wait
 SCREEN_BURST = 0.1  # seconds of CPU the screens may spend at once before that applies
+# Stream reads and snapshots the process's hubs make at once. A reconnect wakes every
+# followed site together; unbounded, their reads would take as many pooled connections.
+READS_AT_ONCE = 8
 
 
 class Budget:
     """The time a site's screens may take from the requests: the CPU time of rendering,
-    and of fanning out while other work was waiting (app/fanout.py), is charged here; it
+    and of fanning out while other work was waiting (app/live/fanout.py), is charged here; it
     refills at `share` of wall time, up to `burst`. A redraw waits while it is overspent,
     so under sustained request load a site's screens update as often as the share allows
     and no more often, while bursts of changes on an otherwise quiet process are drawn at
@@ -80,11 +86,11 @@ class Budget:
 class SiteHub:
     """Live state for the sockets of one site in this process."""
 
-    def __init__(self, site: Site, store: Store, tail: Redis,
-                 renderers: dict[str, Renderer], settings: Settings) -> None:
+    def __init__(self, site: Site, store: Store, renderers: dict[str, Renderer],
+                 settings: Settings, reads: asyncio.Semaphore | None = None) -> None:
         self.site = site
         self.store = store
-        self.tail = tail
+        self.reads = reads or asyncio.Semaphore(READS_AT_ONCE)
         self.renderers = renderers
         self.budget = Budget()
         self.screens = {name: ScreenGroup(settings.socket_backlog, self.budget.spend)
@@ -100,6 +106,8 @@ class SiteHub:
         self.idle_since = asyncio.get_running_loop().time()
         self.on_stop: Callable[[SiteHub], None] | None = None
         self.last_id = "0-0"
+        self.unread = False  # the stream may hold events after last_id (see wake())
+        self.woken = asyncio.Event()
         self.ready = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.stopping = False  # see run(): a swallowed cancel must still end the loop
@@ -118,8 +126,10 @@ class SiteHub:
         holds, then live events, none missed and none twice."""
         await self.ready.wait()
         # A client may resume from an id another process has sent it that this hub has
-        # not read yet; live events up to it would then come twice. Wait (briefly) for
-        # the tail to catch up.
+        # not read yet; live events up to it would then come twice. Read now, and wait
+        # (briefly) for the read to get there.
+        if after is not None and _id_key(self.last_id) < _id_key(after):
+            self.wake()
         for _ in range(CATCH_UP_TRIES):
             if after is None or _id_key(self.last_id) >= _id_key(after):
                 break
@@ -139,25 +149,41 @@ class SiteHub:
             sub.resume()
         return sub
 
+    def wake(self) -> None:
+        """The reader's call: the site's stream may hold events after `last_id`."""
+        self.unread = True
+        self.woken.set()
+
     async def run(self) -> None:
-        """Tail the stream until stopped, surviving Redis restarts with backoff.
+        """Read the stream on each wake-up until stopped, surviving Redis restarts with
+        backoff. A failed read is tried again after the wait, and only a read that found
+        events leads to a redraw.
 
         Checks `stopping` as well as being cancelled: on Python 3.11 a cancel that lands as
-        a Redis reply arrives can be swallowed, and the tail would block on."""
+        a Redis reply arrives can be swallowed, and the loop would wait on."""
         backoff = Backoff(first=0.1, cap=5.0)
         while not self._idle():
             try:
-                # After an outage keep the cursor: the tail then reads, and sends to the
-                # JSON clients, every event written while it was away.
-                await self._refresh(keep_cursor=self.ready.is_set())
-                self.ready.set()
-                backoff.reset()
-                await self._tail()
+                if not self.ready.is_set():
+                    # The first snapshot sets the cursor: no event before it needs
+                    # replaying. Events after it arrive with the reader's wake-ups,
+                    # the first of which confirms the subscription.
+                    await self._refresh()
+                    self.ready.set()
+                    backoff.reset()
+                if self.unread:
+                    self.unread = False
+                    await self._read()
+                    backoff.reset()
+                else:
+                    await self._sleep()
                 continue
             except RedisError as exc:
+                self.unread = self.ready.is_set()
                 log.warning("site %s: Redis unavailable (%s); retrying", self.site.id, exc)
             except Exception:
                 # A bug must not leave the site's screens dark: log it and start over.
+                self.unread = self.ready.is_set()
                 log.exception("site %s: the hub failed; restarting it", self.site.id)
             await asyncio.sleep(backoff.next())
 
@@ -174,15 +200,33 @@ class SiteHub:
                          self.idle_seconds)
         return self.stopping
 
-    async def _tail(self) -> None:
+    async def _sleep(self) -> None:
+        """Wait for a wake-up; with no socket left, at most until it is time to stop.
+        A hub with sockets and no change costs no timer at all."""
+        self.woken.clear()
+        if self.unread or self.stopping:
+            return
+        if self.users:
+            await self.woken.wait()
+            return
+        left = self.idle_since + self.idle_seconds - asyncio.get_running_loop().time()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.woken.wait(), max(left, 0.0))
+
+    async def _read(self) -> None:
+        """Everything the stream holds after `last_id`, to the JSON clients in order, and
+        one redraw for all of it."""
         stream = keys.events(self.site.id)
-        while not self._idle():
-            reply = await self.tail.xread({stream: self.last_id}, count=BATCH, block=BLOCK_MS)
-            if not reply:
-                continue
-            events = [Event.from_stream(i, f) for i, f in reply[0][1]]
+        while True:
+            async with self.reads:
+                with in_flight.work:
+                    entries = await self.store.redis.xrange(stream, f"({self.last_id}", "+",
+                                                            count=BATCH)
+            if not entries:
+                return
+            events = [Event.from_stream(i, f) for i, f in entries]
             self.last_id = events[-1].id
-            self._close_revoked([f for _, f in reply[0][1] if f.get("type") == "device.revoked"])
+            self._close_revoked([f for _, f in entries if f.get("type") == "device.revoked"])
             if self.events:
                 await self.events.send([json.dumps(e.to_json()) for e in events])
             if any(e.type == "site.updated" for e in events):
@@ -190,6 +234,8 @@ class SiteHub:
             self.dirty = True
             if self.drawing is None:
                 self.drawing = asyncio.create_task(self._draw(), name=f"draw:{self.site.id}")
+            if len(entries) < BATCH:
+                return
 
     def _close_revoked(self, revocations: list[dict[str, str]]) -> None:
         """Close the sockets of the devices these `device.revoked` events name, with code
@@ -214,7 +260,7 @@ class SiteHub:
                 try:
                     await self._refresh(keep_cursor=True)
                 except RedisError as exc:
-                    # The change is still undrawn and the tail may already be past it (a
+                    # The change is still undrawn and the reads may already be past it (a
                     # pooled connection can fail once after Redis restarts): try again.
                     log.warning("site %s: redraw failed (%s); retrying", self.site.id, exc)
                     self.dirty = True
@@ -229,8 +275,9 @@ class SiteHub:
     async def _refresh(self, keep_cursor: bool = False) -> None:
         """Read the state once, render each audience that has a socket, hand on what
         changed. An audience with none is only marked stale: join() renders it."""
-        with in_flight.work:
-            state = await self.store.snapshot(self.site, limit=SCREEN_LIMIT)
+        async with self.reads:
+            with in_flight.work:
+                state = await self.store.snapshot(self.site, limit=SCREEN_LIMIT)
         if not keep_cursor:
             # After a (re)connect: no event before this snapshot needs replaying.
             self.last_id = state.event_id
@@ -265,10 +312,11 @@ class Hub:
     """The process's SiteHubs, each started on its site's first socket and stopped when
     its sockets have been gone a while."""
 
-    def __init__(self, store: Store, tail: Redis, renderers: dict[str, Renderer],
+    def __init__(self, store: Store, renderers: dict[str, Renderer],
                  settings: Settings) -> None:
         self.store = store
-        self.tail = tail
+        self.reader = Reader(store.redis)
+        self.reads = asyncio.Semaphore(READS_AT_ONCE)
         self.renderers = renderers
         self.settings = settings
         self.sites: dict[str, SiteHub] = {}
@@ -278,10 +326,11 @@ class Hub:
         """The site's hub, kept running for as long as the caller holds it."""
         hub = self.sites.get(site.id)
         if hub is None:
-            hub = self.sites[site.id] = SiteHub(site, self.store, self.tail, self.renderers,
-                                                self.settings)
+            hub = self.sites[site.id] = SiteHub(site, self.store, self.renderers,
+                                                self.settings, self.reads)
             hub.on_stop = self._forget
             hub.task = asyncio.create_task(hub.run(), name=f"hub:{site.id}")
+            await self.reader.follow(site.id, hub.wake)
             log.info("site %s: hub started", site.id)
         # This frame lives as long as the socket: keep no copy of the site in it.
         del site
@@ -291,12 +340,16 @@ class Hub:
         finally:
             hub.users -= 1
             hub.idle_since = asyncio.get_running_loop().time()
+            if hub.users == 0:
+                hub.woken.set()  # its loop starts counting down to stopping
 
     def _forget(self, hub: SiteHub) -> None:
         if self.sites.get(hub.site.id) is hub:
             del self.sites[hub.site.id]
+            self.reader.unfollow(hub.site.id, hub.wake)
 
     async def stop(self) -> None:
+        await self.reader.stop()
         for hub in list(self.sites.values()):
             hub.stopping = True
             tasks = [hub.task, hub.drawing, *(g.task for g in hub.screens.values())]
