@@ -8,7 +8,7 @@
 
   var HIGHLIGHT_MS = 10000;
   var RECENT_MS = 30 * 60000;
-  var RECENT_SHOWN = 5;
+  var RECENT_SHOWN = 5;                // at most; fewer when the panel holds fewer
   var RECALL_WINDOW_MS = 3 * 3600000; // a ticket called again within this is a second call
   var QUEUE_MAX = 6;                  // announcements waiting; older ones are dropped
   var REPEAT_UNTIL = 2;               // with more than this waiting, no repeats
@@ -72,6 +72,16 @@
       if (ok) shown += 1;
       row.hidden = !ok;
     });
+    // At the size a patient reads from across the room only three or four rows fit: the
+    // newest ones stay, and a row that would be cut by the panel's edge is not shown.
+    var panel = section.querySelector(".recent");
+    if (panel) {
+      var bottom = panel.getBoundingClientRect().bottom + 1;
+      section.querySelectorAll(".recent-calls tbody tr").forEach(function (row) {
+        if (row.hidden) return;
+        if (row.getBoundingClientRect().bottom > bottom) { row.hidden = true; shown -= 1; }
+      });
+    }
     var none = section.querySelector(".recent-none");
     if (none) none.hidden = shown > 0;
     var box = section.querySelector(".hero");
@@ -295,12 +305,33 @@
     });
   }
 
+  // Text that must be seen whole (the broadcast line, the called room) is set smaller,
+  // step by step down to a floor, until it fits its box, instead of being cut.
+  function fitText() {
+    var rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 10;
+    [[".broadcast p", 3.6], [".hero-call .where", 8], [".hero .label", 3.2]].forEach(function (pair) {
+      document.querySelectorAll(pair[0]).forEach(function (el) {
+        el.style.fontSize = "";
+        if (el.hidden || el.offsetParent === null) return;
+        var size = parseFloat(getComputedStyle(el).fontSize);
+        while ((el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1) &&
+               size > pair[1] * rem) {
+          size = Math.max(pair[1] * rem, size * 0.92);
+          el.style.fontSize = size + "px";
+        }
+      });
+    });
+  }
+
   function expireMessage() {
     var band = document.getElementById("broadcast");
     if (!band) return;
     var until = Number(band.getAttribute("data-expires-ms")) || 0;
     var text = band.querySelector("p");
-    if (text) text.hidden = until <= Date.now();
+    if (text) {
+      var gone = until <= Date.now();
+      if (text.hidden !== gone) { text.hidden = gone; arrange(); }
+    }
   }
 
   // A queue longer than its column shows it a page at a time, turning every few seconds,
@@ -340,7 +371,10 @@
     start();
     tickClock();
     expireMessage();
+    fitText();
+    arrange();
     showPages();
+    window.addEventListener("resize", function () { fitText(); arrange(); showPages(); });
     window.setInterval(everySecond, 1000);
     window.setInterval(tickClock, 5000);
     window.setInterval(turnPages, PAGE_MS);
@@ -353,8 +387,9 @@
     paintLink();
   });
   document.addEventListener("htmx:wsAfterMessage", function () {
-    update();
     expireMessage();
+    fitText();
+    update();
     showPages();
   });
 })();
