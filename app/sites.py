@@ -141,6 +141,10 @@ def site_from_dict(data: dict[str, Any]) -> Site:
         if not isinstance(value, int) or not 0 <= value <= 24 * 60:
             raise SiteError(f"arrival_window: {name} must be whole minutes from 0 to 1440.")
     alerts = _alerts(data.get("alerts") or {})
+    lobby = data.get("lobby", {})  # kept in `extra`; read by app/lobby.py
+    if not isinstance(lobby, dict) or not isinstance(lobby.get("announce_rooming", True), bool):
+        raise SiteError("lobby: announce_rooming must be true or false (a patient roomed "
+                        "without a call to that room is shown and said as a call).")
     day_close = str(data.get("day_close", "20:00"))
     if not CLOSE_RE.match(day_close):
         raise SiteError(f"day_close {day_close!r} must be a local time such as \"20:00\".")

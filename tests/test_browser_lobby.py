@@ -485,3 +485,53 @@ async def test_recent_calls_are_big_enough_to_read_from_across_the_room(
         await expect(shown).to_be_visible()
         box = await shown.bounding_box()
         assert box["y"] + box["height"] <= panel["y"] + panel["height"] + 1
+
+
+async def test_a_patient_roomed_from_waiting_is_shown_and_told_where_to_go(
+        tv: Page, server, site, store, desk):
+    await pair_display(tv, server, site, store)
+    visit = await desk.check_in("reg", language="es")
+    await desk.move(visit, "room", room="room-3")
+    hero = now_calling(tv)
+    await expect(hero.get_by_text(visit["ticket"], exact=True)).to_be_visible(timeout=SHORT)
+    await expect(hero).to_contain_text("Room 3")
+    said = await wait_for(lambda: _said(tv, 2), SOUND, message="the rooming is said")
+    assert "room 3" in said[0]["text"] and "consultorio 3" in said[1]["text"]
+    assert not any("Second call" in s["text"] for s in said)
+
+
+async def test_a_patient_called_to_a_desk_then_roomed_is_sent_to_the_room(
+        tv: Page, server, site, store, desk):
+    await pair_display(tv, server, site, store)
+    visit = await desk.check_in("reg")
+    await desk.call(visit, "desk-1")
+    hero = now_calling(tv)
+    await expect(hero).to_contain_text("Desk 1", timeout=SHORT)
+    await desk.move(visit, "room", room="room-3")
+    await expect(hero).to_contain_text("Room 3", timeout=SHORT)
+    await expect(hero.get_by_text(visit["ticket"], exact=True)).to_be_visible()
+    await expect(hero.get_by_text("Please have a seat")).to_be_hidden()
+
+    async def room_said() -> list[dict[str, Any]]:
+        return [s for s in await spoken(tv) if "room 3" in s["text"]]
+
+    said = await wait_for(room_said, SOUND, message="the room is said")
+    assert not any("Second call" in s["text"] for s in said)
+
+
+async def test_finished_calls_stay_on_recent_calls_with_their_room(
+        page: Page, server, site, store, desk):
+    await pair_display(page, server, site, store)
+    first, second = await desk.check_in("reg"), await desk.check_in("reg")
+    await desk.call(first, "room-1")
+    await desk.call(second, "room-2")
+    row = recent_calls(page).get_by_role("row").filter(has_text=first["ticket"])
+    await expect(row).to_contain_text("Room 1", timeout=SHORT)
+    await desk.move(first, "done")
+    await desk.move(second, "no-show")
+    await expect(now_calling(page).get_by_text("Please have a seat")).to_be_visible(
+        timeout=SHORT)
+    await expect(row).to_be_visible()
+    await expect(row).to_contain_text("Room 1")
+    await expect(recent_calls(page).get_by_role("row").filter(has_text=second["ticket"])) \
+        .to_contain_text("Room 2")

@@ -50,14 +50,22 @@
 
   function calledMs(el) { return Number(el.getAttribute("data-called-ms")) || 0; }
 
+  // A patient roomed without a call holds the Now-calling panel a while, then leaves it
+  // for Recent calls (the server says until when).
+  function heldOut(el, now) {
+    var until = Number(el.getAttribute("data-until-ms")) || 0;
+    return until > 0 && until <= now;
+  }
+
   // Which of the pushed calls this display shows: every display of a site is sent the same
   // fragment, so a display limited to some queues picks its own hero and recent rows.
   function arrange() {
     var section = document.getElementById("calling");
     if (!section) return null;
     var hero = null;
+    var now = Date.now();
     section.querySelectorAll(".hero-call").forEach(function (el) {
-      var mine = shows(el) && hero === null;
+      var mine = shows(el) && hero === null && !heldOut(el, now);
       if (mine) hero = el;
       el.hidden = !mine;
     });
@@ -65,7 +73,6 @@
     if (calm) calm.hidden = hero !== null;
     var heroKey = hero && hero.getAttribute("data-call");
     var shown = 0;
-    var now = Date.now();
     section.querySelectorAll(".recent-calls tbody tr").forEach(function (row) {
       var ok = shows(row) && row.getAttribute("data-call") !== heroKey &&
         now - calledMs(row) < RECENT_MS && shown < RECENT_SHOWN;
@@ -111,7 +118,7 @@
     var now = Date.now();
     candidates(section).forEach(function (el) {
       var key = el.getAttribute("data-call");
-      if (seen.has(key)) return;
+      if (seen.has(key) || heldOut(el, now)) return;
       remember(seen, key, true);
       var ticket = el.getAttribute("data-ticket");
       var before = lastCalled.get(ticket);
@@ -121,7 +128,9 @@
       window.setTimeout(arrange, HIGHLIGHT_MS + 50);
       var says = [];
       try { says = JSON.parse(el.getAttribute("data-say") || "[]"); } catch (e) { says = []; }
-      enqueue({ says: says, recall: before !== undefined && before !== ms &&
+      // A rooming after a call to a desk is a new place to go, not a second call.
+      var room = el.getAttribute("data-kind") === "room";
+      enqueue({ says: says, recall: !room && before !== undefined && before !== ms &&
                 ms - before < RECALL_WINDOW_MS });
     });
     arrange();
@@ -378,7 +387,7 @@
     window.setInterval(everySecond, 1000);
     window.setInterval(tickClock, 5000);
     window.setInterval(turnPages, PAGE_MS);
-    window.setInterval(arrange, 60000); // recent calls age out of the list
+    window.setInterval(arrange, 5000); // room calls leave the hero, recent calls age out
   });
   document.addEventListener("htmx:wsOpen", function () { link.open = true; paintLink(); });
   document.addEventListener("htmx:wsClose", function () {
