@@ -477,3 +477,92 @@ async def test_a_busy_board_screenshot(browser, server, site, store, settings, d
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "board.png"))
     assert json.dumps(problems) == "[]"
+    await page.set_viewport_size({"width": 1366, "height": 768})
+    await page.wait_for_timeout(300)
+    await page.screenshot(path=str(ARTIFACTS / "board-1366x768.png"))
+    assert await axe_problems(page) == []
+
+
+async def test_a_1366x768_laptop_shows_the_basics_without_scrolling(browser, server, site,
+                                                                    store, desk):
+    """Six patients called and more waiting: the toolbar is one line, and the walk-in form
+    and the first waiting patients are on the first screen."""
+    visits = [await desk.check_in("reg" if i % 2 else "nurse", name=f"Patient {i}")
+              for i in range(12)]
+    for visit, room in zip(visits[:6], ("desk-1", "room-1", "room-2", "room-3", "", ""),
+                           strict=True):
+        await desk.call(visit, room)
+    page = await open_board(browser, server, site, store, "pat", size=(1366, 768))
+    await expect(page.get_by_role("row").filter(has_text="Patient 11")).to_be_attached()
+
+    tops = await page.get_by_role("search").evaluate(
+        "bar => [...bar.children].map(c => Math.round(c.getBoundingClientRect().top))")
+    boxes = await page.get_by_role("search").evaluate(
+        "bar => [...bar.children].map(c => c.getBoundingClientRect().height)")
+    assert max(tops) - min(tops) < max(boxes), f"the toolbar wraps: tops {tops}"
+
+    async def on_first_screen(locator) -> bool:
+        box = await locator.bounding_box()
+        return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 768
+
+    walk_in = page.get_by_role("region", name="Check in a walk-in")
+    assert await on_first_screen(walk_in.get_by_label("Name"))
+    assert await on_first_screen(walk_in.get_by_role("button", name="Check in"))
+    first_row = queue_section(page, "Registration").get_by_role("row").filter(
+        has_text="Patient").first
+    assert await on_first_screen(first_row), "no waiting patient on the first screen"
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1366
+    problems = await axe_problems(page)
+    assert not problems, problems
+
+
+async def test_more_is_a_dialog_escape_and_a_click_outside_close_it(browser, server, site,
+                                                                    store, desk):
+    for i in range(14):
+        await desk.check_in("reg", name=f"Waiting {i:02d}")
+    page = await open_board(browser, server, site, store, "pat", size=(1366, 768))
+    rows = queue_section(page, "Registration").get_by_role("row")
+    await expect(rows.filter(has_text="Waiting 13")).to_be_attached(timeout=SHORT)
+
+    first = rows.filter(has_text="Waiting 00")
+    more = first.locator("summary", has_text="More")
+    await more.focus()
+    await page.keyboard.press("Enter")
+    panel = first.get_by_role("dialog", name=re.compile("More for"))
+    await expect(panel).to_be_visible()
+    await page.keyboard.press("Tab")  # into the panel
+    await page.keyboard.press("Escape")
+    await expect(panel).to_be_hidden()
+    await expect(more).to_be_focused()
+
+    await more.click()
+    await expect(panel).to_be_visible()
+    await page.get_by_role("heading", name="Check in a walk-in").click()
+    await expect(panel).to_be_hidden()
+
+    # A row at the bottom of the window: its panel opens where it fits, inside the window.
+    await page.evaluate("window.scrollTo(0, 0)")
+    last = None
+    for i in range(14):
+        row = rows.filter(has_text=f"Waiting {i:02d}")
+        box = await row.bounding_box()
+        if box and box["y"] + box["height"] <= 768:
+            last = row
+    assert last is not None
+    last_more = last.locator("summary", has_text="More")
+    box = await last_more.bounding_box()
+    assert box["y"] > 768 - 200, "the row is near the bottom of the window"
+    await last_more.click()
+    last_panel = last.get_by_role("dialog", name=re.compile("More for"))
+    await expect(last_panel).to_be_visible()
+    inside = await last_panel.bounding_box()
+    assert inside["y"] >= 0 and inside["y"] + inside["height"] <= 768, inside
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "board-more-1366x768.png"))
+    # Only one panel is open at a time.
+    await more.focus()
+    await page.keyboard.press("Enter")
+    await expect(panel).to_be_visible()
+    await expect(last_panel).to_be_hidden()
+    problems = await axe_problems(page)
+    assert not problems, problems

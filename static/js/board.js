@@ -456,6 +456,48 @@
     say("Fill in the highlighted field first.", "error");
   });
 
+  // ---- "More": a small non-modal dialog. One open at a time; Escape or a click outside
+  // closes it (Escape puts the focus back on its button); it opens upwards, or scrolls
+  // inside itself, rather than run past the window's edge.
+  function openMores() { return Array.from(document.querySelectorAll("details.more[open]")); }
+  function closeMore(d, refocus) {
+    d.open = false;
+    if (refocus) d.querySelector("summary").focus();
+  }
+  function fitMore(d) {
+    var panel = d.querySelector(".more-panel");
+    if (!panel) return;
+    panel.classList.remove("more-panel--up", "more-panel--left");
+    panel.style.maxHeight = "";
+    var margin = 8;
+    var button = d.querySelector("summary").getBoundingClientRect();
+    var rect = panel.getBoundingClientRect();
+    var below = window.innerHeight - button.bottom - margin;
+    var above = button.top - margin;
+    if (rect.height > below && above > below) panel.classList.add("more-panel--up");
+    var room = panel.classList.contains("more-panel--up") ? above : below;
+    if (rect.height > room) panel.style.maxHeight = Math.max(120, room) + "px";
+    if (panel.getBoundingClientRect().left < margin) panel.classList.add("more-panel--left");
+  }
+  document.addEventListener("toggle", function (evt) {
+    var d = evt.target;
+    if (!d.matches || !d.matches("details.more") || !d.open) return;
+    openMores().forEach(function (other) { if (other !== d) other.open = false; });
+    fitMore(d);
+  }, true);
+  window.addEventListener("resize", function () { openMores().forEach(fitMore); });
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Escape") return;
+    var open = openMores();
+    if (!open.length) return;
+    evt.preventDefault();
+    evt.stopImmediatePropagation();
+    open.forEach(function (d) { closeMore(d, d.contains(document.activeElement) || open.length === 1); });
+  }, true);
+  document.addEventListener("click", function (evt) {
+    openMores().forEach(function (d) { if (!d.contains(evt.target)) closeMore(d, false); });
+  }, true);
+
   document.addEventListener("click", function (evt) {
     var chip = evt.target.closest("[data-open-more]");
     if (chip) {
