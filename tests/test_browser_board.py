@@ -211,7 +211,7 @@ async def test_every_move_is_one_click_and_calls_go_to_the_chosen_desk(browser, 
     panel = await more("Dana Reyes")
     await panel.get_by_role("button", name="Return").click()
     await expect(queue_section(page, "Nurse")).to_contain_text("Dana Reyes", timeout=SHORT)
-    await expect(feedback(page)).to_contain_text(f"{d['ticket']} is now waiting")
+    await expect(feedback(page)).to_have_text(f"{d['ticket']} is back in Nurse, waiting 1st.")
     del a, b, c
 
     nurse = queue_section(page, "Nurse")
@@ -231,26 +231,38 @@ async def test_flags_priority_note_and_copay_from_the_board_reach_the_report(
 
     await row.get_by_role("button", name="Verify ins.").click()
     await expect(row.get_by_role("button", name="Verify ins.")).to_have_count(0, timeout=SHORT)
-    await expect(feedback(page)).to_contain_text("Insurance verified")
+    await expect(feedback(page)).to_have_text("Insurance verified for A002.")
 
     await row.get_by_role("button", name="Copay due").click()  # opens the copay form
     panel = row.locator(".more-panel")
+    # Too much: the sentence speaks of the amount the person typed, not of a field.
+    await panel.get_by_label("Copay $").fill("2000")
+    await panel.get_by_role("button", name="Record").click()
+    await expect(feedback(page)).to_have_text(
+        "A002: The amount must be between $0.01 and $1,000.", timeout=SHORT)
     await panel.get_by_label("Copay $").fill("25")
     await panel.get_by_label("by").select_option("card")
     await panel.get_by_role("button", name="Record").click()
     await expect(row).to_contain_text("Paid $25.00", timeout=SHORT)
+    await expect(feedback(page)).to_have_text("Recorded $25.00 copay by card for A002.")
     await expect(row.get_by_role("button", name="Copay due")).to_have_count(0)
 
     panel = await open_more(row)
     await panel.get_by_label("Priority").select_option(label="urgent")
     await panel.get_by_role("button", name="Set").click()
-    await expect(feedback(page)).to_contain_text("Priority — A002 is now waiting")
+    await expect(feedback(page)).to_have_text(
+        "A002's priority is now urgent, waiting 1st in Registration.", timeout=SHORT)
     rows = queue_section(page, "Registration").get_by_role("row")
     await expect(rows.nth(1)).to_contain_text("Noa Peretz", timeout=SHORT)  # now first
     panel = await open_more(row)
     await panel.get_by_label("Note").fill("Needs a wheelchair at door 2")
     await panel.get_by_role("button", name="Save note").click()
     await expect(row).to_contain_text("Needs a wheelchair at door 2", timeout=SHORT)
+    await expect(feedback(page)).to_have_text("Saved the note for A002.")
+    panel = await open_more(row)
+    await panel.get_by_label("To").select_option(label="Lab")
+    await panel.get_by_role("button", name="Transfer").click()
+    await expect(feedback(page)).to_have_text("A002 moved to Lab, waiting 1st.", timeout=SHORT)
 
     await page.get_by_role("link", name="Day report").click()
     await expect(page.get_by_role("table", name="By method")).to_contain_text("$25.00")
@@ -358,7 +370,7 @@ async def test_done_waits_a_few_seconds_for_undo_and_undo_sends_nothing(browser,
     assert (await desk.client.get(f"/visits/{v['id']}")).json()["status"] == "called"
     await expect(row).to_have_count(0, timeout=4000 + SHORT)
     assert (await desk.client.get(f"/visits/{v['id']}")).json()["status"] == "no_show"
-    await expect(feedback(page)).to_contain_text(f"{v['ticket']} is now a no-show")
+    await expect(feedback(page)).to_have_text(f"{v['ticket']} is marked as a no-show.")
 
 
 async def test_a_kiosks_call_for_help_shows_on_the_board_until_a_psr_answers(

@@ -298,6 +298,12 @@
     if (elt && elt.hasAttribute("data-to-my-desk") && byId("my-desk").value) {
       evt.detail.parameters.room = byId("my-desk").value;
     }
+    // What was asked for, so the answer can say it back ("Recorded $20.00 copay by card").
+    if (elt) {
+      var p = evt.detail.parameters;
+      elt.lobbylineSent = { amount: p.amount, method: p.method, queue: p.queue, room: p.room,
+        priority: p.priority, note: p.note };
+    }
   });
 
   // ---- Every answer becomes a sentence.
@@ -337,11 +343,53 @@
     if (what === "Post message") return "Posted on the lobby screens.";
     if (what === "On my way") return "The kiosk's call for help is answered.";
     if (what === "Clear message") return "The lobby message is cleared.";
-    if (data.id && data.status && data.ticket) {
-      return what + " — " + ticket + " is now " + (STATUS[data.status] || data.status) + ".";
-    }
+    if (data.id && data.status && data.ticket) return movedSentence(elt, what, ticket, data);
     return what + ": done.";
   }
+
+  function queueName(id) {
+    var opt = id && byId("filter-queue").querySelector('option[value="' + CSS.escape(id) + '"]');
+    return opt ? opt.textContent : id || "";
+  }
+
+  function ordinal(n) {
+    var s = n % 100 >= 11 && n % 100 <= 13 ? "th" : ["th", "st", "nd", "rd"][n % 10] || "th";
+    return n + s;
+  }
+
+  function dollars(cents) {
+    return "$" + (cents / 100).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  }
+
+  // A move's answer (the visit as it now is) as a sentence saying what happened.
+  function movedSentence(elt, what, ticket, data) {
+    var sent = elt.lobbylineSent || {};
+    var place = data.status === "waiting" && data.position ?
+      ", waiting " + ordinal(data.position) : "";
+    var where = queueName(data.queue);
+    switch (what) {
+      case "Copay":
+        var amount = Number(String(sent.amount || "").replace("$", ""));
+        return "Recorded " + (amount > 0 ? dollars(Math.round(amount * 100)) + " " : "") +
+          "copay" + (sent.method ? " by " + sent.method : "") + " for " + ticket +
+          (amount > 0 && data.copay_cents > Math.round(amount * 100) ?
+            " (" + dollars(data.copay_cents) + " paid for this visit)." : ".");
+      case "Transfer": return ticket + " moved to " + where + place + ".";
+      case "Return": return ticket + " is back in " + where + place + ".";
+      case "Room": return ticket + " is in " + roomName(data.room) + ".";
+      case "Check-out": return ticket + " is at check-out.";
+      case "Done": return ticket + " is done.";
+      case "No-show": return ticket + " is marked as a no-show.";
+      case "Left": return ticket + " is marked as left.";
+      case "Priority":
+        return ticket + "'s priority is now " + (PRIORITY[data.priority] || data.priority) +
+          (place ? place + " in " + where : "") + ".";
+      case "Note": return data.note ? "Saved the note for " + ticket + "." : "Removed the note for " + ticket + ".";
+    }
+    // A flag's button: "Insurance verified", "Forms done", …
+    return what + " for " + ticket + ".";
+  }
+  var PRIORITY = { 0: "normal", 1: "high", 2: "urgent" };
 
   function failure(elt, xhr) {
     var ticket = elt.getAttribute("data-ticket");
@@ -358,6 +406,7 @@
     if (data.error === "room_occupied") {
       return "That room or desk already has a patient: finish or return them first, or pick another one.";
     }
+    if (data.error === "invalid") return (ticket ? ticket + ": " : "") + data.detail;
     return (ticket ? ticket + ": " : "") + what + " — " + data.detail;
   }
 
