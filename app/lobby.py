@@ -9,13 +9,12 @@ wait, and where to go once called, never a name. Pure: built from a SiteState or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from app.announce import Announcement, announcements, site_language
 from app.sites import Site
 from app.state import SiteState
+from app.timefmt import hour12, site_clock_ms
 
 CALLING_SHOWN = 6
 TICKETS_SHOWN = 24  # what a TV can show legibly; the rest are counted
@@ -41,7 +40,7 @@ class LobbyCall:
     called_at: str
     called_ms: int
     queue: str = ""
-    called_local: str = ""  # the call's time on the site's clock ("3:05 PM")
+    called_local: str = ""  # the call's time as the site writes it ("3:05 PM", "15:05")
     current: bool = True  # still where the call sent them: a candidate for the hero
     kind: str = "call"  # call, recall, or room (roomed without a call to that room)
     hold_until_ms: int = 0  # a room call leaves the hero then; 0: when the visit moves
@@ -76,6 +75,7 @@ class LobbyView:
     message_expires_ms: int = 0
     timezone: str = "UTC"
     language: str = "en"
+    hour12: bool = True  # the site writes times on a 12-hour clock
 
     def to_json(self) -> dict[str, Any]:
         """docs/api.md's lobby view."""
@@ -97,13 +97,6 @@ class LobbyView:
             "message": None if self.message is None else {
                 "text": self.message, "expires_ms": self.message_expires_ms},
         }
-
-
-def local_time(ms: int, tz: ZoneInfo, lang: str) -> str:
-    """Epoch ms as a wall clock at the site: "3:05" in English (a recent call needs no AM
-    or PM), "15:05" otherwise."""
-    moment = datetime.fromtimestamp(ms / 1000, UTC).astimezone(tz)
-    return moment.strftime("%-I:%M") if lang == "en" else moment.strftime("%H:%M")
 
 
 def announces_rooming(site: Site) -> bool:
@@ -149,7 +142,7 @@ def lobby_view(state: SiteState, only: tuple[str, ...] = ()) -> LobbyView:
         room = rooms.get(room_id)
         name = room.name if room else None
         return LobbyCall(
-            ticket, name, at, ms, queue, local_time(ms, state.site.tz, lang), current,
+            ticket, name, at, ms, queue, site_clock_ms(ms, state.site), current,
             kind=kind, hold_until_ms=ms + ROOM_CALL_HOLD_MS if kind == "room" else 0,
             says=announcements(lang, language, ticket, name, room.kind if room else None))
 
@@ -189,7 +182,7 @@ def lobby_view(state: SiteState, only: tuple[str, ...] = ()) -> LobbyView:
     message = state.message or {}
     return LobbyView(state.site.name, state.event_id, tuple(queues), calling, tuple(recent),
                      message.get("text"), int(message.get("expires_ms") or 0),
-                     state.site.timezone, lang)
+                     state.site.timezone, lang, hour12(state.site))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app import timefmt
 from app.desk import PAYMENT_METHODS
 
 Entry = Mapping[str, Any]
@@ -42,10 +43,11 @@ def who(actor: str) -> str:
             "system": f"system ({name})"}.get(kind, actor) if name else actor
 
 
-def local_time(iso: str, tz: ZoneInfo) -> str:
-    """"14:05:09" in the site's time zone ("" when unreadable)."""
+def local_time(iso: str, tz: ZoneInfo, twelve: bool = False) -> str:
+    """"14:05:09" (or, on a 12-hour site, "2:05:09 PM") in the site's time zone ("" when
+    unreadable)."""
     try:
-        return datetime.fromisoformat(iso).astimezone(tz).strftime("%H:%M:%S")
+        return timefmt.clock(datetime.fromisoformat(iso), tz, twelve, seconds=True)
     except (TypeError, ValueError):
         return ""
 
@@ -64,7 +66,7 @@ class Reconciliation:
     total: int = 0
 
 
-def reconcile(entries: Iterable[Entry], tz: ZoneInfo) -> Reconciliation:
+def reconcile(entries: Iterable[Entry], tz: ZoneInfo, twelve: bool = False) -> Reconciliation:
     """Copays of the day from its audit entries, in the order they were taken."""
     out = Reconciliation(by_method={m: 0 for m in PAYMENT_METHODS})
     for e in entries:
@@ -72,7 +74,7 @@ def reconcile(entries: Iterable[Entry], tz: ZoneInfo) -> Reconciliation:
             continue
         cents, method, actor = int(e.get("amount_cents") or 0), str(e.get("method")), who(
             str(e.get("actor", "")))
-        out.payments.append({"time": local_time(str(e.get("at", "")), tz),
+        out.payments.append({"time": local_time(str(e.get("at", "")), tz, twelve),
                              "ticket": e.get("ticket") or "", "method": method,
                              "cents": cents, "actor": actor})
         out.by_method[method] = out.by_method.get(method, 0) + cents
@@ -119,7 +121,7 @@ def detail(e: Entry) -> str:
 
 
 def audit_rows(entries: Iterable[Entry], tz: ZoneInfo, ticket: str = "",
-               actor: str = "") -> list[dict[str, str]]:
+               actor: str = "", twelve: bool = False) -> list[dict[str, str]]:
     """The entries matching a ticket (exact, any case) and an actor (part of the name,
     any case), oldest first, as the audit page shows them."""
     ticket, actor = ticket.strip().upper(), actor.strip().lower()
@@ -131,7 +133,8 @@ def audit_rows(entries: Iterable[Entry], tz: ZoneInfo, ticket: str = "",
         if actor and actor not in name.lower() and actor not in str(e.get("actor", "")).lower():
             continue
         kind = str(e.get("type", ""))
-        rows.append({"time": local_time(str(e.get("at", "")), tz), "ticket": e.get("ticket") or "",
+        rows.append({"time": local_time(str(e.get("at", "")), tz, twelve),
+                     "ticket": e.get("ticket") or "",
                      "action": ACTIONS.get(kind, kind), "actor": name, "detail": detail(e)})
     return rows
 

@@ -141,6 +141,10 @@ def site_from_dict(data: dict[str, Any]) -> Site:
         if not isinstance(value, int) or not 0 <= value <= 24 * 60:
             raise SiteError(f"arrival_window: {name} must be whole minutes from 0 to 1440.")
     alerts = _alerts(data.get("alerts") or {})
+    time_format = data.get("time_format", "12h" if language.split("-")[0] == "en" else "24h")
+    if time_format not in ("12h", "24h"):  # kept in `extra`; read by app/timefmt.py
+        raise SiteError(f"time_format {time_format!r} must be \"12h\" (3:05 PM) or \"24h\" "
+                        "(15:05).")
     lobby = data.get("lobby", {})  # kept in `extra`; read by app/lobby.py
     if not isinstance(lobby, dict) or not isinstance(lobby.get("announce_rooming", True), bool):
         raise SiteError("lobby: announce_rooming must be true or false (a patient roomed "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -22,6 +21,7 @@ from app.screens import screen_access
 from app.sites import Site
 from app.state import SiteState
 from app.templating import macro, templates
+from app.timefmt import hour12, site_clock_ms
 from app.visits import DESK_REASONS, FLAG_LABELS, MOVES, PRIORITIES
 
 MACROS = "board_macros.html"
@@ -48,10 +48,8 @@ RECALL_AFTER_MS = 3 * 60_000  # called and not roomed this long: the row asks "R
 
 
 def local_hm(ms: int | str | None, site: Site) -> str:
-    """"14:05" in the site's time zone from epoch ms ("" for none)."""
-    if not ms:
-        return ""
-    return datetime.fromtimestamp(int(ms) / 1000, site.tz).strftime("%H:%M")
+    """Epoch ms as the site writes a time of day ("3:05 PM" or "15:05"; "" for none)."""
+    return site_clock_ms(ms, site)
 
 
 def row(v: Mapping[str, Any], site: Site, appts: Mapping[str, Mapping[str, str]],
@@ -135,7 +133,8 @@ async def page(request: Request) -> Response:
     ctx = context(state)
     return templates.TemplateResponse(request, "board.html", {
         **ctx, "ctx": ctx, "user": user, "role": principal.role, "flag_labels": FLAG_LABELS,
-        "undo_seconds": request.app.state.settings.board_undo_seconds})
+        "undo_seconds": request.app.state.settings.board_undo_seconds,
+        "hour12": hour12(site)})
 
 
 routes = [Route("/sites/{site}/board", page)]

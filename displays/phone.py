@@ -25,6 +25,7 @@ from app.lobby import PatientStatus, patient_status
 from app.sites import Site
 from app.status_links import read_token
 from app.templating import macro, templates
+from app.timefmt import site_clock
 
 TOKEN_MAX = 300
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
@@ -59,7 +60,7 @@ async def _status(request: Request) -> tuple[Site, PatientStatus] | None:
 
 
 def _updated(site: Site, now: datetime) -> str:
-    return now.astimezone(site.tz).strftime("%-I:%M %p")
+    return site_clock(now, site)
 
 
 async def page(request: Request) -> Response:

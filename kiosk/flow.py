@@ -15,6 +15,7 @@ from typing import Any
 
 from app.appointments.model import Appointment, arrival_flags, normalise_name
 from app.sites import Site
+from app.timefmt import site_clock
 
 # The steps, in the order a patient meets them.
 WELCOME = "welcome"
@@ -155,7 +156,7 @@ def summary(appointment: Appointment, site: Site) -> dict[str, str]:
     queue = site.queue(appointment.queue)
     return {
         "initials": initials(appointment.first_name, appointment.last_name),
-        "time": local.strftime("%-I:%M %p"),
+        "time": site_clock(local, site),
         "provider": appointment.provider or (queue.name if queue else ""),
     }
 

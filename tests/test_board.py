@@ -63,7 +63,9 @@ def test_a_row_shows_the_moves_of_its_status_and_flags_with_labels():
     assert r["recall_due_ms"] == 1700000000000 + 3 * 60_000  # "Recall?" from then on
     assert [c["label"] for c in r["chips"]] == ["Interp: ES", "Verify ins."]
     assert r["room"] == "Desk 1" and r["provider"] == "Dr. Okafor"
-    assert r["appt_time"] == "16:13"  # the site's time zone
+    assert r["appt_time"] == "4:13 PM"  # the site's time zone, on its 12-hour clock
+    on_24h = site_from_dict({**BASE, "time_format": "24h"})
+    assert board.row(visit, on_24h, appts)["appt_time"] == "16:13"
 
 
 def test_a_kiosk_desk_ticket_says_why_the_patient_was_sent_to_the_desk():

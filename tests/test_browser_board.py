@@ -578,3 +578,31 @@ async def test_more_is_a_dialog_escape_and_a_click_outside_close_it(browser, ser
     await expect(last_panel).to_be_hidden()
     problems = await axe_problems(page)
     assert not problems, problems
+
+
+async def test_one_clock_on_the_board_and_its_report_and_durations_say_what_they_are(
+        browser, server, site, store, settings, desk):
+    """The test site speaks English: every time of day is on a 12-hour clock, however the
+    PC (Tokyo here) writes its own."""
+    now = clock.now()
+    await AppointmentStore(store.redis, settings).save(site, [
+        (0, Appointment(id="ap-clock", site=site.id, start=now + timedelta(minutes=40),
+                        queue="nurse", first_name="Vera", last_name="Lind",
+                        birth_date="1975-05-05", code="CLOCK1Q", provider="Dr. Patel"))],
+        actor="test")
+    waiting = await desk.check_in("reg", name="Wanda Waits")
+    called = await desk.check_in("reg", name="Carl Called")
+    await desk.call(called, "desk-1")
+    await desk.move(waiting, "copay", amount="10", method="cash")
+    twelve = re.compile(r"^\d{1,2}:\d{2} (AM|PM)$")
+    page = await open_board(browser, server, site, store, "pat")
+    await expect(page.locator(".board-head time.clock")).to_have_text(twelve)
+    expected = page.get_by_role("region", name="Expected today")
+    await expect(expected.locator(".appt-time").first).to_have_text(twelve)
+    await expect(page.get_by_role("row").filter(has_text="Wanda Waits")).to_contain_text(
+        re.compile(r"waiting \d+ min"))
+    await expect(page.get_by_role("row").filter(has_text="Carl Called")).to_contain_text(
+        re.compile(r"called \d+:\d{2} ago"))
+    await page.get_by_role("link", name="Day report").click()
+    cell = page.get_by_role("row").filter(has_text=waiting["ticket"]).get_by_role("cell").first
+    await expect(cell).to_have_text(re.compile(r"^\d{1,2}:\d{2}:\d{2} (AM|PM)$"))

@@ -533,5 +533,7 @@ async def test_finished_calls_stay_on_recent_calls_with_their_room(
         timeout=SHORT)
     await expect(row).to_be_visible()
     await expect(row).to_contain_text("Room 1")
+    # The time of the call as the site writes times (an English site: 12-hour, AM/PM).
+    await expect(row.locator("td.time")).to_have_text(re.compile(r"^\d{1,2}:\d{2} (AM|PM)$"))
     await expect(recent_calls(page).get_by_role("row").filter(has_text=second["ticket"])) \
         .to_contain_text("Room 2")

@@ -57,3 +57,20 @@ def test_arrival_window_must_be_whole_minutes():
             "arrival_window": {"early_minutes": -5}}
     with pytest.raises(SiteError, match="early_minutes"):
         site_from_dict(data)
+
+
+def test_a_site_writes_times_one_way_chosen_or_from_its_language():
+    from datetime import UTC, datetime
+
+    from app.timefmt import hour12, site_clock
+
+    base = {"id": "x", "name": "X", "timezone": "UTC",
+            "queues": [{"id": "q", "name": "Q", "prefix": "A"}]}
+    moment = datetime(2026, 12, 6, 15, 5, 9, tzinfo=UTC)
+    english, spanish = site_from_dict(base), site_from_dict({**base, "language": "es"})
+    assert hour12(english) and site_clock(moment, english) == "3:05 PM"
+    assert not hour12(spanish) and site_clock(moment, spanish) == "15:05"
+    chosen = site_from_dict({**base, "time_format": "24h"})
+    assert site_clock(moment, chosen, seconds=True) == "15:05:09"
+    with pytest.raises(SiteError, match="time_format"):
+        site_from_dict({**base, "time_format": "am/pm"})

@@ -151,15 +151,20 @@
   });
 
   // ---- Timers, colours and alerts, in the site's time zone.
-  var clockFormat = new Intl.DateTimeFormat("en-US", { timeZone: tz, hour: "numeric", minute: "2-digit" });
+  // The site's one way of writing a time (12- or 24-hour), whatever the PC's own settings.
+  var clockFormat = new Intl.DateTimeFormat("en-US", { timeZone: tz, hour: "numeric", minute: "2-digit",
+    hourCycle: app.getAttribute("data-hour12") === "no" ? "h23" : "h12" });
   var alerted = new Set();
   var lastBanners = 0;
 
-  function waitText(ms, seconds) {
+  // A duration always says what it measures: "waiting 5 min", "called 1:47 ago" (minutes
+  // and seconds since the call), "here 40 min" (since check-in, once in a room).
+  function waitText(ms, seconds, status) {
     var s = Math.max(0, Math.floor((Date.now() - ms) / 1000));
     var m = Math.floor(s / 60);
-    if (seconds) return m + ":" + String(s % 60).padStart(2, "0");
-    return m < 60 ? m + " min" : Math.floor(m / 60) + " h " + (m % 60) + " min";
+    if (seconds) return "called " + m + ":" + String(s % 60).padStart(2, "0") + " ago";
+    var span = m < 60 ? m + " min" : Math.floor(m / 60) + " h " + (m % 60) + " min";
+    return (status === "waiting" ? "waiting " : "here ") + span;
   }
 
   function tick() {
@@ -176,7 +181,8 @@
       var timer = row.querySelector("[data-timer-ms]");
       var since = Number(timer && timer.getAttribute("data-timer-ms"));
       if (!since) return;
-      timer.textContent = waitText(since, timer.getAttribute("data-seconds") === "yes");
+      timer.textContent = waitText(since, timer.getAttribute("data-seconds") === "yes",
+                                   timer.getAttribute("data-status"));
       var minutes = (now - since) / 60000;
       var waiting = row.classList.contains("visit--waiting");
       var red = alertsOn && waiting && redMin > 0 && minutes >= redMin;

@@ -306,7 +306,8 @@
     document.querySelectorAll("[data-site-clock]").forEach(function (el) {
       try {
         el.textContent = new Intl.DateTimeFormat(el.getAttribute("data-lang") || "en", {
-          hour: "numeric", minute: "2-digit", timeZone: el.getAttribute("data-tz") || undefined
+          hour: "numeric", minute: "2-digit", timeZone: el.getAttribute("data-tz") || undefined,
+          hourCycle: el.getAttribute("data-hour12") === "no" ? "h23" : "h12"
         }).format(new Date());
       } catch (e) {
         el.textContent = new Date().toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
