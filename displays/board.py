@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -52,6 +53,20 @@ def local_hm(ms: int | str | None, site: Site) -> str:
     return site_clock_ms(ms, site)
 
 
+def language_mark(code: str, site: Site) -> dict[str, str] | None:
+    """The patient's language beside their name, when it is not the site's own:
+    {"code": "ES", "name": "Spanish"}; None otherwise."""
+    code = code.strip()
+    ours = str(site.extra.get("language", "en"))
+    if not code or code.split("-")[0].lower() == ours.split("-")[0].lower():
+        return None
+    try:
+        name = Locale.parse(code.replace("-", "_")).get_display_name("en") or code
+    except (ValueError, TypeError, UnknownLocaleError):
+        name = code
+    return {"code": code.upper(), "name": name}
+
+
 def row(v: Mapping[str, Any], site: Site, appts: Mapping[str, Mapping[str, str]],
         position: int | None = None) -> dict[str, Any]:
     """What a visit's row shows, from its stored fields."""
@@ -80,6 +95,7 @@ def row(v: Mapping[str, Any], site: Site, appts: Mapping[str, Mapping[str, str]]
         "checked_in_ms": v.get("checked_in_ms") or "",
         "checked_in": local_hm(v.get("checked_in_ms"), site),
         "appt_time": local_hm(appt.get("start_ms"), site), "provider": appt.get("provider", ""),
+        "language": language_mark(language, site),
         "position": position, "main": [m for m in MAIN_MOVES.get(status, ()) if m in moves],
         "more": [m for m in moves if m not in MAIN_MOVES.get(status, ())],
     }

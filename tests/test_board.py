@@ -93,3 +93,14 @@ def test_a_long_queue_raises_a_banner_and_expected_lists_only_those_not_arrived(
                         "board-alerts", "board-message"}
     quiet = board.fragments(_state(site_from_dict(BASE), waiting))
     assert "waiting (alert" not in quiet["board-alerts"]
+
+
+def test_a_patients_language_is_marked_unless_it_is_the_sites_own():
+    english = site_from_dict(BASE)
+    spanish = site_from_dict({**BASE, "language": "es"})
+    assert board.language_mark("es", english) == {"code": "ES", "name": "Spanish"}
+    assert board.language_mark("pt-BR", english)["name"] == "Portuguese (Brazil)"
+    assert board.language_mark("en", english) is None
+    assert board.language_mark("es", spanish) is None
+    assert board.language_mark("", english) is None
+    assert board.language_mark("zz", english) == {"code": "ZZ", "name": "zz"}

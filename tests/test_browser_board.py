@@ -484,6 +484,12 @@ async def test_a_busy_board_screenshot(browser, server, site, store, settings, d
     await page.reload()
     await expect(page.get_by_role("row").filter(has_text="Quinn Murphy")).to_be_visible()
     await page.wait_for_timeout(1200)
+    # A patient's language shows on their row, whether or not an interpreter is flagged.
+    mark = page.get_by_role("row").filter(has_text="Isabelle Dubois").locator("abbr.lang")
+    await expect(mark).to_have_text("FR")
+    await expect(mark).to_have_attribute("title", "Speaks French")
+    await expect(page.get_by_role("row").filter(has_text="Whitmore").locator("abbr.lang")) \
+        .to_have_text("ES")
     problems = await axe_problems(page)
     assert not problems, problems
     ARTIFACTS.mkdir(exist_ok=True)
