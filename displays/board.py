@@ -23,23 +23,10 @@ from app.sites import Site
 from app.state import SiteState
 from app.templating import macro, templates
 from app.timefmt import hour12, site_clock_ms
-from app.visits import DESK_REASONS, FLAG_LABELS, MOVES, PRIORITIES
+from app.visits import DESK_REASONS, FLAG_CLEARED, FLAG_LABELS, MOVES, PRIORITIES
 
 MACROS = "board_macros.html"
-# What clearing a flag means, in the words on its button.
-CLEARED = {
-    "insurance_verify": "Insurance verified",
-    "forms_pending": "Forms done",
-    "interpreter": "Interpreter arranged",
-    "accessibility": "Need met",
-    "id_check": "ID checked",
-    "address_changed": "Address updated",
-    "phone_changed": "Phone updated",
-    "insurance_changed": "Insurance updated",
-    "see_desk": "Seen at desk",
-    "early": "Noted",
-    "late": "Noted",
-}
+CLEARED = FLAG_CLEARED
 MAIN_MOVES = {"waiting": ("call",), "called": ("done", "no-show"),
               "in_room": ("checkout", "done"), "checkout": ("done",)}
 MOVE_LABELS = {"call": "Call", "recall": "Recall", "room": "Room", "return": "Return",

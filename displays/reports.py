@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import clock, keys, reports
+from app import clock, devices, keys, reports
 from app.screens import screen_access
 from app.sites import Site
 from app.templating import templates
@@ -92,11 +92,17 @@ async def audit_page(request: Request) -> Response:
     site, day, error = opened
     ticket = request.query_params.get("ticket", "")[:FILTER_MAX]
     actor = request.query_params.get("actor", "")[:FILTER_MAX]
-    rows = reports.audit_rows(await audit_entries(request.app.state.redis, site, day),
-                              site.tz, ticket=ticket, actor=actor, twelve=hour12(site))
+    kind = request.query_params.get("kind", "")
+    kind = kind if kind in reports.KINDS else ""
+    redis = request.app.state.redis
+    entries = await audit_entries(redis, site, day)
+    names = reports.device_names(entries, await devices.site_devices(redis, site.id))
+    rows = reports.audit_rows(entries, site.tz, ticket=ticket, actor=actor,
+                              twelve=hour12(site), kind=kind, site=site, devices=names)
     return templates.TemplateResponse(request, "report_audit.html", {
         "site": site, "day": day, "error": error, "rows": rows, "ticket": ticket,
-        "actor": actor}, status_code=422 if error else 200)
+        "actor": actor, "kind": kind, "kinds": reports.KINDS},
+        status_code=422 if error else 200)
 
 
 routes = [

@@ -173,7 +173,9 @@ local event_id = emit(a.event, "visit", visit_json,
 for _, r in ipairs(changed_rooms) do
   local room_json = cjson.encode({id = r, status = redis.call("HGET", K.rooms, r),
     visit_id = redis.call("HGET", K.room_visit, r) or ""})
-  emit("room.updated", "room", room_json, {room = r})
+  emit("room.updated", "room", room_json,
+       {room = r, ticket = visit.ticket, visit_id = visit_id,
+        status = redis.call("HGET", K.rooms, r)})
 end
 redis.call("HINCRBY", K.stats, a.action, 1)
 redis.call("EXPIRE", K.stats, a.audit_ttl)
