@@ -178,6 +178,11 @@ def plausible_last_name(text: str) -> bool:
     return bool(normalise_name(text)) and len(text) <= 100
 
 
+def name_too_long(first: str) -> bool:
+    """Whether a walk-in's first name is longer than the board keeps (FIRST_NAME_MAX)."""
+    return len(" ".join(first.split())) > FIRST_NAME_MAX
+
+
 def walk_in_name(first: str, last_initial: str) -> str | None:
     """"Ana L." from a walk-in's optional answers ("" when both are empty); None when what
     was typed is not a name."""
