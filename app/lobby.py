@@ -197,6 +197,7 @@ class PatientStatus:
     eta_low: int | None
     eta_high: int | None
     room: str | None
+    language: str = ""  # the language the patient chose at the kiosk, if any
 
     @property
     def near(self) -> bool:
@@ -222,4 +223,5 @@ def patient_status(site: Site, visit: dict[str, Any]) -> PatientStatus:
         position=visit.get("position"),
         eta_low=eta.get("low"), eta_high=eta.get("high"),
         room=room.name if room else None,
+        language=str(visit.get("language") or ""),
     )
