@@ -62,6 +62,12 @@ class LobbyQueue:
     tickets: tuple[LobbyTicket, ...]
     waiting: int  # all waiting, including those beyond `tickets`
     new_eta: tuple[int, int]  # the wait of someone checking in now, low to high
+    names: tuple[tuple[str, str], ...] = ()  # the site's translations of `label`
+
+    def name_in(self, lang: str) -> str:
+        """The queue's name in `lang` when the site gives one (the kiosk's screens)."""
+        wanted = (lang or "").split("-")[0].lower()
+        return next((text for code, text in self.names if code == wanted), self.label)
 
 
 @dataclass(frozen=True)
@@ -134,8 +140,9 @@ def lobby_view(state: SiteState, only: tuple[str, ...] = ()) -> LobbyView:
             eta = q.eta(position)
             tickets.append(LobbyTicket(visit["ticket"], eta["low"], eta["high"]))
         new = q.eta(q.total + 1)
+        config = state.site.queue(q.id)
         queues.append(LobbyQueue(q.id, q.name, q.open, tuple(tickets), q.total,
-                                 (new["low"], new["high"])))
+                                 (new["low"], new["high"]), config.names if config else ()))
 
     def call(ticket: str, room_id: str, ms: int, at: str, queue: str, language: str | None,
              current: bool, kind: str) -> LobbyCall:
@@ -211,17 +218,18 @@ class PatientStatus:
                 "position": self.position, "eta_minutes": eta, "room": self.room}
 
 
-def patient_status(site: Site, visit: dict[str, Any]) -> PatientStatus:
-    """The phone-safe status of a visit in its staff view (docs/api.md's visit JSON)."""
+def patient_status(site: Site, visit: dict[str, Any], lang: str = "") -> PatientStatus:
+    """The phone-safe status of a visit in its staff view (docs/api.md's visit JSON), its
+    queue and room named in `lang` where the site translates them."""
     queue = site.queue(visit.get("queue") or "")
     room = site.room(visit.get("room") or "")
     eta = visit.get("eta_minutes") or {}
     return PatientStatus(
         ticket=str(visit.get("ticket") or ""),
-        queue_label=queue.name if queue else "",
+        queue_label=queue.name_in(lang) if queue else "",
         status=str(visit.get("status") or ""),
         position=visit.get("position"),
         eta_low=eta.get("low"), eta_high=eta.get("high"),
-        room=room.name if room else None,
+        room=room.name_in(lang) if room else None,
         language=str(visit.get("language") or ""),
     )

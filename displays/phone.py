@@ -56,7 +56,8 @@ async def _status(request: Request) -> tuple[Site, PatientStatus] | None:
     visit = await store.get_visit(site, found[1])
     if visit is None:
         return None
-    return site, patient_status(site, visit)
+    # Its queue and room named in the language the page will speak.
+    return site, patient_status(site, visit, page_language(site, patient_status(site, visit)))
 
 
 def _updated(site: Site, now: datetime) -> str:

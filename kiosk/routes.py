@@ -365,7 +365,7 @@ async def _screen(request: Request, site: Site, session: Session,
         s["consents"] = consents(site)
     if session.step == flow.WALKIN:
         queue = site.queue(session.queue)
-        s["queue_name"] = queue.name if queue else ""
+        s["queue_name"] = queue.name_in(session.lang) if queue else ""
     if session.step in (flow.TICKET, flow.DESK) and session.visit_id:
         visit = await app.state.store.get_visit(site, session.visit_id)
         if visit is not None:

@@ -333,3 +333,25 @@ async def test_the_on_screen_keyboard_has_the_letters_of_its_language(api, kiosk
     for letter in "ÑÁÉÍÓÚÜ":
         assert f'data-key="{letter}"' in spanish, letter
     assert "Escriba un nombre más corto" not in spanish
+
+
+async def test_a_spanish_screen_shows_the_sites_spanish_names_for_its_queues(api, kiosk):
+    from helpers import TEST_SITE
+
+    from app.sites import site_from_dict
+    from app.status_links import make_token
+
+    named = site_from_dict({**TEST_SITE, "id": api.site.id, "queues": [
+        {**q, "names": {"es": "Laboratorio"}} if q["id"] == "lab" else q
+        for q in TEST_SITE["queues"]]})
+    await api.app.state.store.save_site(named)
+    await kiosk.tap("language", lang="es")
+    await kiosk.tap("start", what="walkin")
+    services = await kiosk.tap("service", queue="lab")
+    assert "Laboratorio" in services
+    ticket = await kiosk.tap("walk-in", answer="skip")
+    visit = await kiosk.visit(ticket)
+    day = clock.local_date(clock.now(), named.tz)
+    token = make_token(api.app.state.settings.secret_key, api.site.id, visit["id"], day)
+    phone = await api.client.get(f"/t/{token}")
+    assert "para Laboratorio" in phone.text
