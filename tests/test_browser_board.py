@@ -282,7 +282,8 @@ async def test_flags_priority_note_and_copay_from_the_board_reach_the_report(
     await page.get_by_role("button", name="Search").click()
     trail = page.get_by_role("table")
     await expect(trail).to_contain_text("copay recorded")
-    await expect(trail).to_contain_text("flag cleared")
+    await expect(trail).to_contain_text("flag dealt with")
+    await expect(trail).to_contain_text("insurance verified")
     problems = await axe_problems(page)
     assert not problems, problems
 
