@@ -24,6 +24,7 @@ from app.errors import ApiError, error_page
 from app.screens import screen_access
 from app.sites import Site
 from app.templating import templates
+from app.timefmt import site_clock
 
 FORM_MAX = 1000
 
@@ -33,7 +34,7 @@ def local_time(iso: str, site: Site) -> str:
     if not iso:
         return ""
     moment = datetime.fromisoformat(iso).astimezone(site.tz)
-    return f"{moment:%b} {moment.day}, {moment:%H:%M}"
+    return f"{moment:%b} {moment.day}, {site_clock(moment, site)}"
 
 
 async def _admin(request: Request) -> tuple[Principal, Site] | Response:

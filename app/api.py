@@ -61,22 +61,33 @@ async def read_body(request: Request) -> dict[str, Any]:
     return data
 
 
+# How a person reads a field's name in a sentence (the board shows `detail` as it is); the
+# error's `field` still names the field for a program.
+FIELD_LABELS = {
+    "name": "The name", "note": "The note", "language": "The language",
+    "method": "The payment method", "room": "The room", "queue": "The queue",
+    "flag": "The flag", "appointment_id": "The appointment",
+}
+
+
 def text_field(body: dict[str, Any], key: str, max_len: int, required: bool = False) -> str:
-    """The text field `key` of a request body, stripped; "" when absent. 422 naming the
-    field when it is `required` and absent, not text, longer than `max_len`, or holding a
-    control character (app/text.py)."""
+    """The text field `key` of a request body, stripped; "" when absent. 422 (`field` naming
+    it, `detail` a sentence about what the person typed) when it is `required` and absent,
+    not text, longer than `max_len`, or holding a control character (app/text.py)."""
+    label = FIELD_LABELS.get(key, f"'{key}'")
     value = body.get(key)
     if value is None or value == "":
         if required:
-            raise invalid(f"'{key}' is required.", field=key)
+            raise invalid(f"{label} is missing: fill it in.", field=key)
         return ""
     if not isinstance(value, str):
-        raise invalid(f"'{key}' must be a string.", field=key)
+        raise invalid(f"{label} must be text.", field=key)
     value = value.strip()
     if len(value) > max_len:
-        raise invalid(f"'{key}' is longer than {max_len} characters.", field=key)
+        raise invalid(f"{label} is longer than {max_len} characters: shorten it.", field=key)
     if text.refused_character(value):
-        raise invalid(f"'{key}' contains control characters.", field=key)
+        raise invalid(f"{label} contains control characters, which cannot be shown.",
+                      field=key)
     return value
 
 
@@ -85,7 +96,8 @@ def priority_field(value: Any) -> int:
     if isinstance(value, str) and value.isdecimal():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value not in PRIORITIES:
-        raise invalid("'priority' must be 0 (normal), 1 (high) or 2 (urgent).", field="priority")
+        raise invalid("The priority must be normal (0), high (1) or urgent (2).",
+                      field="priority")
     return value
 
 

@@ -99,23 +99,28 @@ async def _known_site(store: Store, site_id: str) -> None:
                        "or `python -m app site load FILE`.")
 
 
-async def seed_demo(store: Store) -> str:
-    """Create or refresh the demo site, its staff user and today's appointments; answers
-    how to sign in and what to try."""
-    site = demo.demo_site()
+async def seed_demo(store: Store, site_id: str = "demo", users: bool = True) -> str:
+    """Create or refresh the demo site (in the zone where it is late morning now), its
+    staff user, today's appointments and, in an empty clinic, patients waiting, called and
+    in a room; answers how to sign in and what to try."""
     now = clock.now()
+    site = demo.demo_site(now, site_id)
     await store.save_site(site)
-    await auth.add_user(store.redis, site.id, "desk", demo.DEMO_USER, demo.DEMO_PASSWORD)
-    await auth.add_user(store.redis, site.id, "admin", DEMO_ADMIN, demo.DEMO_PASSWORD)
+    if users:  # user names are global: a test's copy of the demo site goes without
+        await auth.add_user(store.redis, site.id, "desk", demo.DEMO_USER, demo.DEMO_PASSWORD)
+        await auth.add_user(store.redis, site.id, "admin", DEMO_ADMIN, demo.DEMO_PASSWORD)
     entries = demo_appointments(site, now)
     await import_entries(store.redis, store.settings, site, entries, actor="system:demo", now=now)
+    patients = await demo.seed_patients(store, site)
     lobby = await auth.create_pairing_code(store.redis, site.id, "display")
     kiosk = await auth.create_pairing_code(store.redis, site.id, "kiosk")
     tries = "".join(
         f"\n    code {e['code']}  ({e['last_name']}, born {e['birth_date']})"
         for e in kiosk_examples(entries, site, now))
     return (
-        f"Demo site '{site.id}' is ready, with {len(entries)} appointments today.\n"
+        f"Demo site '{site.id}' is ready, with {len(entries)} appointments today"
+        f"{f' and {patients} patients in the clinic' if patients else ''}; its clock is"
+        f" set to late morning ({site.timezone}).\n"
         f"  Front desk: sign in as {demo.DEMO_USER} / {demo.DEMO_PASSWORD}\n"
         f"  Admin pages (users, devices): sign in as {DEMO_ADMIN} / {demo.DEMO_PASSWORD}\n"
         f"  Lobby display: pair with code {lobby} (valid 15 minutes)\n"

@@ -20,22 +20,25 @@ from app.visits import FINAL, FLAG_LABELS, visit_json
 PAYMENT_METHODS = ("cash", "card", "check")
 COPAY_MAX_CENTS = 100_000
 NOTE_MAX = 140
+AMOUNT_FORM = "The amount must be in dollars, such as 25 or 25.50."
 
 
 def parse_amount(value: Any) -> int:
     """Cents from a copay amount ("25", "25.50", 25 or 25.5); 422 unless it is more than
     zero and at most $1,000 with at most two decimals."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise invalid("'amount' must be an amount such as 25 or 25.50.", field="amount")
+        raise invalid(AMOUNT_FORM, field="amount")
     try:
         amount = Decimal(str(value).strip().lstrip("$"))
     except InvalidOperation:
-        raise invalid("'amount' must be an amount such as 25 or 25.50.", field="amount") from None
+        raise invalid(AMOUNT_FORM, field="amount") from None
     cents = amount * 100
     if not amount.is_finite() or cents != cents.to_integral_value():
-        raise invalid("'amount' may have at most two decimals.", field="amount")
+        raise invalid("The amount can have at most two digits of cents, as in 25.50.",
+                      field="amount")
     if not 0 < cents <= COPAY_MAX_CENTS:
-        raise invalid("'amount' must be more than 0 and at most 1000.", field="amount")
+        raise invalid(f"The amount must be between $0.01 and ${COPAY_MAX_CENTS // 100:,}.",
+                      field="amount")
     return int(cents)
 
 
@@ -61,7 +64,7 @@ class DeskStore:
                            actor: str) -> dict[str, Any]:
         """Add a collected copay to the visit (and clear its `copay_due` flag)."""
         if method not in PAYMENT_METHODS:
-            raise invalid("'method' must be cash, card or check.", field="method")
+            raise invalid("The payment method must be cash, card or check.", field="method")
         return await self._run(site, visit_id, actor, {
             "op": "copay", "amount_cents": amount_cents, "method": method})
 

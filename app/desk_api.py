@@ -31,7 +31,7 @@ async def copay(request: Request) -> Response:
     principal, site = await require(request, request.path_params["site"], ("desk",))
     body = only(await read_body(request), ("amount", "method"))
     if body.get("amount") in (None, ""):
-        raise invalid("'amount' is required.", field="amount")
+        raise invalid("Type the amount of the copay, such as 25 or 25.50.", field="amount")
     cents = parse_amount(body["amount"])
     method = text_field(body, "method", 8, required=True)
     return JSONResponse(await _desk(request).record_copay(

@@ -144,6 +144,13 @@ def message(site_id: str) -> str:
     return _k(site_id, "message")
 
 
+def lobby_calls(site_id: str) -> str:
+    """List of the lobby's latest calls, newest first, as JSON {visit, ticket, queue, room,
+    lang, ms, at, kind}: what the lobby's Recent calls show, kept after the visit has moved
+    on or finished. Capped in length and expiring an hour after the last call."""
+    return _k(site_id, "lobby_calls")
+
+
 def help_requests(site_id: str) -> str:
     """Hash kiosk id -> JSON {kiosk, name, at, at_ms} of a kiosk's unanswered call for help."""
     return _k(site_id, "help")

@@ -9,19 +9,21 @@ wait, and where to go once called, never a name. Pure: built from a SiteState or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from app.announce import Announcement, announcements, site_language
 from app.sites import Site
 from app.state import SiteState
+from app.timefmt import hour12, site_clock_ms
 
 CALLING_SHOWN = 6
 TICKETS_SHOWN = 24  # what a TV can show legibly; the rest are counted
 # Recent calls kept per queue, so a display limited to any of the queues still has a full
 # list of five besides the newest (the page shows the last 30 minutes' of them).
 RECENT_PER_QUEUE = 6
+# A patient roomed without a call (or after a call to a desk) is shown in the Now-calling
+# panel this long, unless a newer call takes it: the patient needs time to see and go.
+ROOM_CALL_HOLD_MS = 2 * 60_000
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,10 @@ class LobbyCall:
     called_at: str
     called_ms: int
     queue: str = ""
-    called_local: str = ""  # the call's time on the site's clock ("3:05 PM")
-    current: bool = True  # still called (not yet in the room)
+    called_local: str = ""  # the call's time as the site writes it ("3:05 PM", "15:05")
+    current: bool = True  # still where the call sent them: a candidate for the hero
+    kind: str = "call"  # call, recall, or room (roomed without a call to that room)
+    hold_until_ms: int = 0  # a room call leaves the hero then; 0: when the visit moves
     # What the displays say aloud: the site's language first, then the patient's choice
     # (a language code, like the ticket, says nothing about who the patient is).
     says: tuple[Announcement, ...] = ()
@@ -58,6 +62,12 @@ class LobbyQueue:
     tickets: tuple[LobbyTicket, ...]
     waiting: int  # all waiting, including those beyond `tickets`
     new_eta: tuple[int, int]  # the wait of someone checking in now, low to high
+    names: tuple[tuple[str, str], ...] = ()  # the site's translations of `label`
+
+    def name_in(self, lang: str) -> str:
+        """The queue's name in `lang` when the site gives one (the kiosk's screens)."""
+        wanted = (lang or "").split("-")[0].lower()
+        return next((text for code, text in self.names if code == wanted), self.label)
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,7 @@ class LobbyView:
     message_expires_ms: int = 0
     timezone: str = "UTC"
     language: str = "en"
+    hour12: bool = True  # the site writes times on a 12-hour clock
 
     def to_json(self) -> dict[str, Any]:
         """docs/api.md's lobby view."""
@@ -83,9 +94,10 @@ class LobbyView:
                 for q in self.queues
             ],
             "calling": [{"ticket": c.ticket, "room": c.room, "called_at": c.called_at}
-                        for c in self.calling],
+                        for c in self.calling if c.kind != "room"],
             "recent": [{"ticket": c.ticket, "room": c.room, "called_at": c.called_at,
-                        "queue": c.queue, "called": c.current,
+                        "queue": c.queue, "called": c.current and c.kind != "room",
+                        "kind": c.kind,
                         "announce": [{"lang": a.lang, "text": a.text} for a in c.says]}
                        for c in self.recent],
             "message": None if self.message is None else {
@@ -93,11 +105,26 @@ class LobbyView:
         }
 
 
-def local_time(ms: int, tz: ZoneInfo, lang: str) -> str:
-    """Epoch ms as a wall clock at the site: "3:05" in English (a recent call needs no AM
-    or PM), "15:05" otherwise."""
-    moment = datetime.fromtimestamp(ms / 1000, UTC).astimezone(tz)
-    return moment.strftime("%-I:%M") if lang == "en" else moment.strftime("%H:%M")
+def announces_rooming(site: Site) -> bool:
+    """Whether the site's lobby shows and says a rooming as a call (`[lobby]
+    announce_rooming`, on by default)."""
+    table = site.extra.get("lobby")
+    return not isinstance(table, dict) or table.get("announce_rooming", True) is not False
+
+
+def lobby_calls(state: SiteState) -> list[dict[str, Any]]:
+    """The latest call of each visit on the lobby's list, newest first: a return or a
+    transfer withdraws a visit's call; a rooming counts unless the site turns it off."""
+    rooming = announces_rooming(state.site)
+    latest: dict[str, dict[str, Any]] = {}
+    for c in reversed(state.lobby_calls):  # oldest first
+        kind = c.get("kind")
+        if kind == "withdrawn":
+            latest.pop(c["visit"], None)
+        elif kind in ("call", "recall") or (kind == "room" and rooming):
+            latest.pop(c["visit"], None)
+            latest[c["visit"]] = c
+    return sorted(latest.values(), key=lambda c: int(c.get("ms") or 0), reverse=True)
 
 
 def lobby_view(state: SiteState, only: tuple[str, ...] = ()) -> LobbyView:
@@ -113,36 +140,56 @@ def lobby_view(state: SiteState, only: tuple[str, ...] = ()) -> LobbyView:
             eta = q.eta(position)
             tickets.append(LobbyTicket(visit["ticket"], eta["low"], eta["high"]))
         new = q.eta(q.total + 1)
+        config = state.site.queue(q.id)
         queues.append(LobbyQueue(q.id, q.name, q.open, tuple(tickets), q.total,
-                                 (new["low"], new["high"])))
+                                 (new["low"], new["high"]), config.names if config else ()))
 
-    def call(v: dict[str, str]) -> LobbyCall:
-        room = rooms.get(v.get("room") or "")
+    def call(ticket: str, room_id: str, ms: int, at: str, queue: str, language: str | None,
+             current: bool, kind: str) -> LobbyCall:
+        room = rooms.get(room_id)
         name = room.name if room else None
-        called_ms = int(v.get("called_ms") or 0)
         return LobbyCall(
-            v["ticket"], name, v.get("called_at", ""), called_ms, v.get("queue", ""),
-            local_time(called_ms, state.site.tz, lang), v.get("status") == "called",
-            announcements(lang, v.get("language"), v["ticket"], name,
-                          room.kind if room else None))
+            ticket, name, at, ms, queue, site_clock_ms(ms, state.site), current,
+            kind=kind, hold_until_ms=ms + ROOM_CALL_HOLD_MS if kind == "room" else 0,
+            says=announcements(lang, language, ticket, name, room.kind if room else None))
 
-    # At check-out a visit has left its room: its call would show no room, so it drops off.
-    called = sorted((v for v in state.active if v.get("called_ms")
-                     and v.get("status") in ("called", "in_room")
-                     and (not only or v.get("queue") in only)),
-                    key=lambda v: int(v["called_ms"]), reverse=True)
+    active = {v.get("id"): v for v in state.active}
+    calls = []
+    seen = set()
+    for c in lobby_calls(state):
+        v = active.get(c["visit"]) or {}
+        status = v.get("status")
+        if c["kind"] == "room":
+            current = status == "in_room" and v.get("room") == c.get("room")
+        else:
+            current = status == "called"
+        seen.add(c["visit"])
+        calls.append(call(str(c["ticket"]), str(c.get("room") or ""), int(c["ms"]),
+                          str(c.get("at") or ""), str(c.get("queue") or ""),
+                          c.get("lang") or None, current, c["kind"]))
+    # A visit called and still called or in its room whose call is not on the list (made
+    # more than an hour ago, when the list has expired): from the visit as it stands.
+    for v in state.active:
+        if v.get("called_ms") and v.get("status") in ("called", "in_room") \
+                and v.get("id") not in seen:
+            calls.append(call(v["ticket"], v.get("room") or "", int(v["called_ms"]),
+                              v.get("called_at", ""), v.get("queue", ""), v.get("language"),
+                              v.get("status") == "called", "call"))
+    calls.sort(key=lambda c: c.called_ms, reverse=True)
     per_queue: dict[str, int] = {}
     recent = []
-    for v in called:
-        seen = per_queue.get(v.get("queue", ""), 0)
-        if seen < RECENT_PER_QUEUE:
-            per_queue[v.get("queue", "")] = seen + 1
-            recent.append(call(v))
+    for c in calls:
+        if only and c.queue not in only:
+            continue
+        seen_q = per_queue.get(c.queue, 0)
+        if seen_q < RECENT_PER_QUEUE:
+            per_queue[c.queue] = seen_q + 1
+            recent.append(c)
     calling = tuple(c for c in recent if c.current)[:CALLING_SHOWN]
     message = state.message or {}
     return LobbyView(state.site.name, state.event_id, tuple(queues), calling, tuple(recent),
                      message.get("text"), int(message.get("expires_ms") or 0),
-                     state.site.timezone, lang)
+                     state.site.timezone, lang, hour12(state.site))
 
 
 @dataclass(frozen=True)
@@ -157,6 +204,7 @@ class PatientStatus:
     eta_low: int | None
     eta_high: int | None
     room: str | None
+    language: str = ""  # the language the patient chose at the kiosk, if any
 
     @property
     def near(self) -> bool:
@@ -170,16 +218,18 @@ class PatientStatus:
                 "position": self.position, "eta_minutes": eta, "room": self.room}
 
 
-def patient_status(site: Site, visit: dict[str, Any]) -> PatientStatus:
-    """The phone-safe status of a visit in its staff view (docs/api.md's visit JSON)."""
+def patient_status(site: Site, visit: dict[str, Any], lang: str = "") -> PatientStatus:
+    """The phone-safe status of a visit in its staff view (docs/api.md's visit JSON), its
+    queue and room named in `lang` where the site translates them."""
     queue = site.queue(visit.get("queue") or "")
     room = site.room(visit.get("room") or "")
     eta = visit.get("eta_minutes") or {}
     return PatientStatus(
         ticket=str(visit.get("ticket") or ""),
-        queue_label=queue.name if queue else "",
+        queue_label=queue.name_in(lang) if queue else "",
         status=str(visit.get("status") or ""),
         position=visit.get("position"),
         eta_low=eta.get("low"), eta_high=eta.get("high"),
-        room=room.name if room else None,
+        room=room.name_in(lang) if room else None,
+        language=str(visit.get("language") or ""),
     )

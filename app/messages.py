@@ -28,18 +28,19 @@ def parse_message(body: dict[str, Any]) -> tuple[str, int]:
     field for a bad value."""
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
-        raise invalid("'text' is required: the line to show on the lobby screens.",
-                      field="text")
+        raise invalid("Type the message to show on the lobby screens.", field="text")
     text = text.strip()
     if len(text) > TEXT_MAX:
-        raise invalid(f"'text' is longer than {TEXT_MAX} characters.", field="text")
+        raise invalid(f"The message is longer than {TEXT_MAX} characters: shorten it.",
+                      field="text")
     if refused_character(text):
-        raise invalid("'text' contains control characters.", field="text")
+        raise invalid("The message contains control characters, which cannot be shown.",
+                      field="text")
     minutes = body.get("minutes")
     if isinstance(minutes, bool) or not isinstance(minutes, int) \
             or not 1 <= minutes <= MINUTES_MAX:
-        raise invalid(f"'minutes' must be a whole number from 1 to {MINUTES_MAX}.",
-                      field="minutes")
+        raise invalid(f"The message can stay from 1 to {MINUTES_MAX} minutes "
+                      f"({MINUTES_MAX // 60} hours).", field="minutes")
     return text, minutes
 
 

@@ -14,17 +14,20 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app import timefmt
 from app.desk import PAYMENT_METHODS
+from app.sites import Site
+from app.visits import FLAG_CLEARED, FLAG_LABELS
 
 Entry = Mapping[str, Any]
 COPAY = "visit.copay_recorded"
-# What each event type means on the audit page.
+# What each event type means on the audit page, in a person's words.
 ACTIONS = {
     "visit.checked_in": "checked in", "visit.called": "called", "visit.recalled": "called again",
-    "visit.roomed": "roomed", "visit.returned": "returned to the queue",
-    "visit.transferred": "transferred",
+    "visit.roomed": "taken to a room", "visit.returned": "sent back to the queue",
+    "visit.transferred": "moved to another queue",
     "visit.checkout": "sent to check-out", "visit.done": "done", "visit.no_show": "no-show",
-    "visit.left": "left", "visit.flag_cleared": "flag cleared",
+    "visit.left": "left", "visit.flag_cleared": "flag dealt with",
     "visit.copay_recorded": "copay recorded", "visit.noted": "note changed",
     "visit.priority_changed": "priority changed", "room.updated": "room changed",
     "queue.updated": "queue opened or closed", "appointment.imported": "appointment imported",
@@ -32,20 +35,45 @@ ACTIONS = {
     "appointment.cancelled": "appointment cancelled", "day.closed": "day closed",
     "site.updated": "site settings saved", "site.message": "lobby message changed",
     "kiosk.help": "help asked for at a kiosk", "kiosk.help_answered": "kiosk's call answered",
+    "device.paired": "device paired", "device.revoked": "device unpaired",
 }
+# The audit page's "What" filter: each kind of row and the event types it holds.
+KINDS = {
+    "visits": ("Patients' visits", ("visit.checked_in", "visit.called", "visit.recalled",
+               "visit.roomed", "visit.returned", "visit.transferred", "visit.checkout",
+               "visit.done", "visit.no_show", "visit.left", "visit.flag_cleared",
+               "visit.noted", "visit.priority_changed")),
+    "money": ("Copays", ("visit.copay_recorded",)),
+    "appointments": ("Appointments", ("appointment.imported", "appointment.arrived",
+                     "appointment.no_show", "appointment.cancelled")),
+    "rooms": ("Rooms and queues", ("room.updated", "queue.updated")),
+    "screens": ("Kiosks, screens and messages", ("kiosk.help", "kiosk.help_answered",
+                "device.paired", "device.revoked", "site.message")),
+    "site": ("Settings and the day", ("site.updated", "day.closed")),
+}
+ROOM_STATES = {"available": "available", "occupied": "in use",
+               "needs_cleaning": "needs cleaning", "closed": "closed"}
+ROLES = {"kiosk": "kiosk", "display": "lobby display"}
+PRIORITY_WORDS = {0: "normal", 1: "high", 2: "urgent"}
 
 
-def who(actor: str) -> str:
-    """An actor as a person reads it: `user:pat` is pat."""
+def who(actor: str, devices: Mapping[str, str] | None = None) -> str:
+    """An actor as a person reads it: `user:pat` is pat, a device is its name ("Kiosk by
+    the door"), `system:day-close` is the system."""
     kind, _, name = actor.partition(":")
-    return {"user": name, "token": f"API token {name}", "device": "paired device",
-            "system": f"system ({name})"}.get(kind, actor) if name else actor
+    if not name:
+        return actor
+    if kind == "device":
+        return (devices or {}).get(name) or "a paired device"
+    return {"user": name, "token": f"API token {name}",
+            "system": f"the system ({name.removeprefix('system:')})"}.get(kind, actor)
 
 
-def local_time(iso: str, tz: ZoneInfo) -> str:
-    """"14:05:09" in the site's time zone ("" when unreadable)."""
+def local_time(iso: str, tz: ZoneInfo, twelve: bool = False) -> str:
+    """"14:05:09" (or, on a 12-hour site, "2:05:09 PM") in the site's time zone ("" when
+    unreadable)."""
     try:
-        return datetime.fromisoformat(iso).astimezone(tz).strftime("%H:%M:%S")
+        return timefmt.clock(datetime.fromisoformat(iso), tz, twelve, seconds=True)
     except (TypeError, ValueError):
         return ""
 
@@ -64,7 +92,7 @@ class Reconciliation:
     total: int = 0
 
 
-def reconcile(entries: Iterable[Entry], tz: ZoneInfo) -> Reconciliation:
+def reconcile(entries: Iterable[Entry], tz: ZoneInfo, twelve: bool = False) -> Reconciliation:
     """Copays of the day from its audit entries, in the order they were taken."""
     out = Reconciliation(by_method={m: 0 for m in PAYMENT_METHODS})
     for e in entries:
@@ -72,7 +100,7 @@ def reconcile(entries: Iterable[Entry], tz: ZoneInfo) -> Reconciliation:
             continue
         cents, method, actor = int(e.get("amount_cents") or 0), str(e.get("method")), who(
             str(e.get("actor", "")))
-        out.payments.append({"time": local_time(str(e.get("at", "")), tz),
+        out.payments.append({"time": local_time(str(e.get("at", "")), tz, twelve),
                              "ticket": e.get("ticket") or "", "method": method,
                              "cents": cents, "actor": actor})
         out.by_method[method] = out.by_method.get(method, 0) + cents
@@ -97,42 +125,91 @@ def reconciliation_csv(day: str, rec: Reconciliation) -> str:
     return buf.getvalue()
 
 
-def detail(e: Entry) -> str:
-    """The particulars of one audit entry, in words (never a personal field: there is
-    none in the log)."""
+def detail(e: Entry, site: Site | None = None) -> str:
+    """The particulars of one audit entry, in words, with the site's names for its rooms,
+    queues and flags (never a personal field: there is none in the log)."""
+    kind = e.get("type")
+
+    def room_name(room_id: str) -> str:
+        room = site.room(room_id) if site else None
+        return room.name if room else room_id
+
+    def queue_name(queue_id: str) -> str:
+        queue = site.queue(queue_id) if site else None
+        return queue.name if queue else queue_id
+
     parts = []
     if e.get("room"):
-        parts.append(f"room {e['room']}")
-    if e.get("queue") and e.get("type") != "queue.updated":
-        parts.append(f"queue {e['queue']}")
+        state = ROOM_STATES.get(str(e.get("status") or ""))
+        parts.append(room_name(str(e["room"])) + (f" now {state}" if state and
+                                                  kind == "room.updated" else ""))
+    if e.get("queue"):
+        parts.append(queue_name(str(e["queue"])))
     if e.get("flag"):
-        parts.append(f"flag {e['flag']}")
+        flag = str(e["flag"])
+        parts.append(FLAG_CLEARED.get(flag, FLAG_LABELS.get(flag, flag)).lower()
+                     if kind == "visit.flag_cleared" else FLAG_LABELS.get(flag, flag))
     if e.get("amount_cents"):
         parts.append(f"${dollars(int(e['amount_cents']))} by {e.get('method')}")
-    if e.get("priority") is not None and e.get("type") == "visit.priority_changed":
-        parts.append(f"priority {e['priority']}")
+    if e.get("priority") is not None and kind == "visit.priority_changed":
+        try:
+            parts.append(f"now {PRIORITY_WORDS[int(e['priority'])]}")
+        except (KeyError, TypeError, ValueError):
+            parts.append(f"now {e['priority']}")
+    if e.get("role"):
+        role = ROLES.get(str(e["role"]), str(e["role"]))
+        parts.append(f"{role} “{e['name']}”" if e.get("name") else role)
     if e.get("reason"):
         parts.append(str(e["reason"]))
-    if e.get("type") == "queue.updated" and e.get("queue"):
-        parts.append(f"queue {e['queue']}")
     return ", ".join(parts)
 
 
+def device_names(entries: Iterable[Entry], devices: Iterable[Mapping[str, Any]] = ()
+                 ) -> dict[str, str]:
+    """Device id -> name, from the devices paired now and the pairings on the trail (a
+    device unpaired since keeps the name it had)."""
+    names = {str(d["id"]): str(d.get("name") or "") for d in devices if d.get("name")}
+    for e in entries:
+        if e.get("type") == "device.paired" and e.get("name"):
+            names.setdefault(str(e.get("device")), str(e["name"]))
+    return names
+
+
 def audit_rows(entries: Iterable[Entry], tz: ZoneInfo, ticket: str = "",
-               actor: str = "") -> list[dict[str, str]]:
-    """The entries matching a ticket (exact, any case) and an actor (part of the name,
-    any case), oldest first, as the audit page shows them."""
+               actor: str = "", twelve: bool = False, kind: str = "",
+               site: Site | None = None,
+               devices: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    """The entries matching a ticket (exact, any case), an actor (part of the name, any
+    case) and a kind (a key of KINDS), oldest first, as the audit page shows them: in
+    words, a device by its name, and a run of appointments imported together (one import
+    by one actor) as one row saying how many."""
     ticket, actor = ticket.strip().upper(), actor.strip().lower()
-    rows = []
+    types = KINDS[kind][1] if kind in KINDS else None
+    rows: list[dict[str, str]] = []
+    run: dict[str, Any] | None = None
     for e in entries:
         if ticket and str(e.get("ticket") or "").upper() != ticket:
             continue
-        name = who(str(e.get("actor", "")))
+        event = str(e.get("type", ""))
+        if types is not None and event not in types:
+            continue
+        name = who(str(e.get("actor", "")), devices)
         if actor and actor not in name.lower() and actor not in str(e.get("actor", "")).lower():
             continue
-        kind = str(e.get("type", ""))
-        rows.append({"time": local_time(str(e.get("at", "")), tz), "ticket": e.get("ticket") or "",
-                     "action": ACTIONS.get(kind, kind), "actor": name, "detail": detail(e)})
+        if event == "appointment.imported" and not ticket:
+            if run is not None and run["actor"] == e.get("actor") and rows[-1] is run["row"]:
+                run["count"] += 1
+                run["row"]["action"] = f"{run['count']} appointments imported"
+                continue
+            row = {"time": local_time(str(e.get("at", "")), tz, twelve), "ticket": "",
+                   "action": "1 appointment imported", "actor": name, "detail": ""}
+            rows.append(row)
+            run = {"actor": e.get("actor"), "count": 1, "row": row}
+            continue
+        rows.append({"time": local_time(str(e.get("at", "")), tz, twelve),
+                     "ticket": e.get("ticket") or "",
+                     "action": ACTIONS.get(event, event.replace(".", " ").replace("_", " ")),
+                     "actor": name, "detail": detail(e, site)})
     return rows
 
 

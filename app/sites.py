@@ -23,12 +23,22 @@ class SiteError(ValueError):
     """The site's configuration is invalid; the message says where."""
 
 
+def _name_in(name: str, names: tuple[tuple[str, str], ...], lang: str) -> str:
+    wanted = (lang or "").split("-")[0].lower()
+    return next((text for code, text in names if code == wanted), name)
+
+
 @dataclass(frozen=True)
 class Queue:
     id: str
     name: str
     prefix: str
     minutes_per_patient: float = 10.0
+    names: tuple[tuple[str, str], ...] = ()  # (language, name): `names = { es = "…" }`
+
+    def name_in(self, lang: str) -> str:
+        """The queue's name in `lang` when the site gives one, else its name."""
+        return _name_in(self.name, self.names, lang)
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,23 @@ class Room:
     id: str
     name: str
     kind: str = "room"
+    names: tuple[tuple[str, str], ...] = ()
+
+    def name_in(self, lang: str) -> str:
+        """The room's name in `lang` when the site gives one, else its name."""
+        return _name_in(self.name, self.names, lang)
+
+
+def _names(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """A queue's or room's `names = { es = "Laboratorio" }`: its name per language."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and LANGUAGE_RE.match(k) and isinstance(v, str) and v.strip()
+            for k, v in value.items()):
+        raise SiteError(f"{where}: names must be a table of language = name, such as "
+                        "names = { es = \"Laboratorio\" }.")
+    return tuple(sorted((k.split("-")[0].lower(), v.strip()) for k, v in value.items()))
 
 
 @dataclass(frozen=True)
@@ -114,7 +141,7 @@ def site_from_dict(data: dict[str, Any]) -> Site:
         if not isinstance(minutes, int | float) or not 0 < minutes <= 240:
             raise SiteError(f"{where}: minutes_per_patient must be a number from 1 to 240.")
         queues.append(Queue(_check_id(q.get("id"), where), str(_require(q, "name", where)),
-                            prefix, float(minutes)))
+                            prefix, float(minutes), _names(q.get("names"), where)))
     if not queues:
         raise SiteError("site: at least one queue is needed ([[queues]] with id, name, prefix).")
     for what, values in (("queue id", [q.id for q in queues]),
@@ -130,7 +157,8 @@ def site_from_dict(data: dict[str, Any]) -> Site:
         kind = r.get("kind", "room")
         if kind not in ROOM_KINDS:
             raise SiteError(f"{where}: kind {kind!r} must be 'room' or 'desk'.")
-        rooms.append(Room(_check_id(r.get("id"), where), str(_require(r, "name", where)), kind))
+        rooms.append(Room(_check_id(r.get("id"), where), str(_require(r, "name", where)), kind,
+                          _names(r.get("names"), where)))
     room_ids = [r.id for r in rooms]
     if len(set(room_ids)) != len(room_ids):
         raise SiteError("site: a room id is used twice.")
@@ -141,6 +169,14 @@ def site_from_dict(data: dict[str, Any]) -> Site:
         if not isinstance(value, int) or not 0 <= value <= 24 * 60:
             raise SiteError(f"arrival_window: {name} must be whole minutes from 0 to 1440.")
     alerts = _alerts(data.get("alerts") or {})
+    time_format = data.get("time_format", "12h" if language.split("-")[0] == "en" else "24h")
+    if time_format not in ("12h", "24h"):  # kept in `extra`; read by app/timefmt.py
+        raise SiteError(f"time_format {time_format!r} must be \"12h\" (3:05 PM) or \"24h\" "
+                        "(15:05).")
+    lobby = data.get("lobby", {})  # kept in `extra`; read by app/lobby.py
+    if not isinstance(lobby, dict) or not isinstance(lobby.get("announce_rooming", True), bool):
+        raise SiteError("lobby: announce_rooming must be true or false (a patient roomed "
+                        "without a call to that room is shown and said as a call).")
     day_close = str(data.get("day_close", "20:00"))
     if not CLOSE_RE.match(day_close):
         raise SiteError(f"day_close {day_close!r} must be a local time such as \"20:00\".")
@@ -188,14 +224,18 @@ def site_from_toml(text: str) -> Site:
     return site_from_dict(data)
 
 
+def _stored_names(item: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple((str(code), str(text)) for code, text in item.get("names") or ())
+
+
 def site_from_stored(data: dict[str, Any]) -> Site:
     """Rebuild a site saved by `Site.to_dict` (trusted: it was validated on the way in)."""
     return Site(
         id=data["id"],
         name=data["name"],
         timezone=data["timezone"],
-        queues=tuple(Queue(**q) for q in data["queues"]),
-        rooms=tuple(Room(**r) for r in data["rooms"]),
+        queues=tuple(Queue(**{**q, "names": _stored_names(q)}) for q in data["queues"]),
+        rooms=tuple(Room(**{**r, "names": _stored_names(r)}) for r in data["rooms"]),
         clean_after_use=data["clean_after_use"],
         arrival_early_minutes=data["arrival_early_minutes"],
         arrival_late_minutes=data["arrival_late_minutes"],

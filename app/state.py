@@ -56,6 +56,9 @@ class SiteState:
     # Kiosks' open calls for help, {kiosk, name, at, at_ms}, the oldest first
     # (app/help_calls.py).
     help_calls: tuple[dict[str, Any], ...] = ()
+    # The lobby's latest calls, newest first: {visit, ticket, queue, room, lang, ms, at,
+    # kind}, kind being call, recall, room or withdrawn (app/scripts/move.lua).
+    lobby_calls: tuple[dict[str, Any], ...] = ()
 
     def queue(self, queue_id: str) -> QueueState | None:
         return next((q for q in self.queues if q.id == queue_id), None)
@@ -126,4 +129,17 @@ def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int
     active = tuple(v for v in _list(data["active"]) if v)
     return SiteState(site, data["event_id"], queues, active, rooms,
                      messages.current(data.get("message") or None, now_ms),
-                     help_calls=help_calls.open_calls(data.get("help") or None, now_ms))
+                     help_calls=help_calls.open_calls(data.get("help") or None, now_ms),
+                     lobby_calls=tuple(_calls(data.get("lobby_calls"))))
+
+
+def _calls(raw: Any) -> list[dict[str, Any]]:
+    out = []
+    for item in _list(raw):
+        try:
+            call = json.loads(item)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(call, dict) and call.get("visit"):
+            out.append(call)
+    return out

@@ -27,6 +27,9 @@ from app.visits import MOVES, visit_json
 
 SCRIPTS = ("checkin", "move", "snapshot", "room", "queue", "site")
 HEAD = 16  # ids a call-next declares from the head of its queue
+# The lobby's list of calls holds this many: six per queue for four queues' displays, and
+# the returns and transfers that withdraw some of them.
+LOBBY_CALLS_KEPT = 60
 SNAPSHOT_TRIES = 5  # strict snapshots before one that takes its event id from its pre-read
 
 
@@ -195,6 +198,7 @@ class Store:
             "room_visit": keys.room_visit(s), "events": keys.events(s),
             "audit": keys.audit(s, date), "stats": keys.stats(s, date),
             "queues": keys.queue_state(s), "seq": keys.sequence(s),
+            "lobby_calls": keys.lobby_calls(s),
         }
         if queue:
             base |= {"target_waiting": keys.waiting(s, queue),
@@ -205,6 +209,7 @@ class Store:
             "event": move.event, "room": room, "target_queue": queue,
             "clean_after_use": site.clean_after_use,
             "desks": [r.id for r in site.rooms if r.kind == "desk"],
+            "lobby_calls_kept": LOBBY_CALLS_KEPT,
         }
 
         async def attempt() -> Any:
@@ -263,7 +268,7 @@ class Store:
         base = {"queues": keys.queue_state(s), "rooms": keys.room_status(s),
                 "room_visit": keys.room_visit(s), "active": keys.active(s),
                 "events": keys.events(s), "message": keys.message(s),
-                "help": keys.help_requests(s)}
+                "help": keys.help_requests(s), "lobby_calls": keys.lobby_calls(s)}
         for q in queue_ids:
             base |= {"waiting:" + q: keys.waiting(s, q), "calls:" + q: keys.calls(s, q)}
         for tries_left in range(SNAPSHOT_TRIES, -1, -1):

@@ -59,6 +59,15 @@ def language(code: str) -> Iterator[None]:
 
 env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
 
+
+def named(thing: Any) -> str:
+    """A queue's or room's name in the language being rendered (the site's translation
+    where it gives one)."""
+    return thing.name_in(current_language.get())
+
+
+env.globals["named"] = named
+
 templates = Jinja2Templates(env=env)
 
 

@@ -31,6 +31,21 @@ FLAG_LABELS = {
     "early": "Early",
     "late": "Late",
 }
+# What clearing a flag means, in the words on its button on
+# the board and on the audit trail.
+FLAG_CLEARED = {
+    "insurance_verify": "Insurance verified",
+    "forms_pending": "Forms done",
+    "interpreter": "Interpreter arranged",
+    "accessibility": "Need met",
+    "id_check": "ID checked",
+    "address_changed": "Address updated",
+    "phone_changed": "Phone updated",
+    "insurance_changed": "Insurance updated",
+    "see_desk": "Seen at desk",
+    "early": "Noted",
+    "late": "Noted",
+}
 FLAGS = tuple(FLAG_LABELS)
 # Why the kiosk sent a patient to the desk (the visit's `desk_reason`), as the board says it.
 DESK_REASONS = {

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -22,23 +22,11 @@ from app.screens import screen_access
 from app.sites import Site
 from app.state import SiteState
 from app.templating import macro, templates
-from app.visits import DESK_REASONS, FLAG_LABELS, MOVES, PRIORITIES
+from app.timefmt import hour12, site_clock_ms
+from app.visits import DESK_REASONS, FLAG_CLEARED, FLAG_LABELS, MOVES, PRIORITIES
 
 MACROS = "board_macros.html"
-# What clearing a flag means, in the words on its button.
-CLEARED = {
-    "insurance_verify": "Insurance verified",
-    "forms_pending": "Forms done",
-    "interpreter": "Interpreter arranged",
-    "accessibility": "Need met",
-    "id_check": "ID checked",
-    "address_changed": "Address updated",
-    "phone_changed": "Phone updated",
-    "insurance_changed": "Insurance updated",
-    "see_desk": "Seen at desk",
-    "early": "Noted",
-    "late": "Noted",
-}
+CLEARED = FLAG_CLEARED
 MAIN_MOVES = {"waiting": ("call",), "called": ("done", "no-show"),
               "in_room": ("checkout", "done"), "checkout": ("done",)}
 MOVE_LABELS = {"call": "Call", "recall": "Recall", "room": "Room", "return": "Return",
@@ -48,10 +36,22 @@ RECALL_AFTER_MS = 3 * 60_000  # called and not roomed this long: the row asks "R
 
 
 def local_hm(ms: int | str | None, site: Site) -> str:
-    """"14:05" in the site's time zone from epoch ms ("" for none)."""
-    if not ms:
-        return ""
-    return datetime.fromtimestamp(int(ms) / 1000, site.tz).strftime("%H:%M")
+    """Epoch ms as the site writes a time of day ("3:05 PM" or "15:05"; "" for none)."""
+    return site_clock_ms(ms, site)
+
+
+def language_mark(code: str, site: Site) -> dict[str, str] | None:
+    """The patient's language beside their name, when it is not the site's own:
+    {"code": "ES", "name": "Spanish"}; None otherwise."""
+    code = code.strip()
+    ours = str(site.extra.get("language", "en"))
+    if not code or code.split("-")[0].lower() == ours.split("-")[0].lower():
+        return None
+    try:
+        name = Locale.parse(code.replace("-", "_")).get_display_name("en") or code
+    except (ValueError, TypeError, UnknownLocaleError):
+        name = code
+    return {"code": code.upper(), "name": name}
 
 
 def row(v: Mapping[str, Any], site: Site, appts: Mapping[str, Mapping[str, str]],
@@ -82,6 +82,7 @@ def row(v: Mapping[str, Any], site: Site, appts: Mapping[str, Mapping[str, str]]
         "checked_in_ms": v.get("checked_in_ms") or "",
         "checked_in": local_hm(v.get("checked_in_ms"), site),
         "appt_time": local_hm(appt.get("start_ms"), site), "provider": appt.get("provider", ""),
+        "language": language_mark(language, site),
         "position": position, "main": [m for m in MAIN_MOVES.get(status, ()) if m in moves],
         "more": [m for m in moves if m not in MAIN_MOVES.get(status, ())],
     }
@@ -135,7 +136,8 @@ async def page(request: Request) -> Response:
     ctx = context(state)
     return templates.TemplateResponse(request, "board.html", {
         **ctx, "ctx": ctx, "user": user, "role": principal.role, "flag_labels": FLAG_LABELS,
-        "undo_seconds": request.app.state.settings.board_undo_seconds})
+        "undo_seconds": request.app.state.settings.board_undo_seconds,
+        "hour12": hour12(site)})
 
 
 routes = [Route("/sites/{site}/board", page)]

@@ -24,7 +24,8 @@ from app.errors import error_page
 from app.lobby import PatientStatus, patient_status
 from app.sites import Site
 from app.status_links import read_token
-from app.templating import macro, templates
+from app.templating import DEFAULT_LANGUAGE, language, macro, templates, translations
+from app.timefmt import site_clock
 
 TOKEN_MAX = 300
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
@@ -55,11 +56,22 @@ async def _status(request: Request) -> tuple[Site, PatientStatus] | None:
     visit = await store.get_visit(site, found[1])
     if visit is None:
         return None
-    return site, patient_status(site, visit)
+    # Its queue and room named in the language the page will speak.
+    return site, patient_status(site, visit, page_language(site, patient_status(site, visit)))
 
 
 def _updated(site: Site, now: datetime) -> str:
-    return now.astimezone(site.tz).strftime("%-I:%M %p")
+    return site_clock(now, site)
+
+
+def page_language(site: Site, status: PatientStatus) -> str:
+    """The page speaks the patient's language (chosen at the kiosk) when there is a
+    catalog for it, else the site's, else English."""
+    for code in (status.language, str(site.extra.get("language", ""))):
+        code = code.split("-")[0].lower()
+        if code in translations:
+            return code
+    return DEFAULT_LANGUAGE
 
 
 async def page(request: Request) -> Response:
@@ -67,9 +79,11 @@ async def page(request: Request) -> Response:
     if found is None:
         return error_page(request, 404, GONE, headers=PRIVATE)
     site, status = found
-    return templates.TemplateResponse(request, "phone.html", {
-        "site_name": site.name, "status": status, "token": request.path_params["token"],
-        "updated": _updated(site, clock.now())}, headers=PRIVATE)
+    lang = page_language(site, status)
+    with language(lang):
+        return templates.TemplateResponse(request, "phone.html", {
+            "site_name": site.name, "status": status, "token": request.path_params["token"],
+            "updated": _updated(site, clock.now()), "lang": lang}, headers=PRIVATE)
 
 
 async def status(request: Request) -> Response:
@@ -80,8 +94,9 @@ async def status(request: Request) -> Response:
                             headers=PRIVATE)
     site, current = found
     if request.headers.get("hx-request"):
-        html = macro("phone_macros.html", "status")(
-            current, request.path_params["token"], _updated(site, clock.now()))
+        with language(page_language(site, current)):
+            html = macro("phone_macros.html", "status")(
+                current, request.path_params["token"], _updated(site, clock.now()))
         return Response(str(html), media_type="text/html", headers=PRIVATE)
     return JSONResponse(current.to_json(), headers=PRIVATE)
 

@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import clock, keys, reports
+from app import clock, devices, keys, reports
 from app.screens import screen_access
 from app.sites import Site
 from app.templating import templates
+from app.timefmt import hour12
 
 DAY_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 FILTER_MAX = 40
@@ -62,7 +63,7 @@ async def day_report(request: Request) -> Response:
         return opened
     site, day, error = opened
     redis = request.app.state.redis
-    rec = reports.reconcile(await audit_entries(redis, site, day), site.tz)
+    rec = reports.reconcile(await audit_entries(redis, site, day), site.tz, hour12(site))
     stats = await redis.hgetall(keys.stats(site.id, day))
     return templates.TemplateResponse(request, "report_day.html", {
         "site": site, "day": day, "error": error, "rec": rec, "dollars": reports.dollars,
@@ -78,7 +79,8 @@ async def day_csv(request: Request) -> Response:
         return templates.TemplateResponse(request, "error.html", {
             "status": 422, "heading": "That date could not be read", "detail": error,
             "links": [(f"/sites/{site.id}/reports/day", "Today's report")]}, status_code=422)
-    rec = reports.reconcile(await audit_entries(request.app.state.redis, site, day), site.tz)
+    rec = reports.reconcile(await audit_entries(request.app.state.redis, site, day), site.tz,
+                            hour12(site))
     return Response(reports.reconciliation_csv(day, rec), media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="copays-{site.id}-{day}.csv"'})
 
@@ -90,11 +92,17 @@ async def audit_page(request: Request) -> Response:
     site, day, error = opened
     ticket = request.query_params.get("ticket", "")[:FILTER_MAX]
     actor = request.query_params.get("actor", "")[:FILTER_MAX]
-    rows = reports.audit_rows(await audit_entries(request.app.state.redis, site, day),
-                              site.tz, ticket=ticket, actor=actor)
+    kind = request.query_params.get("kind", "")
+    kind = kind if kind in reports.KINDS else ""
+    redis = request.app.state.redis
+    entries = await audit_entries(redis, site, day)
+    names = reports.device_names(entries, await devices.site_devices(redis, site.id))
+    rows = reports.audit_rows(entries, site.tz, ticket=ticket, actor=actor,
+                              twelve=hour12(site), kind=kind, site=site, devices=names)
     return templates.TemplateResponse(request, "report_audit.html", {
         "site": site, "day": day, "error": error, "rows": rows, "ticket": ticket,
-        "actor": actor}, status_code=422 if error else 200)
+        "actor": actor, "kind": kind, "kinds": reports.KINDS},
+        status_code=422 if error else 200)
 
 
 routes = [

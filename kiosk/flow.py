@@ -15,6 +15,7 @@ from typing import Any
 
 from app.appointments.model import Appointment, arrival_flags, normalise_name
 from app.sites import Site
+from app.timefmt import site_clock
 
 # The steps, in the order a patient meets them.
 WELCOME = "welcome"
@@ -155,7 +156,7 @@ def summary(appointment: Appointment, site: Site) -> dict[str, str]:
     queue = site.queue(appointment.queue)
     return {
         "initials": initials(appointment.first_name, appointment.last_name),
-        "time": local.strftime("%-I:%M %p"),
+        "time": site_clock(local, site),
         "provider": appointment.provider or (queue.name if queue else ""),
     }
 
@@ -175,6 +176,11 @@ def birth_date(month: str, day: str, year: str, today: date) -> str | None:
 def plausible_last_name(text: str) -> bool:
     """Whether `text` could be a last name (letters, with spaces, hyphens or apostrophes)."""
     return bool(normalise_name(text)) and len(text) <= 100
+
+
+def name_too_long(first: str) -> bool:
+    """Whether a walk-in's first name is longer than the board keeps (FIRST_NAME_MAX)."""
+    return len(" ".join(first.split())) > FIRST_NAME_MAX
 
 
 def walk_in_name(first: str, last_initial: str) -> str | None:

@@ -232,8 +232,12 @@ async def walk_in(s: Step) -> Session:
         return session
     if session.step != flow.WALKIN or not session.queue:
         return session
+    first = s.field("first_name", 200)
+    if s.field("answer") != "skip" and flow.name_too_long(first):
+        # Refused in a sentence, never cut: a cut name greets the patient wrongly.
+        return session.go(flow.WALKIN, queue=session.queue, notice="long_name")
     who = "" if s.field("answer") == "skip" else flow.walk_in_name(
-        s.field("first_name", 40), s.field("last_initial", 4))
+        first, s.field("last_initial", 4))
     if who is None:
         return session.go(flow.WALKIN, queue=session.queue, notice="bad_name")
     try:
@@ -361,7 +365,7 @@ async def _screen(request: Request, site: Site, session: Session,
         s["consents"] = consents(site)
     if session.step == flow.WALKIN:
         queue = site.queue(session.queue)
-        s["queue_name"] = queue.name if queue else ""
+        s["queue_name"] = queue.name_in(session.lang) if queue else ""
     if session.step in (flow.TICKET, flow.DESK) and session.visit_id:
         visit = await app.state.store.get_visit(site, session.visit_id)
         if visit is not None:

@@ -63,7 +63,9 @@ def test_a_row_shows_the_moves_of_its_status_and_flags_with_labels():
     assert r["recall_due_ms"] == 1700000000000 + 3 * 60_000  # "Recall?" from then on
     assert [c["label"] for c in r["chips"]] == ["Interp: ES", "Verify ins."]
     assert r["room"] == "Desk 1" and r["provider"] == "Dr. Okafor"
-    assert r["appt_time"] == "16:13"  # the site's time zone
+    assert r["appt_time"] == "4:13 PM"  # the site's time zone, on its 12-hour clock
+    on_24h = site_from_dict({**BASE, "time_format": "24h"})
+    assert board.row(visit, on_24h, appts)["appt_time"] == "16:13"
 
 
 def test_a_kiosk_desk_ticket_says_why_the_patient_was_sent_to_the_desk():
@@ -91,3 +93,14 @@ def test_a_long_queue_raises_a_banner_and_expected_lists_only_those_not_arrived(
                         "board-alerts", "board-message"}
     quiet = board.fragments(_state(site_from_dict(BASE), waiting))
     assert "waiting (alert" not in quiet["board-alerts"]
+
+
+def test_a_patients_language_is_marked_unless_it_is_the_sites_own():
+    english = site_from_dict(BASE)
+    spanish = site_from_dict({**BASE, "language": "es"})
+    assert board.language_mark("es", english) == {"code": "ES", "name": "Spanish"}
+    assert board.language_mark("pt-BR", english)["name"] == "Portuguese (Brazil)"
+    assert board.language_mark("en", english) is None
+    assert board.language_mark("es", spanish) is None
+    assert board.language_mark("", english) is None
+    assert board.language_mark("zz", english) == {"code": "ZZ", "name": "zz"}

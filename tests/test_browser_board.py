@@ -211,7 +211,7 @@ async def test_every_move_is_one_click_and_calls_go_to_the_chosen_desk(browser, 
     panel = await more("Dana Reyes")
     await panel.get_by_role("button", name="Return").click()
     await expect(queue_section(page, "Nurse")).to_contain_text("Dana Reyes", timeout=SHORT)
-    await expect(feedback(page)).to_contain_text(f"{d['ticket']} is now waiting")
+    await expect(feedback(page)).to_have_text(f"{d['ticket']} is back in Nurse, waiting 1st.")
     del a, b, c
 
     nurse = queue_section(page, "Nurse")
@@ -231,26 +231,38 @@ async def test_flags_priority_note_and_copay_from_the_board_reach_the_report(
 
     await row.get_by_role("button", name="Verify ins.").click()
     await expect(row.get_by_role("button", name="Verify ins.")).to_have_count(0, timeout=SHORT)
-    await expect(feedback(page)).to_contain_text("Insurance verified")
+    await expect(feedback(page)).to_have_text("Insurance verified for A002.")
 
     await row.get_by_role("button", name="Copay due").click()  # opens the copay form
     panel = row.locator(".more-panel")
+    # Too much: the sentence speaks of the amount the person typed, not of a field.
+    await panel.get_by_label("Copay $").fill("2000")
+    await panel.get_by_role("button", name="Record").click()
+    await expect(feedback(page)).to_have_text(
+        "A002: The amount must be between $0.01 and $1,000.", timeout=SHORT)
     await panel.get_by_label("Copay $").fill("25")
     await panel.get_by_label("by").select_option("card")
     await panel.get_by_role("button", name="Record").click()
     await expect(row).to_contain_text("Paid $25.00", timeout=SHORT)
+    await expect(feedback(page)).to_have_text("Recorded $25.00 copay by card for A002.")
     await expect(row.get_by_role("button", name="Copay due")).to_have_count(0)
 
     panel = await open_more(row)
     await panel.get_by_label("Priority").select_option(label="urgent")
     await panel.get_by_role("button", name="Set").click()
-    await expect(feedback(page)).to_contain_text("Priority — A002 is now waiting")
+    await expect(feedback(page)).to_have_text(
+        "A002's priority is now urgent, waiting 1st in Registration.", timeout=SHORT)
     rows = queue_section(page, "Registration").get_by_role("row")
     await expect(rows.nth(1)).to_contain_text("Noa Peretz", timeout=SHORT)  # now first
     panel = await open_more(row)
     await panel.get_by_label("Note").fill("Needs a wheelchair at door 2")
     await panel.get_by_role("button", name="Save note").click()
     await expect(row).to_contain_text("Needs a wheelchair at door 2", timeout=SHORT)
+    await expect(feedback(page)).to_have_text("Saved the note for A002.")
+    panel = await open_more(row)
+    await panel.get_by_label("To").select_option(label="Lab")
+    await panel.get_by_role("button", name="Transfer").click()
+    await expect(feedback(page)).to_have_text("A002 moved to Lab, waiting 1st.", timeout=SHORT)
 
     await page.get_by_role("link", name="Day report").click()
     await expect(page.get_by_role("table", name="By method")).to_contain_text("$25.00")
@@ -270,7 +282,8 @@ async def test_flags_priority_note_and_copay_from_the_board_reach_the_report(
     await page.get_by_role("button", name="Search").click()
     trail = page.get_by_role("table")
     await expect(trail).to_contain_text("copay recorded")
-    await expect(trail).to_contain_text("flag cleared")
+    await expect(trail).to_contain_text("flag dealt with")
+    await expect(trail).to_contain_text("insurance verified")
     problems = await axe_problems(page)
     assert not problems, problems
 
@@ -358,7 +371,7 @@ async def test_done_waits_a_few_seconds_for_undo_and_undo_sends_nothing(browser,
     assert (await desk.client.get(f"/visits/{v['id']}")).json()["status"] == "called"
     await expect(row).to_have_count(0, timeout=4000 + SHORT)
     assert (await desk.client.get(f"/visits/{v['id']}")).json()["status"] == "no_show"
-    await expect(feedback(page)).to_contain_text(f"{v['ticket']} is now a no-show")
+    await expect(feedback(page)).to_have_text(f"{v['ticket']} is marked as a no-show.")
 
 
 async def test_a_kiosks_call_for_help_shows_on_the_board_until_a_psr_answers(
@@ -472,8 +485,131 @@ async def test_a_busy_board_screenshot(browser, server, site, store, settings, d
     await page.reload()
     await expect(page.get_by_role("row").filter(has_text="Quinn Murphy")).to_be_visible()
     await page.wait_for_timeout(1200)
+    # A patient's language shows on their row, whether or not an interpreter is flagged.
+    mark = page.get_by_role("row").filter(has_text="Isabelle Dubois").locator("abbr.lang")
+    await expect(mark).to_have_text("FR")
+    await expect(mark).to_have_attribute("title", "Speaks French")
+    await expect(page.get_by_role("row").filter(has_text="Whitmore").locator("abbr.lang")) \
+        .to_have_text("ES")
     problems = await axe_problems(page)
     assert not problems, problems
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "board.png"))
     assert json.dumps(problems) == "[]"
+    await page.set_viewport_size({"width": 1366, "height": 768})
+    await page.wait_for_timeout(300)
+    await page.screenshot(path=str(ARTIFACTS / "board-1366x768.png"))
+    assert await axe_problems(page) == []
+
+
+async def test_a_1366x768_laptop_shows_the_basics_without_scrolling(browser, server, site,
+                                                                    store, desk):
+    """Six patients called and more waiting: the toolbar is one line, and the walk-in form
+    and the first waiting patients are on the first screen."""
+    visits = [await desk.check_in("reg" if i % 2 else "nurse", name=f"Patient {i}")
+              for i in range(12)]
+    for visit, room in zip(visits[:6], ("desk-1", "room-1", "room-2", "room-3", "", ""),
+                           strict=True):
+        await desk.call(visit, room)
+    page = await open_board(browser, server, site, store, "pat", size=(1366, 768))
+    await expect(page.get_by_role("row").filter(has_text="Patient 11")).to_be_attached()
+
+    tops = await page.get_by_role("search").evaluate(
+        "bar => [...bar.children].map(c => Math.round(c.getBoundingClientRect().top))")
+    boxes = await page.get_by_role("search").evaluate(
+        "bar => [...bar.children].map(c => c.getBoundingClientRect().height)")
+    assert max(tops) - min(tops) < max(boxes), f"the toolbar wraps: tops {tops}"
+
+    async def on_first_screen(locator) -> bool:
+        box = await locator.bounding_box()
+        return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 768
+
+    walk_in = page.get_by_role("region", name="Check in a walk-in")
+    assert await on_first_screen(walk_in.get_by_label("Name"))
+    assert await on_first_screen(walk_in.get_by_role("button", name="Check in"))
+    first_row = queue_section(page, "Registration").get_by_role("row").filter(
+        has_text="Patient").first
+    assert await on_first_screen(first_row), "no waiting patient on the first screen"
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1366
+    problems = await axe_problems(page)
+    assert not problems, problems
+
+
+async def test_more_is_a_dialog_escape_and_a_click_outside_close_it(browser, server, site,
+                                                                    store, desk):
+    for i in range(14):
+        await desk.check_in("reg", name=f"Waiting {i:02d}")
+    page = await open_board(browser, server, site, store, "pat", size=(1366, 768))
+    rows = queue_section(page, "Registration").get_by_role("row")
+    await expect(rows.filter(has_text="Waiting 13")).to_be_attached(timeout=SHORT)
+
+    first = rows.filter(has_text="Waiting 00")
+    more = first.locator("summary", has_text="More")
+    await more.focus()
+    await page.keyboard.press("Enter")
+    panel = first.get_by_role("dialog", name=re.compile("More for"))
+    await expect(panel).to_be_visible()
+    await page.keyboard.press("Tab")  # into the panel
+    await page.keyboard.press("Escape")
+    await expect(panel).to_be_hidden()
+    await expect(more).to_be_focused()
+
+    await more.click()
+    await expect(panel).to_be_visible()
+    await page.get_by_role("heading", name="Check in a walk-in").click()
+    await expect(panel).to_be_hidden()
+
+    # A row at the bottom of the window: its panel opens where it fits, inside the window.
+    await page.evaluate("window.scrollTo(0, 0)")
+    last = None
+    for i in range(14):
+        row = rows.filter(has_text=f"Waiting {i:02d}")
+        box = await row.bounding_box()
+        if box and box["y"] + box["height"] <= 768:
+            last = row
+    assert last is not None
+    last_more = last.locator("summary", has_text="More")
+    box = await last_more.bounding_box()
+    assert box["y"] > 768 - 200, "the row is near the bottom of the window"
+    await last_more.click()
+    last_panel = last.get_by_role("dialog", name=re.compile("More for"))
+    await expect(last_panel).to_be_visible()
+    inside = await last_panel.bounding_box()
+    assert inside["y"] >= 0 and inside["y"] + inside["height"] <= 768, inside
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "board-more-1366x768.png"))
+    # Only one panel is open at a time.
+    await more.focus()
+    await page.keyboard.press("Enter")
+    await expect(panel).to_be_visible()
+    await expect(last_panel).to_be_hidden()
+    problems = await axe_problems(page)
+    assert not problems, problems
+
+
+async def test_one_clock_on_the_board_and_its_report_and_durations_say_what_they_are(
+        browser, server, site, store, settings, desk):
+    """The test site speaks English: every time of day is on a 12-hour clock, however the
+    PC (Tokyo here) writes its own."""
+    now = clock.now()
+    await AppointmentStore(store.redis, settings).save(site, [
+        (0, Appointment(id="ap-clock", site=site.id, start=now + timedelta(minutes=40),
+                        queue="nurse", first_name="Vera", last_name="Lind",
+                        birth_date="1975-05-05", code="CLOCK1Q", provider="Dr. Patel"))],
+        actor="test")
+    waiting = await desk.check_in("reg", name="Wanda Waits")
+    called = await desk.check_in("reg", name="Carl Called")
+    await desk.call(called, "desk-1")
+    await desk.move(waiting, "copay", amount="10", method="cash")
+    twelve = re.compile(r"^\d{1,2}:\d{2} (AM|PM)$")
+    page = await open_board(browser, server, site, store, "pat")
+    await expect(page.locator(".board-head time.clock")).to_have_text(twelve)
+    expected = page.get_by_role("region", name="Expected today")
+    await expect(expected.locator(".appt-time").first).to_have_text(twelve)
+    await expect(page.get_by_role("row").filter(has_text="Wanda Waits")).to_contain_text(
+        re.compile(r"waiting \d+ min"))
+    await expect(page.get_by_role("row").filter(has_text="Carl Called")).to_contain_text(
+        re.compile(r"called \d+:\d{2} ago"))
+    await page.get_by_role("link", name="Day report").click()
+    cell = page.get_by_role("row").filter(has_text=waiting["ticket"]).get_by_role("cell").first
+    await expect(cell).to_have_text(re.compile(r"^\d{1,2}:\d{2}:\d{2} (AM|PM)$"))

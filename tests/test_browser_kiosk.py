@@ -507,3 +507,34 @@ async def test_keyboard_alone_read_aloud_and_text_at_200_percent(context, server
         .map(el => el.className || el.tagName)""")
     assert overflow == []
     await shot(page, "18-ticket-text-200")
+
+
+async def test_no_empty_band_between_a_question_and_its_answers_and_help_always_on_screen(
+        context, server, site, store):
+    page = await paired_kiosk(context, server, site, store)
+    height = page.viewport_size["height"]
+
+    async def gap_under_heading(first_control) -> float:
+        title = await page.get_by_role("heading", level=1).bounding_box()
+        control = await first_control.bounding_box()
+        return control["y"] - (title["y"] + title["height"])
+
+    await tap(page, "I'm a walk-in")
+    await heading(page, "What are you here for?")
+    first = page.get_by_role("button", name=re.compile("^Registration"))
+    assert await gap_under_heading(first) < 200
+    await tap(page, "Back")
+    await tap(page, "I have an appointment")
+    await heading(page, "Enter your confirmation code")
+    assert await gap_under_heading(page.get_by_label("Confirmation code")) < 200
+
+    # The longest step (last name and birth date): Help is on the first screen.
+    await tap(page, "I don't have my code")
+    await heading(page, "Find your appointment")
+    assert await page.evaluate("document.documentElement.scrollHeight") > height
+    help_button = page.get_by_role("button", name="Help", exact=True)
+    box = await help_button.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= height, box
+    await help_button.click()
+    await expect(page.get_by_text("Someone from the front desk is coming to help you.")) \
+        .to_be_visible()

@@ -381,7 +381,7 @@ async def test_the_lobby_has_no_serious_accessibility_violation_and_a_1080p_scre
 
     # Seven waiting are more than the column holds at once: it shows them a page at a time.
     await expect(queue_column(tv, "Registration").get_by_role("heading")).to_contain_text(
-        "7 waiting · page 1/2")
+        re.compile(r"7 waiting · page 1/[2-4]"))
 
     await tv.add_script_tag(path=str(AXE))
     result = await tv.evaluate("axe.run(document)")
@@ -390,6 +390,9 @@ async def test_the_lobby_has_no_serious_accessibility_violation_and_a_1080p_scre
     assert bad == []
     ARTIFACTS.mkdir(exist_ok=True)
     await tv.screenshot(path=str(ARTIFACTS / "lobby-1080p.png"))
+    await tv.set_viewport_size({"width": 3840, "height": 2160})
+    await tv.wait_for_timeout(300)
+    await tv.screenshot(path=str(ARTIFACTS / "lobby-4k.png"))
 
 
 async def test_board_shows_a_check_in_and_calls_it_with_one_click(page: Page, server, site,
@@ -416,3 +419,121 @@ async def test_board_shows_a_check_in_and_calls_it_with_one_click(page: Page, se
     await expect(row.get_by_role("button", name="Call", exact=True)).to_have_count(0)
     await expect(row.get_by_role("button", name="No-show")).to_be_visible()
     await assert_not_reloaded(page)
+
+
+LONG_MESSAGE = ("The afternoon clinic is running about 20 minutes late today. "
+                "Thank you for your patience!")
+SCREENS = [(1280, 720), (1366, 768), (1280, 1024), (1920, 1080), (1920, 1200), (2560, 1440),
+           (3840, 2160)]
+
+
+def _boxes_meet(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
+            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
+
+
+async def test_a_long_message_never_covers_the_call_at_any_screen_size(
+        page_factory, server, site, store, desk):
+    tv = await page_factory(TV_ARGS, SPEECH_STUB)
+    visit = await desk.check_in("reg")
+    r = await desk.client.post("/message", json={"text": LONG_MESSAGE, "minutes": 30})
+    assert r.status_code == 200, r.text
+    await pair_display(tv, server, site, store)
+    await desk.call(visit, "room-3")
+    hero = now_calling(tv).locator(".hero-call").filter(has_text=visit["ticket"])
+    await expect(hero).to_contain_text("Room 3", timeout=SHORT)
+    message = tv.get_by_role("status").filter(has_text="Thank you")
+    for width, height in SCREENS:
+        await tv.set_viewport_size({"width": width, "height": height})
+        await tv.wait_for_timeout(200)  # the message's size is fitted after a resize
+        call_box = await hero.bounding_box()
+        text_box = await message.locator("p").bounding_box()
+        assert call_box and text_box
+        assert not _boxes_meet(call_box, text_box), (width, height, call_box, text_box)
+        # The whole message is on screen: not cut off, not under anything.
+        cut = await message.locator("p").evaluate(
+            "p => p.scrollHeight > p.clientHeight + 1 || p.scrollWidth > p.clientWidth + 1")
+        assert not cut, (width, height)
+        assert text_box["y"] + text_box["height"] <= height
+        # The call's room is not cut off by its own panel either.
+        room = hero.locator(".where")
+        assert await room.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), (width, height)
+        assert (await room.bounding_box())["y"] + (await room.bounding_box())["height"] \
+            <= (await now_calling(tv).bounding_box())["y"] \
+            + (await now_calling(tv).bounding_box())["height"] + 1, (width, height)
+
+
+async def test_recent_calls_are_big_enough_to_read_from_across_the_room(
+        tv: Page, server, site, store, desk):
+    visits = [await desk.check_in("reg") for _ in range(5)]
+    await pair_display(tv, server, site, store)
+    for visit, room in zip(visits, ("desk-1", "room-1", "room-2", "room-3", "room-4"),
+                           strict=False):
+        if room == "room-4":
+            break
+        await desk.call(visit, room)
+    row = recent_calls(tv).get_by_role("row").filter(has_text=visits[0]["ticket"])
+    await expect(row).to_be_visible(timeout=SHORT)
+    for cell in ("ticket", "where"):
+        size = await row.locator(f"td.{cell}").evaluate(
+            "td => parseFloat(getComputedStyle(td).fontSize)")
+        assert size >= 104, (cell, size)
+    # Every call besides the newest is in the list, and none is cut off by the panel.
+    panel = await recent_calls(tv).bounding_box()
+    for visit in visits[:3]:
+        shown = recent_calls(tv).get_by_role("row").filter(has_text=visit["ticket"])
+        await expect(shown).to_be_visible()
+        box = await shown.bounding_box()
+        assert box["y"] + box["height"] <= panel["y"] + panel["height"] + 1
+
+
+async def test_a_patient_roomed_from_waiting_is_shown_and_told_where_to_go(
+        tv: Page, server, site, store, desk):
+    await pair_display(tv, server, site, store)
+    visit = await desk.check_in("reg", language="es")
+    await desk.move(visit, "room", room="room-3")
+    hero = now_calling(tv)
+    await expect(hero.get_by_text(visit["ticket"], exact=True)).to_be_visible(timeout=SHORT)
+    await expect(hero).to_contain_text("Room 3")
+    said = await wait_for(lambda: _said(tv, 2), SOUND, message="the rooming is said")
+    assert "room 3" in said[0]["text"] and "consultorio 3" in said[1]["text"]
+    assert not any("Second call" in s["text"] for s in said)
+
+
+async def test_a_patient_called_to_a_desk_then_roomed_is_sent_to_the_room(
+        tv: Page, server, site, store, desk):
+    await pair_display(tv, server, site, store)
+    visit = await desk.check_in("reg")
+    await desk.call(visit, "desk-1")
+    hero = now_calling(tv)
+    await expect(hero).to_contain_text("Desk 1", timeout=SHORT)
+    await desk.move(visit, "room", room="room-3")
+    await expect(hero).to_contain_text("Room 3", timeout=SHORT)
+    await expect(hero.get_by_text(visit["ticket"], exact=True)).to_be_visible()
+    await expect(hero.get_by_text("Please have a seat")).to_be_hidden()
+
+    async def room_said() -> list[dict[str, Any]]:
+        return [s for s in await spoken(tv) if "room 3" in s["text"]]
+
+    said = await wait_for(room_said, SOUND, message="the room is said")
+    assert not any("Second call" in s["text"] for s in said)
+
+
+async def test_finished_calls_stay_on_recent_calls_with_their_room(
+        page: Page, server, site, store, desk):
+    await pair_display(page, server, site, store)
+    first, second = await desk.check_in("reg"), await desk.check_in("reg")
+    await desk.call(first, "room-1")
+    await desk.call(second, "room-2")
+    row = recent_calls(page).get_by_role("row").filter(has_text=first["ticket"])
+    await expect(row).to_contain_text("Room 1", timeout=SHORT)
+    await desk.move(first, "done")
+    await desk.move(second, "no-show")
+    await expect(now_calling(page).get_by_text("Please have a seat")).to_be_visible(
+        timeout=SHORT)
+    await expect(row).to_be_visible()
+    await expect(row).to_contain_text("Room 1")
+    # The time of the call as the site writes times (an English site: 12-hour, AM/PM).
+    await expect(row.locator("td.time")).to_have_text(re.compile(r"^\d{1,2}:\d{2} (AM|PM)$"))
+    await expect(recent_calls(page).get_by_role("row").filter(has_text=second["ticket"])) \
+        .to_contain_text("Room 2")

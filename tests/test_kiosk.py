@@ -307,3 +307,51 @@ async def test_the_api_does_not_take_consent_or_a_desk_reason_from_outside(api):
         r = await api.post("/visits", {"queue": "reg", field: "2026-11-20T10:00:00Z"})
         assert r.status_code == 422 and field in r.text
     assert await visits(api) == []
+
+
+async def test_a_too_long_first_name_is_refused_in_a_sentence_not_cut(api, kiosk):
+    await kiosk.tap("start", what="walkin")
+    screen = await kiosk.tap("service", queue="lab")
+    assert 'maxlength="30"' not in screen  # the browser does not cut it silently either
+    long_name = "Maximiliano Alejandro Bartholomew"  # 33 letters and spaces
+    refused = await kiosk.tap("walk-in", answer="name", first_name=long_name, last_initial="")
+    assert kiosk.step(refused) == "walkin"
+    assert "Please type a shorter first name: 30 letters at most." in refused
+    snapshot = (await api.get("/snapshot")).json()
+    assert all(q["waiting"] == [] for q in snapshot["queues"])
+    ticket = await kiosk.tap("walk-in", answer="name", first_name="Maximiliano",
+                             last_initial="b")
+    assert (await kiosk.visit(ticket))["name"] == "Maximiliano B."
+
+
+async def test_the_on_screen_keyboard_has_the_letters_of_its_language(api, kiosk):
+    await kiosk.tap("start", what="walkin")
+    english = await kiosk.tap("service", queue="lab")
+    assert 'data-key="Z"' in english and 'data-key="Ñ"' not in english
+    await kiosk.tap("language", lang="es")
+    spanish = await kiosk.tap("service", queue="lab")
+    for letter in "ÑÁÉÍÓÚÜ":
+        assert f'data-key="{letter}"' in spanish, letter
+    assert "Escriba un nombre más corto" not in spanish
+
+
+async def test_a_spanish_screen_shows_the_sites_spanish_names_for_its_queues(api, kiosk):
+    from helpers import TEST_SITE
+
+    from app.sites import site_from_dict
+    from app.status_links import make_token
+
+    named = site_from_dict({**TEST_SITE, "id": api.site.id, "queues": [
+        {**q, "names": {"es": "Laboratorio"}} if q["id"] == "lab" else q
+        for q in TEST_SITE["queues"]]})
+    await api.app.state.store.save_site(named)
+    await kiosk.tap("language", lang="es")
+    await kiosk.tap("start", what="walkin")
+    services = await kiosk.tap("service", queue="lab")
+    assert "Laboratorio" in services
+    ticket = await kiosk.tap("walk-in", answer="skip")
+    visit = await kiosk.visit(ticket)
+    day = clock.local_date(clock.now(), named.tz)
+    token = make_token(api.app.state.settings.secret_key, api.site.id, visit["id"], day)
+    phone = await api.client.get(f"/t/{token}")
+    assert "para Laboratorio" in phone.text

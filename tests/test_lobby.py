@@ -115,3 +115,49 @@ def test_a_view_limited_to_a_queue_has_only_its_column_and_calls():
     view = lobby_view(_calls_state(), only=("lab",))
     assert [q.id for q in view.queues] == ["lab"]
     assert [c.ticket for c in view.recent] == ["L003"]
+
+
+def _with_calls(state: SiteState, calls: list[dict[str, object]], **site: object) -> SiteState:
+    new_site = dataclasses.replace(state.site, extra={**state.site.extra, **site})
+    return dataclasses.replace(state, site=new_site, lobby_calls=tuple(reversed(calls)))
+
+
+def _rec(visit: str, ticket: str, kind: str, ms: int, room: str = "") -> dict[str, object]:
+    return {"visit": visit, "ticket": ticket, "queue": "reg", "room": room, "kind": kind,
+            "ms": ms, "at": "2026-11-26T15:10:00.000+00:00", "lang": ""}
+
+
+def test_a_rooming_is_a_call_and_a_finished_call_stays_on_the_list():
+    calls = [_rec("gone", "A010", "call", 5_000, "room-3"),       # since done: not active
+             _rec("a2", "A002", "room", 6_000, "room-3"),         # roomed from waiting
+             _rec("back", "A011", "call", 7_000, "room-3"),
+             _rec("back", "A011", "withdrawn", 8_000)]           # returned to waiting
+    view = lobby_view(_with_calls(_calls_state(), calls))
+    tickets = [c.ticket for c in view.recent]
+    assert tickets[:2] == ["A002", "A010"] and "A011" not in tickets
+    roomed = view.recent[0]
+    assert roomed.current and roomed.kind == "room" and roomed.room == "Room 3"
+    assert roomed.hold_until_ms == 6_000 + 120_000
+    assert [a.text for a in roomed.says] == ["Número A, 0, 0, 2, pase al consultorio 3."]
+    assert view.calling[0].ticket == "A002"
+    assert not view.recent[1].current and view.recent[1].room == "Room 3"
+    # The API's `calling` stays the visits still called; the rooming is in `recent`.
+    body = view.to_json()
+    assert [c["ticket"] for c in body["calling"]] == ["A004", "L003"]
+    assert body["recent"][0]["kind"] == "room" and body["recent"][0]["called"] is False
+
+
+def test_a_site_can_keep_roomings_off_the_lobby():
+    calls = [_rec("a2", "A002", "room", 6_000, "room-3")]
+    view = lobby_view(_with_calls(_calls_state(), calls, lobby={"announce_rooming": False}))
+    assert view.calling[0].ticket == "A004"
+    assert all(c.kind != "room" for c in view.recent)
+
+
+def test_the_lobby_setting_must_be_true_or_false():
+    import pytest
+
+    from app.sites import SiteError
+    with pytest.raises(SiteError, match="announce_rooming must be true or false"):
+        site_from_dict({"id": "x", "name": "X", "queues": [{"id": "q", "name": "Q",
+                        "prefix": "A"}], "lobby": {"announce_rooming": "no"}})

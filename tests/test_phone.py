@@ -70,3 +70,18 @@ async def test_a_token_whose_visit_has_gone_finds_nothing(api, store):
     await store.redis.delete(keys.visit(api.site.id, visit["id"]))
     r = await api.client.get(f"/t/{token_for(api, visit)}/status")
     assert r.status_code == 404
+
+
+async def test_the_page_speaks_the_language_the_patient_chose(api):
+    spanish = await api.check_in(language="es")
+    english = await api.check_in()
+    page = await api.client.get(f"/t/{token_for(api, spanish)}")
+    assert page.status_code == 200
+    assert '<html lang="es">' in page.text and "Su número" in page.text
+    assert "Usted es el número 1 en la fila" in page.text and "para Registration" in page.text
+    await api.post(f"/visits/{spanish['id']}/call", {"room": "room-3"})
+    fragment = await api.client.get(f"/t/{token_for(api, spanish)}/status",
+                                    headers={"HX-Request": "true"})
+    assert "Es su turno: vaya a Room 3" in fragment.text
+    other = await api.client.get(f"/t/{token_for(api, english)}")
+    assert '<html lang="en">' in other.text and "You are number 1 in line" in other.text

@@ -44,7 +44,7 @@ def link(server, site, visit) -> str:
 async def test_the_phone_page_follows_the_visit_from_waiting_to_called(phone: Page, server,
                                                                        site, desk):
     ahead = await desk.check_in("reg")
-    visit = await desk.check_in("reg", name="Ana Lima", language="es")
+    visit = await desk.check_in("reg", name="Ana Lima")
     await phone.goto(link(server, site, visit))
     await expect(phone.get_by_text(visit["ticket"], exact=True)).to_be_visible()
     await expect(phone.get_by_role("heading", name="You are number 2 in line")).to_be_visible()
@@ -78,3 +78,14 @@ async def test_a_waiting_phone_page_has_no_serious_accessibility_violation(phone
     assert [v["id"] for v in result["violations"]
             if v["impact"] in ("serious", "critical")] == []
     await phone.screenshot(path=str(ARTIFACTS / "phone-waiting.png"))
+
+    # A patient who chose Spanish at the kiosk gets the page in Spanish, still clean.
+    spanish = await desk.check_in("lab", language="es")
+    await phone.goto(link(server, site, spanish))
+    await expect(phone.get_by_role("heading", name="Usted es el número 2 en la fila")) \
+        .to_be_visible()
+    await expect(phone.locator("html")).to_have_attribute("lang", "es")
+    await phone.add_script_tag(path=str(AXE))
+    result = await phone.evaluate("axe.run(document)")
+    assert [v["id"] for v in result["violations"]
+            if v["impact"] in ("serious", "critical")] == []

@@ -227,3 +227,24 @@ async def test_a_call_next_whose_head_was_not_given_asks_to_read_again(store, si
         "appointment_id": "", "holder_seen": ""})
     assert answer == scripts.RETRY
     assert len(await store.redis.zrange(keys.waiting(s, "reg"), 0, -1)) == 1  # untouched
+
+
+async def test_moves_keep_the_lobbys_list_of_calls_without_names(store, site):
+    a, _ = await store.check_in(site, "reg", actor="t", name="Zebulon Quixote")
+    b, _ = await store.check_in(site, "reg", actor="t", name="Philippa Ngata")
+    await store.move(site, a["id"], "call", actor="t", room="desk-1")
+    await store.move(site, a["id"], "room", actor="t", room="room-3")
+    await store.move(site, a["id"], "done", actor="t")
+    await store.move(site, b["id"], "room", actor="t", room="room-1")
+    await store.move(site, b["id"], "return", actor="t")
+
+    raw = await store.redis.lrange(keys.lobby_calls(site.id), 0, -1)
+    listed = [json.loads(r) for r in reversed(raw)]
+    assert [(c["ticket"], c["kind"], c["room"]) for c in listed] == [
+        (a["ticket"], "call", "desk-1"), (a["ticket"], "room", "room-3"),
+        (b["ticket"], "room", "room-1"), (b["ticket"], "withdrawn", "")]
+    assert "Zebulon" not in "".join(raw) and "Philippa" not in "".join(raw)
+    assert 0 < await store.redis.pttl(keys.lobby_calls(site.id)) <= 3_600_000
+    # The snapshot hands the list on, after the visits have moved on.
+    state = await store.snapshot(site)
+    assert [c["kind"] for c in state.lobby_calls] == ["withdrawn", "room", "room", "call"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from app.sites import SiteError, site_from_dict, site_from_stored, site_from_toml
@@ -57,3 +59,44 @@ def test_arrival_window_must_be_whole_minutes():
             "arrival_window": {"early_minutes": -5}}
     with pytest.raises(SiteError, match="early_minutes"):
         site_from_dict(data)
+
+
+def test_a_site_writes_times_one_way_chosen_or_from_its_language():
+    from datetime import UTC, datetime
+
+    from app.timefmt import hour12, site_clock
+
+    base = {"id": "x", "name": "X", "timezone": "UTC",
+            "queues": [{"id": "q", "name": "Q", "prefix": "A"}]}
+    moment = datetime(2026, 12, 6, 15, 5, 9, tzinfo=UTC)
+    english, spanish = site_from_dict(base), site_from_dict({**base, "language": "es"})
+    assert hour12(english) and site_clock(moment, english) == "3:05 PM"
+    assert not hour12(spanish) and site_clock(moment, spanish) == "15:05"
+    chosen = site_from_dict({**base, "time_format": "24h"})
+    assert site_clock(moment, chosen, seconds=True) == "15:05:09"
+    with pytest.raises(SiteError, match="time_format"):
+        site_from_dict({**base, "time_format": "am/pm"})
+
+
+def test_queues_and_rooms_can_carry_names_per_language():
+    site = site_from_toml("""
+id = "x"
+name = "X"
+[[queues]]
+id = "lab"
+name = "Lab"
+prefix = "L"
+names = { es = "Laboratorio" }
+[[rooms]]
+id = "draw-1"
+name = "Draw chair 1"
+names = { es = "Sillón de extracción 1" }
+""")
+    assert site.queue("lab").name_in("es") == "Laboratorio"
+    assert site.queue("lab").name_in("en") == "Lab"
+    assert site.room("draw-1").name_in("es-MX") == "Sillón de extracción 1"
+    again = site_from_stored(json.loads(json.dumps(site.to_dict())))
+    assert again.queue("lab").name_in("es") == "Laboratorio"
+    with pytest.raises(SiteError, match="names must be a table"):
+        site_from_dict({"id": "x", "name": "X", "queues": [
+            {"id": "q", "name": "Q", "prefix": "A", "names": {"es": ""}}]})

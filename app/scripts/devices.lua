@@ -7,7 +7,7 @@ if a.action == "pair" then
   redis.call("HSET", K.devices, a.device_id, a.record)
   local record = cjson.decode(a.record)
   return emit("device.paired", "device", cjson.encode({id = a.device_id, role = record.role}),
-              {device = a.device_id, role = record.role})
+              {device = a.device_id, role = record.role, name = record.name or ""})
 end
 local raw = redis.call("HGET", K.devices, a.device_id)
 if not raw then return redis.error_reply("not_found") end

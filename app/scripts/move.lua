@@ -1,7 +1,8 @@
 -- Move a visit (call, recall, room, return, transfer, checkout, done, no-show, left), or call the
 -- head of a queue when no visit id is given. Which statuses a move is allowed from comes
 -- from app/visits.py with every call, so the table lives in one place.
--- KEYS active, rooms, room_visit, events, audit, stats, queues, seq; waiting and calls of
+-- KEYS active, rooms, room_visit, events, audit, stats, queues, seq, lobby_calls; waiting
+--      and calls of
 --      the visit's queue (as the caller read it: a.queue) and target_waiting, target_calls
 --      of a transfer's queue; appt (the visit's appointment, if any); "visit:<id>" for the
 --      visit, or for each of the first ids of the queue on a call-next, and for the visit
@@ -98,6 +99,28 @@ if status == "waiting" and (a.action == "call" or a.action == "room") then
   redis.call("HINCRBY", K.stats, "wait_ms:" .. queue, waited)
 end
 
+-- The lobby's list of calls: every call, and every rooming of a patient who is not already
+-- in that room (straight from waiting, or after a call to a desk), which the lobby shows
+-- as a call too; a return or a transfer withdraws the visit's call from the list.
+local function lobby_call(kind, room)
+  if not K.lobby_calls then return end
+  redis.call("LPUSH", K.lobby_calls, cjson.encode({
+    visit = visit_id, ticket = redis.call("HGET", visit_key, "ticket"),
+    queue = queue, room = room, kind = kind, ms = a.now_ms, at = a.now,
+    lang = redis.call("HGET", visit_key, "language") or ""}))
+  redis.call("LTRIM", K.lobby_calls, 0, a.lobby_calls_kept - 1)
+  redis.call("PEXPIRE", K.lobby_calls, 3600000)
+end
+if a.action == "call" or a.action == "recall" then
+  local room = a.room
+  if a.action == "recall" or room == "" then room = current_room end
+  lobby_call(a.action, room)
+elseif a.action == "room" and (status == "waiting" or current_room ~= a.room) then
+  lobby_call("room", a.room)
+elseif a.action == "return" or a.action == "transfer" then
+  lobby_call("withdrawn", "")
+end
+
 local waiting_key, calls_key = K.waiting, K.calls
 if a.action == "call" then
   redis.call("HSET", visit_key, "called_at", a.now, "called_ms", a.now_ms)
@@ -150,7 +173,9 @@ local event_id = emit(a.event, "visit", visit_json,
 for _, r in ipairs(changed_rooms) do
   local room_json = cjson.encode({id = r, status = redis.call("HGET", K.rooms, r),
     visit_id = redis.call("HGET", K.room_visit, r) or ""})
-  emit("room.updated", "room", room_json, {room = r})
+  emit("room.updated", "room", room_json,
+       {room = r, ticket = visit.ticket, visit_id = visit_id,
+        status = redis.call("HGET", K.rooms, r)})
 end
 redis.call("HINCRBY", K.stats, a.action, 1)
 redis.call("EXPIRE", K.stats, a.audit_ttl)

@@ -6,4 +6,4 @@ local holder = redis.call("HGET", K.room_visit, a.room)
 if holder then return redis.error_reply("room_occupied " .. holder) end
 redis.call("HSET", K.rooms, a.room, a.status)
 return emit("room.updated", "room", cjson.encode({id = a.room, status = a.status, visit_id = ""}),
-            {room = a.room})
+            {room = a.room, status = a.status})

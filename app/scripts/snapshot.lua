@@ -1,6 +1,6 @@
 -- The whole live state of a site and the id of the last event it includes, read in one
 -- atomic step so a screen's snapshot and the stream line up exactly.
--- KEYS queues, rooms, room_visit, active, events, message, help; "waiting:<q>" and
+-- KEYS queues, rooms, room_visit, active, events, message, help, lobby_calls; "waiting:<q>" and
 --      "calls:<q>" for each of a.queue_ids; "visit:<id>" for each visit the caller found
 --      listed just before.
 -- a: queue_ids, limit (the last index listed per queue; -1 lists them all), lenient.
@@ -64,4 +64,5 @@ return cjson.encode({
   room_visits = room_visits,
   message = K.message and redis.call("GET", K.message) or false,
   help = K.help and hash(K.help) or false,
+  lobby_calls = K.lobby_calls and redis.call("LRANGE", K.lobby_calls, 0, -1) or false,
 })

@@ -151,15 +151,20 @@
   });
 
   // ---- Timers, colours and alerts, in the site's time zone.
-  var clockFormat = new Intl.DateTimeFormat("en-US", { timeZone: tz, hour: "numeric", minute: "2-digit" });
+  // The site's one way of writing a time (12- or 24-hour), whatever the PC's own settings.
+  var clockFormat = new Intl.DateTimeFormat("en-US", { timeZone: tz, hour: "numeric", minute: "2-digit",
+    hourCycle: app.getAttribute("data-hour12") === "no" ? "h23" : "h12" });
   var alerted = new Set();
   var lastBanners = 0;
 
-  function waitText(ms, seconds) {
+  // A duration always says what it measures: "waiting 5 min", "called 1:47 ago" (minutes
+  // and seconds since the call), "here 40 min" (since check-in, once in a room).
+  function waitText(ms, seconds, status) {
     var s = Math.max(0, Math.floor((Date.now() - ms) / 1000));
     var m = Math.floor(s / 60);
-    if (seconds) return m + ":" + String(s % 60).padStart(2, "0");
-    return m < 60 ? m + " min" : Math.floor(m / 60) + " h " + (m % 60) + " min";
+    if (seconds) return "called " + m + ":" + String(s % 60).padStart(2, "0") + " ago";
+    var span = m < 60 ? m + " min" : Math.floor(m / 60) + " h " + (m % 60) + " min";
+    return (status === "waiting" ? "waiting " : "here ") + span;
   }
 
   function tick() {
@@ -176,7 +181,8 @@
       var timer = row.querySelector("[data-timer-ms]");
       var since = Number(timer && timer.getAttribute("data-timer-ms"));
       if (!since) return;
-      timer.textContent = waitText(since, timer.getAttribute("data-seconds") === "yes");
+      timer.textContent = waitText(since, timer.getAttribute("data-seconds") === "yes",
+                                   timer.getAttribute("data-status"));
       var minutes = (now - since) / 60000;
       var waiting = row.classList.contains("visit--waiting");
       var red = alertsOn && waiting && redMin > 0 && minutes >= redMin;
@@ -298,6 +304,12 @@
     if (elt && elt.hasAttribute("data-to-my-desk") && byId("my-desk").value) {
       evt.detail.parameters.room = byId("my-desk").value;
     }
+    // What was asked for, so the answer can say it back ("Recorded $20.00 copay by card").
+    if (elt) {
+      var p = evt.detail.parameters;
+      elt.lobbylineSent = { amount: p.amount, method: p.method, queue: p.queue, room: p.room,
+        priority: p.priority, note: p.note };
+    }
   });
 
   // ---- Every answer becomes a sentence.
@@ -337,11 +349,53 @@
     if (what === "Post message") return "Posted on the lobby screens.";
     if (what === "On my way") return "The kiosk's call for help is answered.";
     if (what === "Clear message") return "The lobby message is cleared.";
-    if (data.id && data.status && data.ticket) {
-      return what + " — " + ticket + " is now " + (STATUS[data.status] || data.status) + ".";
-    }
+    if (data.id && data.status && data.ticket) return movedSentence(elt, what, ticket, data);
     return what + ": done.";
   }
+
+  function queueName(id) {
+    var opt = id && byId("filter-queue").querySelector('option[value="' + CSS.escape(id) + '"]');
+    return opt ? opt.textContent : id || "";
+  }
+
+  function ordinal(n) {
+    var s = n % 100 >= 11 && n % 100 <= 13 ? "th" : ["th", "st", "nd", "rd"][n % 10] || "th";
+    return n + s;
+  }
+
+  function dollars(cents) {
+    return "$" + (cents / 100).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  }
+
+  // A move's answer (the visit as it now is) as a sentence saying what happened.
+  function movedSentence(elt, what, ticket, data) {
+    var sent = elt.lobbylineSent || {};
+    var place = data.status === "waiting" && data.position ?
+      ", waiting " + ordinal(data.position) : "";
+    var where = queueName(data.queue);
+    switch (what) {
+      case "Copay":
+        var amount = Number(String(sent.amount || "").replace("$", ""));
+        return "Recorded " + (amount > 0 ? dollars(Math.round(amount * 100)) + " " : "") +
+          "copay" + (sent.method ? " by " + sent.method : "") + " for " + ticket +
+          (amount > 0 && data.copay_cents > Math.round(amount * 100) ?
+            " (" + dollars(data.copay_cents) + " paid for this visit)." : ".");
+      case "Transfer": return ticket + " moved to " + where + place + ".";
+      case "Return": return ticket + " is back in " + where + place + ".";
+      case "Room": return ticket + " is in " + roomName(data.room) + ".";
+      case "Check-out": return ticket + " is at check-out.";
+      case "Done": return ticket + " is done.";
+      case "No-show": return ticket + " is marked as a no-show.";
+      case "Left": return ticket + " is marked as left.";
+      case "Priority":
+        return ticket + "'s priority is now " + (PRIORITY[data.priority] || data.priority) +
+          (place ? place + " in " + where : "") + ".";
+      case "Note": return data.note ? "Saved the note for " + ticket + "." : "Removed the note for " + ticket + ".";
+    }
+    // A flag's button: "Insurance verified", "Forms done", …
+    return what + " for " + ticket + ".";
+  }
+  var PRIORITY = { 0: "normal", 1: "high", 2: "urgent" };
 
   function failure(elt, xhr) {
     var ticket = elt.getAttribute("data-ticket");
@@ -358,6 +412,7 @@
     if (data.error === "room_occupied") {
       return "That room or desk already has a patient: finish or return them first, or pick another one.";
     }
+    if (data.error === "invalid") return (ticket ? ticket + ": " : "") + data.detail;
     return (ticket ? ticket + ": " : "") + what + " — " + data.detail;
   }
 
@@ -455,6 +510,48 @@
   document.addEventListener("htmx:validation:halted", function () {
     say("Fill in the highlighted field first.", "error");
   });
+
+  // ---- "More": a small non-modal dialog. One open at a time; Escape or a click outside
+  // closes it (Escape puts the focus back on its button); it opens upwards, or scrolls
+  // inside itself, rather than run past the window's edge.
+  function openMores() { return Array.from(document.querySelectorAll("details.more[open]")); }
+  function closeMore(d, refocus) {
+    d.open = false;
+    if (refocus) d.querySelector("summary").focus();
+  }
+  function fitMore(d) {
+    var panel = d.querySelector(".more-panel");
+    if (!panel) return;
+    panel.classList.remove("more-panel--up", "more-panel--left");
+    panel.style.maxHeight = "";
+    var margin = 8;
+    var button = d.querySelector("summary").getBoundingClientRect();
+    var rect = panel.getBoundingClientRect();
+    var below = window.innerHeight - button.bottom - margin;
+    var above = button.top - margin;
+    if (rect.height > below && above > below) panel.classList.add("more-panel--up");
+    var room = panel.classList.contains("more-panel--up") ? above : below;
+    if (rect.height > room) panel.style.maxHeight = Math.max(120, room) + "px";
+    if (panel.getBoundingClientRect().left < margin) panel.classList.add("more-panel--left");
+  }
+  document.addEventListener("toggle", function (evt) {
+    var d = evt.target;
+    if (!d.matches || !d.matches("details.more") || !d.open) return;
+    openMores().forEach(function (other) { if (other !== d) other.open = false; });
+    fitMore(d);
+  }, true);
+  window.addEventListener("resize", function () { openMores().forEach(fitMore); });
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Escape") return;
+    var open = openMores();
+    if (!open.length) return;
+    evt.preventDefault();
+    evt.stopImmediatePropagation();
+    open.forEach(function (d) { closeMore(d, d.contains(document.activeElement) || open.length === 1); });
+  }, true);
+  document.addEventListener("click", function (evt) {
+    openMores().forEach(function (d) { if (!d.contains(evt.target)) closeMore(d, false); });
+  }, true);
 
   document.addEventListener("click", function (evt) {
     var chip = evt.target.closest("[data-open-more]");

@@ -8,7 +8,7 @@
 
   var HIGHLIGHT_MS = 10000;
   var RECENT_MS = 30 * 60000;
-  var RECENT_SHOWN = 5;
+  var RECENT_SHOWN = 5;                // at most; fewer when the panel holds fewer
   var RECALL_WINDOW_MS = 3 * 3600000; // a ticket called again within this is a second call
   var QUEUE_MAX = 6;                  // announcements waiting; older ones are dropped
   var REPEAT_UNTIL = 2;               // with more than this waiting, no repeats
@@ -50,14 +50,22 @@
 
   function calledMs(el) { return Number(el.getAttribute("data-called-ms")) || 0; }
 
+  // A patient roomed without a call holds the Now-calling panel a while, then leaves it
+  // for Recent calls (the server says until when).
+  function heldOut(el, now) {
+    var until = Number(el.getAttribute("data-until-ms")) || 0;
+    return until > 0 && until <= now;
+  }
+
   // Which of the pushed calls this display shows: every display of a site is sent the same
   // fragment, so a display limited to some queues picks its own hero and recent rows.
   function arrange() {
     var section = document.getElementById("calling");
     if (!section) return null;
     var hero = null;
+    var now = Date.now();
     section.querySelectorAll(".hero-call").forEach(function (el) {
-      var mine = shows(el) && hero === null;
+      var mine = shows(el) && hero === null && !heldOut(el, now);
       if (mine) hero = el;
       el.hidden = !mine;
     });
@@ -65,13 +73,22 @@
     if (calm) calm.hidden = hero !== null;
     var heroKey = hero && hero.getAttribute("data-call");
     var shown = 0;
-    var now = Date.now();
     section.querySelectorAll(".recent-calls tbody tr").forEach(function (row) {
       var ok = shows(row) && row.getAttribute("data-call") !== heroKey &&
         now - calledMs(row) < RECENT_MS && shown < RECENT_SHOWN;
       if (ok) shown += 1;
       row.hidden = !ok;
     });
+    // At the size a patient reads from across the room only three or four rows fit: the
+    // newest ones stay, and a row that would be cut by the panel's edge is not shown.
+    var panel = section.querySelector(".recent");
+    if (panel) {
+      var bottom = panel.getBoundingClientRect().bottom + 1;
+      section.querySelectorAll(".recent-calls tbody tr").forEach(function (row) {
+        if (row.hidden) return;
+        if (row.getBoundingClientRect().bottom > bottom) { row.hidden = true; shown -= 1; }
+      });
+    }
     var none = section.querySelector(".recent-none");
     if (none) none.hidden = shown > 0;
     var box = section.querySelector(".hero");
@@ -101,7 +118,7 @@
     var now = Date.now();
     candidates(section).forEach(function (el) {
       var key = el.getAttribute("data-call");
-      if (seen.has(key)) return;
+      if (seen.has(key) || heldOut(el, now)) return;
       remember(seen, key, true);
       var ticket = el.getAttribute("data-ticket");
       var before = lastCalled.get(ticket);
@@ -111,7 +128,9 @@
       window.setTimeout(arrange, HIGHLIGHT_MS + 50);
       var says = [];
       try { says = JSON.parse(el.getAttribute("data-say") || "[]"); } catch (e) { says = []; }
-      enqueue({ says: says, recall: before !== undefined && before !== ms &&
+      // A rooming after a call to a desk is a new place to go, not a second call.
+      var room = el.getAttribute("data-kind") === "room";
+      enqueue({ says: says, recall: !room && before !== undefined && before !== ms &&
                 ms - before < RECALL_WINDOW_MS });
     });
     arrange();
@@ -287,11 +306,30 @@
     document.querySelectorAll("[data-site-clock]").forEach(function (el) {
       try {
         el.textContent = new Intl.DateTimeFormat(el.getAttribute("data-lang") || "en", {
-          hour: "numeric", minute: "2-digit", timeZone: el.getAttribute("data-tz") || undefined
+          hour: "numeric", minute: "2-digit", timeZone: el.getAttribute("data-tz") || undefined,
+          hourCycle: el.getAttribute("data-hour12") === "no" ? "h23" : "h12"
         }).format(new Date());
       } catch (e) {
         el.textContent = new Date().toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
       }
+    });
+  }
+
+  // Text that must be seen whole (the broadcast line, the called room) is set smaller,
+  // step by step down to a floor, until it fits its box, instead of being cut.
+  function fitText() {
+    var rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 10;
+    [[".broadcast p", 3.6], [".hero-call .where", 8], [".hero .label", 3.2]].forEach(function (pair) {
+      document.querySelectorAll(pair[0]).forEach(function (el) {
+        el.style.fontSize = "";
+        if (el.hidden || el.offsetParent === null) return;
+        var size = parseFloat(getComputedStyle(el).fontSize);
+        while ((el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1) &&
+               size > pair[1] * rem) {
+          size = Math.max(pair[1] * rem, size * 0.92);
+          el.style.fontSize = size + "px";
+        }
+      });
     });
   }
 
@@ -300,7 +338,10 @@
     if (!band) return;
     var until = Number(band.getAttribute("data-expires-ms")) || 0;
     var text = band.querySelector("p");
-    if (text) text.hidden = until <= Date.now();
+    if (text) {
+      var gone = until <= Date.now();
+      if (text.hidden !== gone) { text.hidden = gone; arrange(); }
+    }
   }
 
   // A queue longer than its column shows it a page at a time, turning every few seconds,
@@ -340,11 +381,14 @@
     start();
     tickClock();
     expireMessage();
+    fitText();
+    arrange();
     showPages();
+    window.addEventListener("resize", function () { fitText(); arrange(); showPages(); });
     window.setInterval(everySecond, 1000);
     window.setInterval(tickClock, 5000);
     window.setInterval(turnPages, PAGE_MS);
-    window.setInterval(arrange, 60000); // recent calls age out of the list
+    window.setInterval(arrange, 5000); // room calls leave the hero, recent calls age out
   });
   document.addEventListener("htmx:wsOpen", function () { link.open = true; paintLink(); });
   document.addEventListener("htmx:wsClose", function () {
@@ -353,8 +397,9 @@
     paintLink();
   });
   document.addEventListener("htmx:wsAfterMessage", function () {
-    update();
     expireMessage();
+    fitText();
+    update();
     showPages();
   });
 })();

@@ -1,0 +1,43 @@
+"""One way of writing a time of day per site, on every screen, report and CSV.
+
+A site writes times on a 12-hour clock ("3:05 PM") or a 24-hour one ("15:05"): its
+`time_format = "12h"` or `"24h"`, by default 12-hour for an English-speaking site and
+24-hour otherwise. Pure.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+TIME_FORMATS = ("12h", "24h")
+
+
+def hour12(site: Any) -> bool:
+    """Whether `site` (a Site) writes times on a 12-hour clock."""
+    chosen = site.extra.get("time_format")
+    if chosen in TIME_FORMATS:
+        return chosen == "12h"
+    return str(site.extra.get("language", "en")).split("-")[0] == "en"
+
+
+def clock(moment: datetime, tz: ZoneInfo, twelve: bool, seconds: bool = False) -> str:
+    """`moment` on the wall clock of `tz`: "3:05 PM" / "15:05" (with `seconds`,
+    "3:05:09 PM" / "15:05:09")."""
+    local = moment.astimezone(tz)
+    if twelve:
+        return local.strftime("%-I:%M:%S %p" if seconds else "%-I:%M %p")
+    return local.strftime("%H:%M:%S" if seconds else "%H:%M")
+
+
+def site_clock(moment: datetime, site: Any, seconds: bool = False) -> str:
+    """`moment` as `site` writes a time of day."""
+    return clock(moment, site.tz, hour12(site), seconds)
+
+
+def site_clock_ms(ms: int | str | None, site: Any, seconds: bool = False) -> str:
+    """Epoch milliseconds as `site` writes a time of day ("" for none)."""
+    if not ms:
+        return ""
+    return site_clock(datetime.fromtimestamp(int(ms) / 1000, UTC), site, seconds)
