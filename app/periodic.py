@@ -34,15 +34,7 @@ async def every_site(store: Store, work: Callable[[Site, datetime], Awaitable[ob
     while not stop.is_set():
         try:
             for site_id in await store.site_ids():
-                site = await store.get_site(site_id)
-                if site is None:
-                    continue
-                try:
-                    await work(site, clock.now())
-                except ApiError as exc:
-                    # A refusal (a site too busy to read at once): the next pass tries
-                    # again, and the other sites go on.
-                    log.warning("%s for site %s: %s", what, site_id, exc)
+                await _one_site(store, site_id, work, what)
             backoff.reset()
             delay = interval_s
         except RedisError as exc:
@@ -50,3 +42,20 @@ async def every_site(store: Store, work: Callable[[Site, datetime], Awaitable[ob
             log.warning("%s failed (%s); retrying in %.1f s", what, exc, delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
+
+
+async def _one_site(store: Store, site_id: str,
+                    work: Callable[[Site, datetime], Awaitable[object]], what: str) -> None:
+    """`work` for one site; a refusal or a bug is logged and the other sites go on (a site
+    whose stored configuration cannot be read must not stop the sweep of every other)."""
+    try:
+        site = await store.get_site(site_id)
+        if site is not None:
+            await work(site, clock.now())
+    except RedisError:
+        raise
+    except ApiError as exc:
+        # A refusal (a site too busy to read at once): the next pass tries again.
+        log.warning("%s for site %s: %s", what, site_id, exc)
+    except Exception:
+        log.exception("%s for site %s failed; the other sites go on", what, site_id)

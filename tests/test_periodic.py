@@ -38,3 +38,27 @@ async def test_a_refused_site_is_tried_again_and_the_others_go_on(store: Store,
         await store.redis.srem(keys.sites(), other.id)
         async for key in store.redis.scan_iter(match=f"lq:{{{other.id}}}:*"):
             await store.redis.delete(key)
+
+
+async def test_a_site_whose_configuration_cannot_be_read_does_not_stop_the_others(
+        store: Store, site: Site) -> None:
+    broken = site.id + "b"  # sorted after the good one: a pass that stopped there would
+    # still have worked the good site once, so the test waits for two passes
+    await store.redis.sadd(keys.sites(), broken)
+    await store.redis.set(keys.site(broken), '{"id": "' + broken + '", "queues": 7}')
+    worked: list[str] = []
+
+    async def work(s: Site, now: datetime) -> None:
+        worked.append(s.id)
+
+    stop = asyncio.Event()
+    loop = asyncio.create_task(every_site(store, work, stop, 0.02, "test work"))
+    try:
+        await wait_for(lambda: worked.count(site.id) >= 2)
+        assert not loop.done()
+        assert broken not in worked
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 5)
+        await store.redis.srem(keys.sites(), broken)
+        await store.redis.delete(keys.site(broken))
