@@ -24,6 +24,7 @@ from app import (
     auth,
     csrf,
     desk_api,
+    headers,
     help_routes,
     in_flight,
     message_routes,
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         exception_handlers={ApiError: api_error_handler, HTTPException: http_error,
                             RedisError: redis_down, Exception: server_error},
-        middleware=[Middleware(in_flight.CountRequests), Middleware(csrf.CsrfMiddleware)],
+        middleware=[Middleware(in_flight.CountRequests), Middleware(headers.SecurityHeaders),
+                    Middleware(csrf.CsrfMiddleware)],
         lifespan=lifespan,
     )
