@@ -20,6 +20,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -337,9 +338,29 @@ def origin_allowed(conn: HTTPConnection, strict: bool = False) -> bool:
     origin = conn.headers.get("origin")
     if origin is None:
         return not (strict and conn.scope["type"] == "http")
-    host = conn.headers.get("host", "")
     allowed = conn.app.state.settings.allowed_origins
-    return origin in allowed or origin.split("://", 1)[-1] == host
+    if origin in allowed:
+        return True
+    own_scheme = WEB_SCHEMES.get(conn.scope.get("scheme", "http"), "http")
+    own = _origin_parts(f"{own_scheme}://{conn.headers.get('host', '')}")
+    return own is not None and _origin_parts(origin) == own
+
+
+WEB_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_parts(origin: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an origin, the port filled in from the scheme; None for
+    what is not an http(s) origin."""
+    try:
+        parts = urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme]
 
 
 def idle_lock_seconds(request: HTTPConnection) -> int:
