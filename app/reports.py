@@ -32,6 +32,7 @@ ACTIONS = {
     "appointment.cancelled": "appointment cancelled", "day.closed": "day closed",
     "site.updated": "site settings saved", "site.message": "lobby message changed",
     "kiosk.help": "help asked for at a kiosk", "kiosk.help_answered": "kiosk's call answered",
+    "user.signin_failures": "sign-ins failing for a user",
 }
 
 
@@ -101,6 +102,8 @@ def detail(e: Entry) -> str:
     """The particulars of one audit entry, in words (never a personal field: there is
     none in the log)."""
     parts = []
+    if e.get("type") == "user.signin_failures":
+        parts.append(f"user {e.get('user')}, {e.get('failures')} wrong passwords in a row")
     if e.get("room"):
         parts.append(f"room {e['room']}")
     if e.get("queue") and e.get("type") != "queue.updated":
