@@ -122,9 +122,19 @@ def parse_check_in(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Who may check a patient in by appointment id: those who may read the appointments. A
+# kiosk checks in by appointment only through its own screens, after the patient's code
+# or name and birth date matched (kiosk/routes.py): an id alone must not fetch a name.
+APPOINTMENT_READERS = ("desk",)
+
+
 async def create_visit(request: Request) -> Response:
     principal, site = await require(request, request.path_params["site"], ("desk", "kiosk"))
     fields = parse_check_in(await read_body(request))
+    if fields["appointment_id"] and not principal.may(APPOINTMENT_READERS):
+        # The same answer whether the id exists or not, before anything is looked up.
+        raise ApiError(403, "forbidden", "Checking in by appointment_id needs the role "
+                       "desk; a kiosk checks appointments in through its own screens.")
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= 200:
         raise invalid("The Idempotency-Key header must be 1 to 200 characters.")
