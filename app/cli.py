@@ -128,6 +128,9 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 # three measured (docs/benchmarks.md). Per-message compression stays off: every frame
 # would be compressed again for each socket.
 WS_IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")
+# The largest message a client may send on a socket: the screens send none that matter
+# (ws.py reads and drops them), so anything larger closes the socket with 1009.
+WS_MAX_SIZE = 64 * 1024
 
 
 def ws_protocol(name: str) -> Any:
@@ -154,8 +157,12 @@ def serve(settings: Settings, url: str, host: str, port: int,
     # The app's own notices (a hub started or stopped, a slow screen dropped, Redis
     # away) go to stderr beside uvicorn's.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    # X-Forwarded-For is believed only from FORWARDED_ALLOW_IPS (none by default): the
+    # sign-in limits count per address, and a header anyone can send must not choose it.
+    proxies = settings.forwarded_allow_ips
     uvicorn.run(app, host=host, port=port, ws=ws_protocol(ws),
-                ws_per_message_deflate=False, log_level="info", proxy_headers=True,
+                ws_per_message_deflate=False, ws_max_size=WS_MAX_SIZE, log_level="info",
+                proxy_headers=bool(proxies), forwarded_allow_ips=list(proxies) or None,
                 access_log=settings.access_log)
 
 

@@ -22,6 +22,7 @@ from app import (
     admin,
     api,
     auth,
+    body_limit,
     csrf,
     desk_api,
     headers,
@@ -151,6 +152,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={ApiError: api_error_handler, HTTPException: http_error,
                             RedisError: redis_down, Exception: server_error},
         middleware=[Middleware(in_flight.CountRequests), Middleware(headers.SecurityHeaders),
-                    Middleware(csrf.CsrfMiddleware)],
+                    Middleware(body_limit.BodyLimit), Middleware(csrf.CsrfMiddleware)],
         lifespan=lifespan,
     )
