@@ -29,6 +29,7 @@ from app import (
     help_routes,
     in_flight,
     message_routes,
+    openapi,
     signin,
     ws,
 )
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", home),
             *desk_api.routes,  # before the API's /visits/{id}/{action}
             *api.routes,
+            *openapi.routes,
             *message_routes.routes,
             *help_routes.routes,
             *appointment_routes.routes,
