@@ -28,6 +28,7 @@ from app import (
     headers,
     help_routes,
     in_flight,
+    log_redact,
     message_routes,
     openapi,
     signin,
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        log_redact.install()
         redis, tail = redis_clients(settings.redis_url)
         store = Store(redis, settings)
         app.state.settings = settings
