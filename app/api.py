@@ -138,6 +138,10 @@ async def create_visit(request: Request) -> Response:
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= 200:
         raise invalid("The Idempotency-Key header must be 1 to 200 characters.")
+    if key is not None and principal.role == "kiosk":
+        # A kiosk's keys are its own: another caller's key must not fetch that visit
+        # (and its name) for a kiosk that never showed it.
+        key = f"{principal.actor}\n{key}"
     visit, created = await _store(request).check_in(
         site, actor=principal.actor, idempotency_key=key, **fields)
     return JSONResponse(visit, status_code=201 if created else 200)

@@ -481,6 +481,16 @@ async def test_a_kiosk_credential_cannot_check_in_by_appointment_id_known_or_not
     assert r.status_code == 201 and r.json()["name"] == "Ada Okafor"
 
 
+async def test_a_kiosk_cannot_fetch_another_callers_visit_by_its_idempotency_key(api):
+    key = {"Idempotency-Key": "front-desk-0042"}
+    desk = await api.post("/visits", {"queue": "reg", "name": "Ada Okafor"}, headers=key)
+    kiosk = await api.post("/visits", {"queue": "reg"}, role="kiosk", headers=key)
+    assert desk.status_code == kiosk.status_code == 201
+    assert kiosk.json()["id"] != desk.json()["id"] and "Okafor" not in kiosk.text
+    again = await api.post("/visits", {"queue": "reg"}, role="kiosk", headers=key)
+    assert again.status_code == 200 and again.json()["id"] == kiosk.json()["id"]
+
+
 async def test_a_check_in_by_appointment_repeated_after_a_call_answers_the_called_visit(api):
     await book_today(api)
     first = await api.post("/visits", {"queue": "reg", "appointment_id": "a1"})
