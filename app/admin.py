@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import auth, devices
+from app import auth, devices, throttle
 from app.auth import Principal
 from app.errors import ApiError, error_page
 from app.screens import screen_access
@@ -83,9 +83,13 @@ async def home(request: Request, principal: Principal, site: Site) -> Response:
 
 async def _users_page(request: Request, principal: Principal, site: Site, status: int = 200,
                       **context: Any) -> Response:
-    users = await auth.site_users(request.app.state.redis, site.id)
+    redis = request.app.state.redis
+    users = await auth.site_users(redis, site.id)
+    failures = await throttle.name_failures(redis, [u["name"] for u in users])
     for user in users:
         user["created_local"] = local_time(user["created"], site)
+        user["failures"] = failures[user["name"]]
+        user["guessed"] = user["failures"] >= throttle.SIGNIN_NAME.allowed
     return _page(request, "admin_users.html", principal, site, status, users=users, **context)
 
 

@@ -134,12 +134,26 @@ def parse_check_in(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Who may check a patient in by appointment id: those who may read the appointments. A
+# kiosk checks in by appointment only through its own screens, after the patient's code
+# or name and birth date matched (kiosk/routes.py): an id alone must not fetch a name.
+APPOINTMENT_READERS = ("desk",)
+
+
 async def create_visit(request: Request) -> Response:
     principal, site = await require(request, request.path_params["site"], ("desk", "kiosk"))
     fields = parse_check_in(await read_body(request))
+    if fields["appointment_id"] and not principal.may(APPOINTMENT_READERS):
+        # The same answer whether the id exists or not, before anything is looked up.
+        raise ApiError(403, "forbidden", "Checking in by appointment_id needs the role "
+                       "desk; a kiosk checks appointments in through its own screens.")
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= 200:
         raise invalid("The Idempotency-Key header must be 1 to 200 characters.")
+    if key is not None and principal.role == "kiosk":
+        # A kiosk's keys are its own: another caller's key must not fetch that visit
+        # (and its name) for a kiosk that never showed it.
+        key = f"{principal.actor}\n{key}"
     visit, created = await _store(request).check_in(
         site, actor=principal.actor, idempotency_key=key, **fields)
     return JSONResponse(visit, status_code=201 if created else 200)

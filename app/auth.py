@@ -20,6 +20,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,7 +28,7 @@ from itsdangerous import BadSignature
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 
-from app import clock, codes, devices, keys
+from app import clock, codes, devices, keys, throttle
 from app.errors import ApiError
 from app.sites import Site
 from app.text import refused_character
@@ -183,13 +184,31 @@ async def _update_user(redis: Redis, site: str, name: str, **changes: Any) -> No
 
 
 async def set_disabled(redis: Redis, site: str, name: str, disabled: bool) -> None:
-    """Disable (ending every session at once) or enable the site's user `name`."""
+    """Disable (ending every session at once) or enable the site's user `name`; enabling
+    also forgets the failed sign-ins counted against the name."""
     await _update_user(redis, site, name, disabled=disabled)
+    if not disabled:
+        await throttle.forget_user(redis, name)
 
 
 async def reset_password(redis: Redis, site: str, name: str, password: str) -> None:
-    """Give the site's user `name` a new password; their sessions end."""
+    """Give the site's user `name` a new password; their sessions end, and the failed
+    sign-ins counted against the name are forgotten."""
     await _update_user(redis, site, name, hash=_hasher.hash(check_password(password)))
+    await throttle.forget_user(redis, name)
+
+
+async def audit(redis: Redis, settings: Any, site: Site, kind: str, actor: str,
+                **fields: Any) -> None:
+    """Append an entry that is no visit's (`kind`, `actor`, the time, `fields`) to the
+    site's audit log of the day, kept as long as the scripts' entries."""
+    now = clock.now()
+    key = keys.audit(site.id, clock.local_date(now, site.tz))
+    entry = {"type": kind, "actor": actor, "at": clock.iso(now), **fields}
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.rpush(key, json.dumps(entry))
+        pipe.expire(key, settings.audit_retention_days * 86400)
+        await pipe.execute()
 
 
 # Sessions
@@ -342,9 +361,29 @@ def origin_allowed(conn: HTTPConnection, strict: bool = False) -> bool:
     origin = conn.headers.get("origin")
     if origin is None:
         return not (strict and conn.scope["type"] == "http")
-    host = conn.headers.get("host", "")
     allowed = conn.app.state.settings.allowed_origins
-    return origin in allowed or origin.split("://", 1)[-1] == host
+    if origin in allowed:
+        return True
+    own_scheme = WEB_SCHEMES.get(conn.scope.get("scheme", "http"), "http")
+    own = _origin_parts(f"{own_scheme}://{conn.headers.get('host', '')}")
+    return own is not None and _origin_parts(origin) == own
+
+
+WEB_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_parts(origin: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an origin, the port filled in from the scheme; None for
+    what is not an http(s) origin."""
+    try:
+        parts = urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme]
 
 
 def idle_lock_seconds(request: HTTPConnection) -> int:

@@ -137,6 +137,9 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 # three measured (docs/benchmarks.md). Per-message compression stays off: every frame
 # would be compressed again for each socket.
 WS_IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")
+# The largest message a client may send on a socket: the screens send none that matter
+# (ws.py reads and drops them), so anything larger closes the socket with 1009.
+WS_MAX_SIZE = 64 * 1024
 
 
 def ws_protocol(name: str, prepared: bool = True) -> Any:
@@ -186,10 +189,14 @@ def serve(settings: Settings, url: str, host: str, port: int,
     settings = Settings.from_env()
     config = log_config()
     logging.config.dictConfig(config)  # for what is logged before uvicorn starts, too
+    # X-Forwarded-For is believed only from FORWARDED_ALLOW_IPS (none by default): the
+    # sign-in limits count per address, and a header anyone can send must not choose it.
+    proxies = settings.forwarded_allow_ips
     options: dict[str, Any] = {
         "host": host, "port": port, "ws": ws_protocol(ws, settings.prepared_send),
-        "ws_per_message_deflate": False, "log_level": "info", "log_config": config,
-        "proxy_headers": True, "access_log": settings.access_log}
+        "ws_per_message_deflate": False, "ws_max_size": WS_MAX_SIZE, "log_level": "info",
+        "log_config": config, "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": list(proxies) or None, "access_log": settings.access_log}
     if workers > 1:
         # Each worker makes its own app from the environment (REDIS_URL set above; the
         # secret already in VAR_DIR).

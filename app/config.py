@@ -5,6 +5,7 @@ A bad value stops start-up with one sentence that names the variable and the fix
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -112,6 +113,23 @@ def _flag(env: dict[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} is neither true nor false; set it to true or false.")
 
 
+def _forwarded_allow_ips(raw: str) -> tuple[str, ...]:
+    """The proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: addresses or
+    networks, comma-separated, or `*` for any; none by default (the socket's address is
+    the client's)."""
+    found = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for part in found:
+        if part == "*":
+            continue
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ConfigError(f"FORWARDED_ALLOW_IPS has {part!r}, which is not an address or "
+                              "network; list the proxy's addresses, e.g. 127.0.0.1 or "
+                              "10.0.0.0/8, separated by commas.") from None
+    return found
+
+
 def _secret(env: dict[str, str], var_dir: Path) -> str:
     """SECRET_KEY, or one generated once and kept in var/ so restarts keep sessions."""
     if env.get("SECRET_KEY"):
@@ -149,6 +167,7 @@ class Settings:
     noshow_margin_minutes: int = 30
     allowed_origins: tuple[str, ...] = ()
     secure_cookies: bool = False
+    forwarded_allow_ips: tuple[str, ...] = ()
     access_log: bool = True
     kiosk_idle_seconds: int = 60
     kiosk_warning_seconds: int = 20
@@ -182,6 +201,7 @@ class Settings:
             noshow_margin_minutes=_int(env, "NOSHOW_MARGIN_MINUTES", 30, 0, 24 * 60),
             allowed_origins=origins,
             secure_cookies=_flag(env, "SECURE_COOKIES", False),
+            forwarded_allow_ips=_forwarded_allow_ips(env.get("FORWARDED_ALLOW_IPS", "")),
             access_log=_flag(env, "ACCESS_LOG", True),
             kiosk_idle_seconds=_int(env, "KIOSK_IDLE_SECONDS", 60, 2, 3600),
             kiosk_warning_seconds=_int(env, "KIOSK_WARNING_SECONDS", 20, 1, 600),

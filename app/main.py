@@ -21,10 +21,14 @@ from app import (
     admin,
     api,
     auth,
+    body_limit,
     csrf,
     desk_api,
+    headers,
     help_routes,
+    log_redact,
     message_routes,
+    openapi,
     redis_client,
     signin,
 )
@@ -87,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        log_redact.install()
         redis = await redis_client.connect(settings.redis_url)
         store = Store(redis, settings)
         app.state.settings = settings
@@ -123,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", home),
             *desk_api.routes,  # before the API's /visits/{id}/{action}
             *api.routes,
+            *openapi.routes,
             *message_routes.routes,
             *help_routes.routes,
             *appointment_routes.routes,
@@ -138,6 +144,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         exception_handlers={ApiError: api_error_handler, HTTPException: http_error,
                             RedisError: redis_down, Exception: server_error},
-        middleware=[Middleware(in_flight.CountRequests), Middleware(csrf.CsrfMiddleware)],
+        middleware=[Middleware(in_flight.CountRequests), Middleware(headers.SecurityHeaders),
+                    Middleware(body_limit.BodyLimit), Middleware(csrf.CsrfMiddleware)],
         lifespan=lifespan,
     )

@@ -36,6 +36,7 @@ ACTIONS = {
     "site.updated": "site settings saved", "site.message": "lobby message changed",
     "kiosk.help": "help asked for at a kiosk", "kiosk.help_answered": "kiosk's call answered",
     "device.paired": "device paired", "device.revoked": "device unpaired",
+    "user.signin_failures": "sign-ins failing for a user",
 }
 # The audit page's "What" filter: each kind of row and the event types it holds.
 KINDS = {
@@ -50,6 +51,7 @@ KINDS = {
     "screens": ("Kiosks, screens and messages", ("kiosk.help", "kiosk.help_answered",
                 "device.paired", "device.revoked", "site.message")),
     "site": ("Settings and the day", ("site.updated", "day.closed")),
+    "signins": ("Sign-ins", ("user.signin_failures",)),
 }
 ROOM_STATES = {"available": "available", "occupied": "in use",
                "needs_cleaning": "needs cleaning", "closed": "closed"}
@@ -139,6 +141,8 @@ def detail(e: Entry, site: Site | None = None) -> str:
         return queue.name if queue else queue_id
 
     parts = []
+    if e.get("type") == "user.signin_failures":
+        parts.append(f"user {e.get('user')}, {e.get('failures')} wrong passwords in a row")
     if e.get("room"):
         state = ROOM_STATES.get(str(e.get("status") or ""))
         parts.append(room_name(str(e["room"])) + (f" now {state}" if state and

@@ -1,11 +1,13 @@
 """Staff sign-in and device pairing: the two ways a browser gets its cookie; and sign-out.
 
 Failed tries are limited (app/throttle.py): a refused try answers 429 with Retry-After
-and a sentence saying how long to wait.
+and a sentence saying how long to wait. A name guessed from many addresses is only slowed,
+never refused, and the guessing goes on the site's audit trail.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import urlparse
 
@@ -40,6 +42,17 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+async def _audit_guessing(request: Request, name: str, failures: int) -> None:
+    """Put on the user's site's audit trail that their name is being guessed (once per
+    run of failures: when the count first reaches the point where sign-ins slow down)."""
+    user = await auth.get_user(request.app.state.redis, name) if name else None
+    site = await request.app.state.store.get_site(user["site"]) if user else None
+    if site is not None:
+        await auth.audit(request.app.state.redis, request.app.state.settings, site,
+                         "user.signin_failures", "system:sign-in",
+                         user=name, failures=failures)
+
+
 def _form_page(request: Request, template: str, context: dict[str, Any], status: int = 200,
                retry_after: int = 0) -> Response:
     headers = {"Retry-After": str(retry_after)} if retry_after else None
@@ -62,23 +75,28 @@ async def login(request: Request) -> Response:
     if not auth.origin_allowed(request, strict=True):
         return error_page(request, 403, "Sign-in must come from this server's own page.")
     redis = request.app.state.redis
-    checks = [(throttle.SIGNIN_NAME, name.lower()), (throttle.SIGNIN_ADDRESS, _address(request))]
+    checks = throttle.signin_checks(name, _address(request))
     wait = await throttle.retry_after(redis, checks)
     if wait:
         return _form_page(request, "login.html", {
             "next": nxt, "username": name,
-            "error": f"Too many failed sign-ins. Wait {throttle.minutes(wait)}, then try "
-                     "again, or ask an administrator to reset the password."},
+            "error": f"Too many failed sign-ins from this computer. Wait "
+                     f"{throttle.minutes(wait)}, then try again."},
             status=429, retry_after=wait)
+    failures = (await throttle.name_failures(redis, [name]))[name]
+    await asyncio.sleep(throttle.signin_delay(failures))
     session_id = None
     idle = auth.idle_limit(request.app.state.settings.staff_idle_minutes)
     if name and password and len(name) <= NAME_MAX and len(password) <= auth.PASSWORD_MAX:
         session_id = await auth.login(redis, name, password, idle_seconds=idle)
     if session_id is None:
-        await throttle.failed(redis, checks)
+        failures = await throttle.signin_failed(redis, name, _address(request))
+        if failures == throttle.SIGNIN_NAME.allowed:
+            await _audit_guessing(request, name, failures)
         return _form_page(request, "login.html", {
             "next": nxt, "username": name,
             "error": "That user name and password do not match."}, status=401)
+    checks.append((throttle.SIGNIN_NAME, name.lower()))
     await throttle.succeeded(redis, checks)
     principal = await auth.principal_of_session(redis, session_id, idle)
     assert principal is not None

@@ -140,7 +140,8 @@ class Store:
             "flags": list(flags), "language": language, "appointment_id": appointment_id,
             "early_ms": site.arrival_early_minutes * 60000,
             "late_ms": site.arrival_late_minutes * 60000,
-            "use_idem": idempotency_key is not None, "retention_s": retention,
+            "use_idem": idempotency_key is not None,
+            "retention_at": int(now.timestamp()) + retention,
             # An idempotency key never outlives the visit it names.
             "idem_ttl": min(86400, retention), "date": date,
             "consented_at": consented_at, "desk_reason": desk_reason,

@@ -1,11 +1,17 @@
-"""Limits on guessing: failed sign-ins per user name and per address, failed pairing codes
-per address.
+"""Limits on guessing: failed sign-ins per (user name, address), per address and per user
+name; failed pairing codes per address.
 
 Each limit counts failures in a row: a counter per (kind, who) that every failure raises
-and pushes its expiry `window` ahead, and a success deletes. Once it reaches `allowed`,
-further tries are refused, without checking the password or the code, until it expires.
-The per-address limits are looser than the per-name one because a clinic's desks often
-share one public address.
+and pushes its expiry `window` ahead, and a success deletes. Once a hard limit reaches
+`allowed`, further tries are refused, without checking the password or the code, until it
+expires. The per-address limits are looser than the per-pair one because a clinic's desks
+often share one public address.
+
+The per-name count refuses nothing: anyone can type a name, so a refusal per name would
+let a stranger keep that person out. It only slows every try for the name
+(`signin_delay`, growing to a few seconds), which costs the real person a moment and a
+guesser from many addresses most of their rate; an administrator's reset or re-enable
+forgets it (`forget_user`), and the admin page shows a name being guessed.
 """
 
 from __future__ import annotations
@@ -27,15 +33,78 @@ class Limit:
     window: int  # seconds after the last failure that the count is forgotten
 
 
-SIGNIN_NAME = Limit("signin-name", 5, 15 * 60)
+SIGNIN_PAIR = Limit("signin-pair", 5, 15 * 60)  # one name from one address
 SIGNIN_ADDRESS = Limit("signin-address", 20, 15 * 60)
+SIGNIN_NAME = Limit("signin-name", 5, 15 * 60)  # only slows: see signin_delay
+SIGNIN_DELAY_MAX = 8.0  # seconds
 PAIR_ADDRESS = Limit("pair-address", 10, 15 * 60)
 
 Check = tuple[Limit, str]
 
 
 def _key(limit: Limit, who: str) -> str:
-    return keys.failures(limit.kind, hashlib.sha256(who.encode()).hexdigest()[:32])
+    return keys.failures(limit.kind, _digest(who))
+
+
+def signin_checks(name: str, address: str) -> list[Check]:
+    """The hard limits a sign-in for `name` from `address` is held to."""
+    name = name.lower()
+    return [(SIGNIN_PAIR, f"{name}\n{address}"), (SIGNIN_ADDRESS, address)]
+
+
+def signin_delay(failures: int) -> float:
+    """Seconds every sign-in for a name waits before its password is checked, after
+    `failures` failures in a row for that name from anywhere: none for the first few
+    (a person mistyping), then 1, 2, 4 seconds, at most SIGNIN_DELAY_MAX."""
+    if failures < SIGNIN_NAME.allowed:
+        return 0.0
+    return min(2.0 ** (failures - SIGNIN_NAME.allowed), SIGNIN_DELAY_MAX)
+
+
+async def name_failures(redis: Redis, names: Sequence[str]) -> dict[str, int]:
+    """Failed sign-ins in a row for each of `names` (any case), 0 for none."""
+    if not names:
+        return {}
+    counts = await redis.mget([_key(SIGNIN_NAME, n.lower()) for n in names])
+    return {n: int(c or 0) for n, c in zip(names, counts, strict=True)}
+
+
+async def signin_failed(redis: Redis, name: str, address: str) -> int:
+    """Count a failed sign-in for `name` from `address` against the hard limits and the
+    name's own count; that count so far."""
+    name = name.lower()
+    checks = signin_checks(name, address)
+    pair_digest = _digest(checks[0][1])
+    index, name_key = _pairs_of(name), _key(SIGNIN_NAME, name)
+    async with redis.pipeline(transaction=True) as pipe:
+        for limit, who in checks:
+            pipe.incr(_key(limit, who))
+            pipe.expire(_key(limit, who), limit.window)
+        pipe.sadd(index, pair_digest)
+        pipe.expire(index, SIGNIN_PAIR.window)
+        pipe.incr(name_key)
+        pipe.expire(name_key, SIGNIN_NAME.window)
+        answers = await pipe.execute()
+    return int(answers[-2])
+
+
+async def forget_user(redis: Redis, name: str) -> None:
+    """Forget the failures counted against `name`: its own count, and the hard limit of
+    every address that guessed it (an administrator reset or re-enabled the user)."""
+    name = name.lower()
+    index = _pairs_of(name)
+    digests = await redis.smembers(index)
+    await redis.delete(_key(SIGNIN_NAME, name), index,
+                       *(keys.failures(SIGNIN_PAIR.kind, d) for d in digests))
+
+
+def _digest(who: str) -> str:
+    return hashlib.sha256(who.encode()).hexdigest()[:32]
+
+
+def _pairs_of(name: str) -> str:
+    """The set of (name, address) counters a name has, so forget_user finds them."""
+    return keys.failures("signin-pairs-of", _digest(name))
 
 
 async def retry_after(redis: Redis, checks: Sequence[Check]) -> int:

@@ -38,7 +38,8 @@ BACK = {CODE: WELCOME, NAME: CODE, CHOOSE: NAME, CONFIRM: CODE, CHANGES: CONFIRM
 # Why the kiosk sent a patient to the desk: stored on the visit (`desk_reason`), never
 # anything personal.
 NOT_FOUND = "not_found"  # three look-ups in a row found nothing
-TOO_MANY = "too_many_tries"  # this kiosk or this name ran out of look-ups
+TOO_MANY = "too_many_tries"  # a session asked for its code, for a name out of look-ups,
+# had none
 EARLY = "early"
 LATE = "late"
 NOT_ME = "not_me"  # "Is this you?" No
@@ -55,7 +56,8 @@ CHANGE_FLAGS = {"address": "address_changed", "phone": "phone_changed",
                 "insurance": "insurance_changed"}
 
 FAILURES_BEFORE_DESK = 3  # look-ups a session may fail; the third sends it to the desk
-DEVICE_LIMIT = 5  # failed look-ups per kiosk per LIMIT_SECONDS
+DEVICE_SLOW_AFTER = 5  # failed look-ups per kiosk per LIMIT_SECONDS before it slows down
+DEVICE_PAUSE_MAX = 8.0  # seconds
 NAME_LIMIT = 3  # failed look-ups per last name per LIMIT_SECONDS, whatever the birth date
 LIMIT_SECONDS = 600
 FIRST_NAME_MAX = 30
@@ -79,6 +81,7 @@ class Session:
     visit_id: str = ""
     reason: str = ""  # why at the desk
     notice: str = ""  # a message for the current step, e.g. the failed look-up
+    code_only: bool = False  # the name it gave is out of look-ups: a code, or the desk
 
     @property
     def idempotency_key(self) -> str:
@@ -203,6 +206,18 @@ def desk_queue(site: Site) -> str:
     return site.queues[0].id
 
 
-def limited(device_failures: int, name_failures: int = 0) -> bool:
-    """Whether this kiosk, or this last name, has used up its failed look-ups."""
-    return device_failures >= DEVICE_LIMIT or name_failures >= NAME_LIMIT
+def device_pause(device_failures: int) -> float:
+    """Seconds a kiosk waits before each look-up after `device_failures` failed look-ups
+    (of any patients) in LIMIT_SECONDS: none at first, then 1, 2, 4, at most
+    DEVICE_PAUSE_MAX. It slows someone guessing codes at the kiosk and refuses no one: the
+    next patient's right code still checks in."""
+    if device_failures < DEVICE_SLOW_AFTER:
+        return 0.0
+    return min(2.0 ** (device_failures - DEVICE_SLOW_AFTER), DEVICE_PAUSE_MAX)
+
+
+def name_limited(name_failures: int) -> bool:
+    """Whether a last name has used up its failed look-ups: a session giving it is asked
+    for its confirmation code instead (or goes to the desk), so birth dates cannot be
+    guessed for that name; other sessions and other names are not affected."""
+    return name_failures >= NAME_LIMIT

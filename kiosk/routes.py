@@ -138,6 +138,8 @@ async def go_back(s: Step) -> Session:
 
 
 async def by_name(s: Step) -> Session:
+    if s.session.code_only:
+        return await _to_desk(s, flow.TOO_MANY)
     return s.session.go(flow.NAME)
 
 
@@ -279,15 +281,18 @@ def _days(site: Site) -> list[str]:
 async def _lookup(s: Step, here: str, find: Callable[[], Awaitable[list[Appointment]]],
                   last_name: str = "") -> Session:
     """Find, decide, and count a failure against this kiosk (and the last name): the
-    third failure in a session, or a kiosk or name out of tries, goes to the desk. Every
+    third failure in a session goes to the desk; a kiosk with many failures slows down
+    (flow.device_pause); a last name out of tries asks this session for its code. Every
     answer takes at least LOOKUP_FLOOR, so timing tells nothing."""
     began = time.monotonic()
     redis = s.request.app.state.redis
     counters = sessions.failure_keys(s.request.app.state.settings.secret_key, s.site.id,
                                      s.principal.actor, last_name)
-    if flow.limited(*await sessions.failures(redis, counters)):
-        result = await _to_desk(s, flow.TOO_MANY)
+    device_failures, *name_failures = await sessions.failures(redis, counters)
+    if name_failures and flow.name_limited(name_failures[0]):
+        result = s.session.go(flow.CODE, notice="use_code", code_only=True)
     else:
+        await asyncio.sleep(flow.device_pause(device_failures))
         found = await find()
         decided = flow.decide(found, clock.now(), s.site)
         if decided.step == flow.CONFIRM:

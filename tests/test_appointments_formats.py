@@ -99,6 +99,19 @@ def test_csv_row_with_too_many_values_is_reported() -> None:
     assert "more values" in parsed.errors[0]["detail"]
 
 
+def test_csv_with_old_mac_line_ends_is_read_as_lines() -> None:
+    text = "start,first_name,last_name,birth_date\r2026-11-20T09:00,A,B,1970-01-01\r"
+    parsed = parse_csv(text, SITE, SECRET, NOW)
+    assert parsed.errors == [] and len(by_id(parsed)) == 1
+
+
+def test_csv_the_csv_module_cannot_read_is_refused_as_a_whole() -> None:
+    """A field past the csv module's size limit was a 500 (found by the API fuzz)."""
+    text = "start,first_name,last_name,birth_date\n" + "x" * 200_000 + "\n"
+    with pytest.raises(ScheduleError, match="cannot be read at line"):
+        parse_csv(text, SITE, SECRET, NOW)
+
+
 @pytest.mark.parametrize(("text", "says"), [
     ("", "empty"),
     ("start,first_name,last_name\n", "'birth_date'"),

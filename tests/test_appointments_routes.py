@@ -169,3 +169,10 @@ async def test_odd_bodies_answer_4xx_or_per_entry_errors_never_500(api: Api,
         assert r.json()["imported"] == 0 and r.json()["errors"]
     else:
         assert set(r.json()) >= {"error", "detail"}
+
+
+@pytest.mark.parametrize("body", ["\r0", "start,first_name,last_name,birth_date\n" + "x" * 200_000])
+async def test_a_csv_the_parser_cannot_read_is_a_422_not_a_500(api: Api, body: str) -> None:
+    r = await api.post_raw("/appointments", body, "text/csv")
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "invalid"

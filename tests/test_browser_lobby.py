@@ -383,7 +383,7 @@ async def test_the_lobby_has_no_serious_accessibility_violation_and_a_1080p_scre
     await expect(queue_column(tv, "Registration").get_by_role("heading")).to_contain_text(
         re.compile(r"7 waiting · page 1/[2-4]"))
 
-    await tv.add_script_tag(path=str(AXE))
+    await tv.evaluate(AXE.read_text())  # CSP refuses a script tag
     result = await tv.evaluate("axe.run(document)")
     bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
            for v in result["violations"] if v["impact"] in ("serious", "critical")]

@@ -153,35 +153,62 @@ async def test_a_failed_name_look_up_never_says_which_part_was_wrong(api, kiosk)
     assert NOT_FOUND in wrong_name
 
 
-async def test_a_kiosk_out_of_look_ups_sends_everyone_to_the_desk(api):
+async def test_wrong_codes_of_other_patients_never_send_the_next_one_to_the_desk(api):
     appointment = await book(api, code="K7P3QX")
-    for _ in range(flow.DEVICE_LIMIT):  # five patients, one failed look-up each
+    for _ in range(flow.DEVICE_SLOW_AFTER):  # five patients, one failed look-up each
         k = Kiosk(api)
         await k.open()
         await k.tap("start", what="appointment")
-        await k.tap("code", code="ZZZZZZ")
+        assert k.step(await k.tap("code", code="ZZZZZZ")) == "code"
     k = Kiosk(api)
     await k.open()
-    await k.tap("start", what="appointment")
-    desk = await k.tap("code", code=appointment.code)
-    assert k.step(desk) == "desk"
-    assert (await k.visit(desk))["desk_reason"] == flow.TOO_MANY
+    code_screen = await k.tap("start", what="appointment")
+    assert "One moment" in code_screen  # what it says while the kiosk's pause lasts
+    confirm = await k.tap("code", code=appointment.code)
+    assert k.step(confirm) == "confirm"
+    assert await visits(api) == []
 
 
-async def test_a_last_name_out_of_look_ups_goes_to_the_desk(api):
-    await book(api, last="Smith", born="1980-01-02")
+def test_a_kiosk_with_failed_look_ups_pauses_longer_and_longer_up_to_a_cap():
+    pauses = [flow.device_pause(n) for n in range(20)]
+    assert pauses[:flow.DEVICE_SLOW_AFTER] == [0] * flow.DEVICE_SLOW_AFTER
+    assert pauses[flow.DEVICE_SLOW_AFTER:flow.DEVICE_SLOW_AFTER + 3] == [1, 2, 4]
+    assert max(pauses) == flow.DEVICE_PAUSE_MAX and pauses == sorted(pauses)
+
+
+async def test_a_last_name_out_of_look_ups_asks_for_the_code_not_the_desk(api):
+    appointment = await book(api, last="Smith", born="1980-01-02", code="K7P3QX")
+    await book(api, last="Jones", born="1990-05-06")
     for born_day in ("3", "4", "5"):
         k = Kiosk(api)
         await k.open()
         await k.tap("start", what="appointment")
         await k.tap("by-name")
         await k.tap("name", last_name="SMITH", month="1", day=born_day, year="1980")
+    # The next Smith, with the right birth date, is asked for the code, which works.
     k = Kiosk(api)
     await k.open()
     await k.tap("start", what="appointment")
     await k.tap("by-name")
-    desk = await k.tap("name", last_name="smith", month="1", day="2", year="1980")
+    ask = await k.tap("name", last_name="smith", month="1", day="2", year="1980")
+    assert k.step(ask) == "code"
+    assert "Please enter the confirmation code" in ask
+    assert k.step(await k.tap("code", code=appointment.code)) == "confirm"
+    # A Smith without the code goes to the desk with the reason; no one else does.
+    k = Kiosk(api)
+    await k.open()
+    await k.tap("start", what="appointment")
+    await k.tap("by-name")
+    await k.tap("name", last_name="Smith", month="1", day="2", year="1980")
+    desk = await k.tap("by-name")
     assert k.step(desk) == "desk"
+    assert (await k.visit(desk))["desk_reason"] == flow.TOO_MANY
+    other = Kiosk(api)
+    await other.open()
+    await other.tap("start", what="appointment")
+    await other.tap("by-name")
+    jones = await other.tap("name", last_name="Jones", month="5", day="6", year="1990")
+    assert other.step(jones) == "confirm"
 
 
 @pytest.mark.parametrize(("minutes", "flag"), [(120, "early"), (-60, "late")])

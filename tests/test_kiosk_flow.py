@@ -85,10 +85,11 @@ def test_walk_in_names_are_a_first_name_and_an_initial_or_nothing():
     assert flow.walk_in_name("Ana", "Lopez") is None
 
 
-def test_limits_per_kiosk_and_per_name():
-    assert not flow.limited(flow.DEVICE_LIMIT - 1, flow.NAME_LIMIT - 1)
-    assert flow.limited(flow.DEVICE_LIMIT)
-    assert flow.limited(0, flow.NAME_LIMIT)
+def test_a_name_is_limited_after_its_failures_and_a_kiosk_only_slows():
+    assert not flow.name_limited(flow.NAME_LIMIT - 1)
+    assert flow.name_limited(flow.NAME_LIMIT)
+    assert flow.device_pause(flow.DEVICE_SLOW_AFTER - 1) == 0
+    assert flow.device_pause(flow.DEVICE_SLOW_AFTER) > 0
 
 
 def test_a_session_survives_its_json_and_back_goes_one_step_back():

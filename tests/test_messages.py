@@ -54,6 +54,7 @@ async def test_setting_the_message_writes_an_event_and_an_audit_entry_without_it
     ({"minutes": 5}, "text"),
     ({"text": "x" * 91, "minutes": 5}, "text"),
     ({"text": "bell\x07", "minutes": 5}, "text"),
+    ({"text": "Desk \u202e1 ksed", "minutes": 5}, "text"),
     ({"text": "line\nbreak", "minutes": 5}, "text"),
     ({"text": 42, "minutes": 5}, "text"),
     ({"text": "ok", "minutes": 0}, "minutes"),

@@ -59,7 +59,7 @@ async def test_the_phone_page_follows_the_visit_from_waiting_to_called(phone: Pa
     assert len(await phone.evaluate("window.__buzz")) == 1
     await expect(phone.locator("body")).not_to_contain_text("Ana")
 
-    await phone.add_script_tag(path=str(AXE))
+    await phone.evaluate(AXE.read_text())  # CSP refuses a script tag
     result = await phone.evaluate("axe.run(document)")
     bad = [(v["id"], v["impact"]) for v in result["violations"]
            if v["impact"] in ("serious", "critical")]
@@ -73,7 +73,7 @@ async def test_a_waiting_phone_page_has_no_serious_accessibility_violation(phone
     visit = await desk.check_in("lab")
     await phone.goto(link(server, site, visit))
     await expect(phone.get_by_role("heading", name="You are number 1 in line")).to_be_visible()
-    await phone.add_script_tag(path=str(AXE))
+    await phone.evaluate(AXE.read_text())  # CSP refuses a script tag
     result = await phone.evaluate("axe.run(document)")
     assert [v["id"] for v in result["violations"]
             if v["impact"] in ("serious", "critical")] == []

@@ -449,11 +449,11 @@ async def book_today(api, appointment_id: str = "a1") -> None:
     assert r.json()["imported"] == 1, r.text
 
 
-async def test_two_kiosks_checking_in_one_appointment_make_one_visit(api):
+async def test_twelve_desks_checking_in_one_appointment_make_one_visit(api):
     await book_today(api)
 
     responses = await asyncio.gather(*(
-        api.post("/visits", {"queue": "reg", "appointment_id": "a1"}, role="kiosk")
+        api.post("/visits", {"queue": "reg", "appointment_id": "a1"}, role="desk")
         for _ in range(12)))
 
     assert sorted(r.status_code for r in responses) == [200] * 11 + [201]
@@ -463,6 +463,32 @@ async def test_two_kiosks_checking_in_one_appointment_make_one_visit(api):
     assert created["name"] == "Ada Okafor" and created["appointment_id"] == "a1"
     assert len(await api.events("visit.checked_in")) == 1
     assert len(await api.events("appointment.arrived")) == 1
+
+
+async def test_a_kiosk_credential_cannot_check_in_by_appointment_id_known_or_not(api):
+    await book_today(api)
+    known = await api.post("/visits", {"queue": "reg", "appointment_id": "a1"}, role="kiosk")
+    unknown = await api.post("/visits", {"queue": "reg", "appointment_id": "zz9"},
+                             role="kiosk")
+    assert known.status_code == unknown.status_code == 403
+    assert known.json() == unknown.json()
+    assert known.json()["error"] == "forbidden"
+    assert "Okafor" not in known.text
+    assert await waiting_ids(api) == []
+    assert await api.events("appointment.arrived") == []
+    # The desk (and an integration with a desk token) still can.
+    r = await api.post("/visits", {"queue": "reg", "appointment_id": "a1"})
+    assert r.status_code == 201 and r.json()["name"] == "Ada Okafor"
+
+
+async def test_a_kiosk_cannot_fetch_another_callers_visit_by_its_idempotency_key(api):
+    key = {"Idempotency-Key": "front-desk-0042"}
+    desk = await api.post("/visits", {"queue": "reg", "name": "Ada Okafor"}, headers=key)
+    kiosk = await api.post("/visits", {"queue": "reg"}, role="kiosk", headers=key)
+    assert desk.status_code == kiosk.status_code == 201
+    assert kiosk.json()["id"] != desk.json()["id"] and "Okafor" not in kiosk.text
+    again = await api.post("/visits", {"queue": "reg"}, role="kiosk", headers=key)
+    assert again.status_code == 200 and again.json()["id"] == kiosk.json()["id"]
 
 
 async def test_a_check_in_by_appointment_repeated_after_a_call_answers_the_called_visit(api):

@@ -378,6 +378,20 @@ async def test_socket_from_another_origin_is_refused_with_403(server, site, toke
         assert "Now calling" in await asyncio.wait_for(ws.recv(), 5)
 
 
+@pytest.mark.parametrize("origin", [
+    "https://127.0.0.1:{port}",  # same host and port, another scheme
+    "http://127.0.0.1:{other}",  # same scheme and host, another port
+    "http://127.0.0.1",  # the default port is not this server's
+    "http://127.0.0.1:{port}.evil.example",
+])
+async def test_socket_origin_must_match_scheme_host_and_port(server, site, tokens, origin):
+    origin = origin.format(port=server.port, other=server.port + 1)
+    with pytest.raises(InvalidStatus) as refused:
+        async with opened(server, ws_path(site.id, "lobby"), tokens["display"], origin=origin):
+            pass
+    assert refused.value.response.status_code == 403
+
+
 async def test_events_socket_with_a_malformed_after_is_refused_with_422(server, site, tokens):
     with pytest.raises(InvalidStatus) as refused:
         async with opened(server, ws_path(site.id, "events", "?after=yesterday"),

@@ -101,7 +101,16 @@ def parse_csv(text: str, site: Site, secret: str, now: datetime) -> Parsed:
         raise ScheduleError("the CSV is empty; its first line must name the columns "
                             f"({', '.join(CSV_COLUMNS)}).")
     delimiter = max((",", ";", "\t"), key=first_line.count)
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    # newline="": the csv module reads a lone \r (old Mac files) as a line end itself.
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return _read_csv(reader, site, secret, now)
+    except csv.Error as exc:
+        raise ScheduleError(f"the CSV cannot be read at line {reader.line_num} ({exc}).") \
+            from None
+
+
+def _read_csv(reader: csv.DictReader, site: Site, secret: str, now: datetime) -> Parsed:
     reader.fieldnames = [_csv_header(h) for h in reader.fieldnames or []]
     columns = set(reader.fieldnames)
     missing = [c for c in CSV_REQUIRED if c not in columns]

@@ -4,7 +4,9 @@
 --      idem, and as the caller found them just before: appt, linked (the visit the
 --      appointment already has), idem_visit (the visit the idempotency key names).
 -- a: visit_id, site, queue, prefix, name, priority, flags, language, appointment_id,
---    early_ms, late_ms, use_idem, idem_seen, linked_seen, idem_ttl, retention_s, date.
+--    early_ms, late_ms, use_idem, idem_seen, linked_seen, idem_ttl, retention_at (epoch
+--    seconds: check-in time plus RETENTION_DAYS, so the clock a test injects decides),
+--    date.
 --    Optional: consented_at (when the patient acknowledged the site's consent texts) and
 --    desk_reason (why the kiosk sent the patient to the desk), kept on the visit.
 -- Answers {"created", visit_id, event_id, visit JSON, JSON of the queue's recent call
@@ -68,15 +70,17 @@ redis.call("HSET", K.visit,
 for _, field in ipairs({"consented_at", "desk_reason"}) do
   if (a[field] or "") ~= "" then redis.call("HSET", K.visit, field, a[field]) end
 end
-redis.call("EXPIRE", K.visit, a.retention_s)
 redis.call("ZADD", K.waiting, score, visit_id)
 redis.call("SADD", K.day, visit_id)
-redis.call("EXPIRE", K.day, a.retention_s)
+redis.call("EXPIREAT", K.day, a.retention_at)
 if a.use_idem then redis.call("SET", K.idem, visit_id, "EX", a.idem_ttl) end
 
 local visit = hash(K.visit)
 visit.position = redis.call("ZRANK", K.waiting, visit_id) + 1
 visit = cjson.encode(visit)
+-- After the answer is read: a check-in the caller dates far enough back (an import, a
+-- test's injected time) is past its retention at once.
+redis.call("EXPIREAT", K.visit, a.retention_at)
 local event_id = emit("visit.checked_in", "visit", visit,
                       {visit_id = visit_id, ticket = ticket, queue = a.queue})
 

@@ -290,6 +290,18 @@
   });
   document.body.addEventListener("htmx:load", (event) => showLanguage(event.detail.elt));
 
+  // A look-up the server holds back (a kiosk with many failed look-ups slows down) says
+  // "One moment…" once it has taken longer than a tap should.
+  let waiting = null;
+  document.body.addEventListener("htmx:beforeRequest", () => {
+    clearTimeout(waiting);
+    waiting = setTimeout(() => {
+      const note = document.querySelector("#kiosk-screen [data-wait]");
+      if (note) note.hidden = false;
+    }, 700);
+  });
+  document.body.addEventListener("htmx:afterRequest", () => clearTimeout(waiting));
+
   showLanguage();
   focusScreen();
   schedule();
