@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from app import estimates, help_calls, messages
@@ -25,11 +26,19 @@ class QueueState:
     prefix: str
     open: bool
     waiting: tuple[Fields, ...]
-    pace: float
+    model: estimates.QueueModel
     total: int  # all waiting, even when `waiting` lists only the first few
 
     def eta(self, position: int) -> dict[str, int]:
-        return estimates.eta(position, self.pace)
+        """The wait range of `position` (1 = next): the same on every screen and the API."""
+        if position <= len(self.etas):
+            return self.etas[position - 1]
+        return estimates.etas(self.model, position)[-1]
+
+    @cached_property
+    def etas(self) -> list[dict[str, int]]:
+        """The ranges of every position and of the next arrival, worked out once."""
+        return estimates.etas(self.model, self.total + 1)
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,7 @@ def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int
     queue_open = data["queues"] or {}
     waiting = data["waiting"] or {}
     totals = data["totals"] or {}
-    calls = data["calls"] or {}
+    service = data.get("service") or {}
     room_status = data["rooms"] or {}
     room_visits = data["room_visits"] or {}
     queues = tuple(
@@ -110,9 +119,8 @@ def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int
             prefix=q.prefix,
             open=queue_open.get(q.id) == "open",
             waiting=tuple(v for v in _list(waiting.get(q.id)) if v),
-            pace=estimates.pace_minutes(
-                [int(t) for t in _list(calls.get(q.id))], now_ms, q.minutes_per_patient
-            ),
+            model=estimates.model(estimates.parse_record(_list(service.get(q.id))), now_ms,
+                                  site.tz, q.minutes_per_patient),
             total=int(totals.get(q.id, 0)),
         )
         for q in site.queues

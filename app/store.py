@@ -121,7 +121,7 @@ class Store:
         retention = self.settings.retention_days * 86400
         base = {
             "queues": keys.queue_state(s), "visit": keys.visit(s, visit_id),
-            "waiting": keys.waiting(s, queue), "calls": keys.calls(s, queue),
+            "waiting": keys.waiting(s, queue), "service": keys.service(s, queue),
             "ticket": keys.ticket_counter(s, date, queue), "day": keys.day(s, date),
             "events": keys.events(s), "audit": keys.audit(s, date),
             "stats": keys.stats(s, date), "seq": keys.sequence(s), "idem": idem,
@@ -193,13 +193,14 @@ class Store:
         }
         if queue:
             base |= {"target_waiting": keys.waiting(s, queue),
-                     "target_calls": keys.calls(s, queue)}
+                     "target_service": keys.service(s, queue)}
         args = {
             **scripts.common(self.settings, now, actor), "visit_id": visit_id or "",
             "action": action, "allowed_from": sorted(move.allowed_from), "to": move.to,
             "event": move.event, "room": room, "target_queue": queue,
             "clean_after_use": site.clean_after_use,
             "desks": [r.id for r in site.rooms if r.kind == "desk"],
+            "record_max": estimates.RECORD_ENTRIES,
         }
 
         async def attempt() -> Any:
@@ -220,7 +221,8 @@ class Store:
             else:
                 current, appointment_id, ids = next_queue, "", found
             if current:
-                keys_ |= {"waiting": keys.waiting(s, current), "calls": keys.calls(s, current)}
+                keys_ |= {"waiting": keys.waiting(s, current),
+                          "service": keys.service(s, current)}
             for id_ in (*ids, *([holder] if holder else [])):
                 keys_["visit:" + id_] = keys.visit(s, id_)
             return await self._run("move", keys_, {
@@ -241,11 +243,11 @@ class Store:
         if fields.get("status") == "waiting":
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.zrank(keys.waiting(site.id, fields["queue"]), visit_id)
-                pipe.lrange(keys.calls(site.id, fields["queue"]), 0, -1)
-                rank, calls = await pipe.execute()
+                pipe.lrange(keys.service(site.id, fields["queue"]), 0, -1)
+                rank, record = await pipe.execute()
             if rank is not None:
                 position = rank + 1
-                eta = _eta(site, fields["queue"], position, calls)
+                eta = _eta(site, fields["queue"], position, record)
         return visit_json(fields, position, eta)
 
     async def snapshot(self, site: Site, limit: int | None = None) -> SiteState:
@@ -260,7 +262,7 @@ class Store:
                 "events": keys.events(s), "message": keys.message(s),
                 "help": keys.help_requests(s)}
         for q in queue_ids:
-            base |= {"waiting:" + q: keys.waiting(s, q), "calls:" + q: keys.calls(s, q)}
+            base |= {"waiting:" + q: keys.waiting(s, q), "service:" + q: keys.service(s, q)}
         for tries_left in range(SNAPSHOT_TRIES, -1, -1):
             # The visits listed now, and the last event before them: the script declares
             # their keys and, if the lists changed in between, reads again.
@@ -295,23 +297,24 @@ class Store:
         return [Event.from_stream(i, f) for i, f in entries]
 
 
-def _eta(site: Site, queue_id: str, position: int, calls: list[str]) -> dict[str, int] | None:
+def _eta(site: Site, queue_id: str, position: int, record: list[str]
+         ) -> dict[str, int] | None:
     queue = site.queue(queue_id)
     if queue is None:
         return None
-    now_ms = clock.ms(clock.now())
-    pace = estimates.pace_minutes([int(t) for t in calls], now_ms, queue.minutes_per_patient)
-    return estimates.eta(position, pace)
+    m = estimates.model(estimates.parse_record(record), clock.ms(clock.now()), site.tz,
+                        queue.minutes_per_patient)
+    return estimates.etas(m, position)[-1]
 
 
 def _script_visit(site: Site, result: list[Any]) -> dict[str, Any]:
     """The staff view of the visit a script answered with, its estimate included."""
     fields = json.loads(result[3])
     position = int(fields["position"]) if fields.get("position") else None
-    calls = json.loads(result[4])
+    record = json.loads(result[4])
     eta = None
     if position is not None and fields.get("status") == "waiting":
-        eta = _eta(site, fields["queue"], position, calls if isinstance(calls, list) else [])
+        eta = _eta(site, fields["queue"], position, record if isinstance(record, list) else [])
     return visit_json(fields, position, eta)
 
 
