@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from redis.connection import parse_url
@@ -102,6 +103,36 @@ def _minutes(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _moment(env: dict[str, str], name: str) -> datetime | None:
+    """An ISO 8601 time with its offset, or None when unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ConfigError(f"{name}={raw!r} is not a time with its offset; set it to e.g. "
+                          "2026-12-07T08:00:00-05:00, or leave it unset for the real time.")
+    return moment
+
+
+def _speed(env: dict[str, str], name: str) -> float:
+    """How many times faster than real time the clock runs: from 1 to 1000."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 1 <= value <= 1000:
+        raise ConfigError(f"{name}={raw!r} is not a speed-up from 1 to 1000; set it to e.g. "
+                          "60 (an hour a minute), or leave it unset for the real time.")
+    return value
+
+
 def _flag(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw == "":
@@ -156,6 +187,8 @@ class Settings:
     kiosk_ticket_seconds: int = 20
     staff_idle_minutes: float = 15
     board_undo_seconds: int = 10
+    clock_start: datetime | None = None
+    clock_speed: float = 1.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -187,4 +220,6 @@ class Settings:
             kiosk_ticket_seconds=_int(env, "KIOSK_TICKET_SECONDS", 20, 2, 600),
             staff_idle_minutes=_minutes(env, "STAFF_IDLE_MINUTES", 15),
             board_undo_seconds=_int(env, "BOARD_UNDO_SECONDS", 10, 0, 60),
+            clock_start=_moment(env, "CLOCK_START"),
+            clock_speed=_speed(env, "CLOCK_SPEED"),
         )

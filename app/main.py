@@ -22,6 +22,7 @@ from app import (
     admin,
     api,
     auth,
+    clock,
     csrf,
     desk_api,
     help_routes,
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.redis_url is None:
         raise ConfigError("REDIS_URL is not set; `python -m app serve` starts an embedded "
                           "Redis for you, or set REDIS_URL=redis://host:6379/0.")
+    clock.configure(settings.clock_start, settings.clock_speed)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
