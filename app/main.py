@@ -29,6 +29,7 @@ from app import (
     in_flight,
     message_routes,
     signin,
+    stats_api,
     ws,
 )
 from app.appointments import routes as appointment_routes
@@ -41,7 +42,7 @@ from app.errors import ApiError, api_error_handler, error_response
 from app.hub import Hub
 from app.store import Store
 from app.templating import templates
-from displays import board, lobby, phone, reports
+from displays import board, lobby, phone, reports, stats
 from kiosk import fragments as kiosk_fragments
 from kiosk import routes as kiosk_routes
 
@@ -146,6 +147,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *phone.routes,
             *board.routes,
             *reports.routes,
+            *stats.routes,
+            *stats_api.routes,
             *kiosk_routes.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],

@@ -78,7 +78,8 @@ local visit = hash(K.visit)
 visit.position = redis.call("ZRANK", K.waiting, visit_id) + 1
 visit = cjson.encode(visit)
 local event_id = emit("visit.checked_in", "visit", visit,
-                      {visit_id = visit_id, ticket = ticket, queue = a.queue})
+                      {visit_id = visit_id, ticket = ticket, queue = a.queue,
+                       priority = tonumber(a.priority) or 0})
 
 if appt then
   redis.call("HSET", K.appt, "status", "arrived", "visit_id", visit_id)
