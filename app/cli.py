@@ -20,7 +20,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app import auth, clock, demo
+from app import auth, clock, demo, logs
 from app.appointments.demo import demo_appointments, kiosk_examples
 from app.appointments.schedule import import_entries, import_file
 from app.config import ConfigError, Settings, parse_host, parse_port
@@ -153,10 +153,14 @@ def serve(settings: Settings, url: str, host: str, port: int,
     app = create_app(settings)
     # The app's own notices (a hub started or stopped, a slow screen dropped, Redis
     # away) go to stderr beside uvicorn's.
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    log_config = logs.config(settings.log_format)
+    if log_config is None:
+        logging.basicConfig(level=logging.INFO,
+                            format="%(levelname)s:     %(name)s: %(message)s")
     uvicorn.run(app, host=host, port=port, ws=ws_protocol(ws),
                 ws_per_message_deflate=False, log_level="info", proxy_headers=True,
-                access_log=settings.access_log)
+                access_log=settings.access_log,
+                **({"log_config": log_config} if log_config else {}))
 
 
 def listen_address(settings: Settings, args: argparse.Namespace) -> tuple[str, int]:

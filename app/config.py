@@ -133,6 +133,14 @@ def _speed(env: dict[str, str], name: str) -> float:
     return value
 
 
+def _log_format(env: dict[str, str]) -> str:
+    raw = env.get("LOG_FORMAT", "").strip().lower() or "text"
+    if raw not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT={env['LOG_FORMAT']!r} is not a log format; set it to "
+                          "json (one JSON object per line) or text.")
+    return raw
+
+
 def _flag(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw == "":
@@ -189,6 +197,7 @@ class Settings:
     board_undo_seconds: int = 10
     clock_start: datetime | None = None
     clock_speed: float = 1.0
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -222,4 +231,5 @@ class Settings:
             board_undo_seconds=_int(env, "BOARD_UNDO_SECONDS", 10, 0, 60),
             clock_start=_moment(env, "CLOCK_START"),
             clock_speed=_speed(env, "CLOCK_SPEED"),
+            log_format=_log_format(env),
         )

@@ -26,7 +26,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from app import in_flight
+from app import in_flight, metrics
 from app.ws_protocol import encode_text_frame, prepared_sender
 
 log = logging.getLogger(__name__)
@@ -280,6 +280,7 @@ class ScreenGroup:
         return frame
 
     async def _fan_out(self) -> None:
+        handed_from = metrics.fanout_started()
         try:
             shared = False  # whether other work ran in the last turn this task gave away
             while True:
@@ -299,6 +300,7 @@ class ScreenGroup:
                     break  # each one's own task sends it the rest
             self._forget_sent()
         finally:
+            metrics.fanout_done(handed_from)
             self.task = None
 
     async def _turn(self, started: float, shared: bool) -> bool:

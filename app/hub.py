@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
-from app import in_flight, keys
+from app import in_flight, keys, metrics
 from app.backoff import Backoff
 from app.config import Settings
 from app.events import Event
@@ -155,6 +155,7 @@ class SiteHub:
                 await self._tail()
                 continue
             except RedisError as exc:
+                metrics.redis_error("tail")
                 log.warning("site %s: Redis unavailable (%s); retrying", self.site.id, exc)
             except Exception:
                 # A bug must not leave the site's screens dark: log it and start over.
@@ -181,6 +182,7 @@ class SiteHub:
             if not reply:
                 continue
             events = [Event.from_stream(i, f) for i, f in reply[0][1]]
+            metrics.events_read(len(events))
             self.last_id = events[-1].id
             self._close_revoked([f for _, f in reply[0][1] if f.get("type") == "device.revoked"])
             if self.events:
@@ -214,6 +216,7 @@ class SiteHub:
                 try:
                     await self._refresh(keep_cursor=True)
                 except RedisError as exc:
+                    metrics.redis_error("redraw")
                     # The change is still undrawn and the tail may already be past it (a
                     # pooled connection can fail once after Redis restarts): try again.
                     log.warning("site %s: redraw failed (%s); retrying", self.site.id, exc)

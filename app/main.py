@@ -28,6 +28,7 @@ from app import (
     help_routes,
     in_flight,
     message_routes,
+    metrics,
     signin,
     stats_api,
     ws,
@@ -72,6 +73,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def redis_down(request: Request, exc: Exception) -> Response:
+    metrics.redis_error("http")
     return error_response(request, ApiError(
         503, "unavailable", "The queue store is not reachable; try again shortly."))
 
@@ -149,11 +151,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *reports.routes,
             *stats.routes,
             *stats_api.routes,
+            *metrics.routes,
             *kiosk_routes.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         exception_handlers={ApiError: api_error_handler, HTTPException: http_error,
                             RedisError: redis_down, Exception: server_error},
-        middleware=[Middleware(in_flight.CountRequests), Middleware(csrf.CsrfMiddleware)],
+        middleware=[Middleware(metrics.HttpMetrics), Middleware(in_flight.CountRequests),
+                    Middleware(csrf.CsrfMiddleware)],
         lifespan=lifespan,
     )

@@ -41,6 +41,7 @@ def test_a_setting_this_version_no_longer_has_is_ignored(tmp_path) -> None:
     ("CLOCK_START", "2026-12-07T08:00", "CLOCK_START='2026-12-07T08:00' is not a time with "
      "its offset"),
     ("CLOCK_START", "monday", "CLOCK_START='monday' is not a time"),
+    ("LOG_FORMAT", "xml", "LOG_FORMAT='xml' is not a log format"),
 ])
 def test_a_bad_value_names_the_variable(tmp_path, name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
