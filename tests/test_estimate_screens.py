@@ -9,6 +9,7 @@ from test_phone import token_for
 
 from app.lobby import lobby_view
 from app.templating import macro
+from displays.board import fragments as fragments_board
 from displays.lobby import fragments
 
 DASH = "\N{EN DASH}"
@@ -53,5 +54,7 @@ async def test_the_ticket_the_phone_and_the_lobby_show_the_same_range(api, store
     assert f"{visit['ticket']} {words}" in lobby
     phone = await api.client.get(f"/t/{token_for(api, visit)}")
     assert words in text(phone.text)
+    board = text(fragments_board(await store.snapshot(site))["board-queue-reg"])
+    assert f"{words}" in board
     listed = (await api.get(f"/visits/{visit['id']}")).json()
     assert listed["eta_minutes"] == eta
