@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app import charts, day_stats
+from app import charts, clock, day_stats
 from app.stats_api import load
 from app.templating import templates
 from displays.reports import _open
@@ -27,6 +27,9 @@ async def stats_page(request: Request) -> Response:
     if isinstance(opened, Response):
         return opened
     site, day, error = opened
+    if request.query_params.get("date") == "yesterday":  # the admin home's link
+        before = date.fromisoformat(clock.local_date(clock.now(), site.tz)) - timedelta(days=1)
+        return RedirectResponse(f"/sites/{site.id}/reports/stats?date={before}", 303)
     redis = request.app.state.redis
     today = await load(redis, site, day)
     week_ago = (date.fromisoformat(day) - timedelta(days=7)).isoformat()
@@ -36,6 +39,7 @@ async def stats_page(request: Request) -> Response:
     weekday = date.fromisoformat(day).strftime("%A")
     context = {
         "site": site, "day": day, "error": error, "stats": today.to_json(), "hours": hours,
+        "previous": (date.fromisoformat(day) - timedelta(days=1)).isoformat(),
         "queue_names": {q.id: q.name for q in site.queues},
         "arrivals_chart": charts.bar_chart(
             "Arrivals per hour", labels, [[today.arrivals_by_hour[h] for h in hours]]),

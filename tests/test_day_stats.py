@@ -134,3 +134,13 @@ def test_chart_bars_scale_to_a_round_top():
     c = charts.bar_chart("t", ["a", "b"], [[3, 7]])
     tall, short = c.bars[1], c.bars[0]
     assert tall.height > short.height and c.y_ticks[-1][1] == 10
+
+
+async def test_yesterday_is_one_click_from_the_admin_home(api):
+    home = await api.client.get(f"/sites/{api.site.id}/admin", headers=api.auth("admin"))
+    assert "reports/stats?date=yesterday" in home.text
+    r = await api.client.get(f"/sites/{api.site.id}/reports/stats", params={"date": "yesterday"},
+                             headers=api.auth("admin"))
+    yesterday = datetime.fromisoformat(clock.local_date(clock.now(), api.site.tz)) - timedelta(1)
+    assert r.status_code == 303
+    assert r.headers["location"].endswith(f"stats?date={yesterday.date().isoformat()}")
