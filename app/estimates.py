@@ -92,13 +92,13 @@ def _quantile(values: Sequence[float], q: float) -> float:
 
 def service_minutes(durations: Sequence[float], default: float) -> tuple[float, float, bool]:
     """(typical, spread, learned) of service durations in minutes: the mean of the middle
-    80 % (one patient kept an hour by a complication does not move it much) and the
+    90 % (one patient kept an hour by a complication does not move it much) and the
     interquartile range over 1.349 (a normal's standard deviation); the configured
     default, with half of it as spread, below `MIN_SAMPLES`."""
     if len(durations) < MIN_SAMPLES:
         return default, default / 2, False
     values = sorted(durations)
-    cut = len(values) // 10
+    cut = len(values) // 20
     middle = values[cut:len(values) - cut]
     mean = sum(middle) / len(middle)
     spread = (_quantile(values, 0.75) - _quantile(values, 0.25)) / 1.349
@@ -106,9 +106,11 @@ def service_minutes(durations: Sequence[float], default: float) -> tuple[float, 
 
 
 def model(record: Iterable[Service], now_ms: int, tz: tzinfo, default_minutes: float,
-          samples: int = 60) -> QueueModel:
+          closed: Iterable[str] = (), samples: int = 60) -> QueueModel:
     """What the record says about the queue at `now_ms` (see the module's docstring).
-    `samples` caps the finished services learned from, the newest first."""
+    A room or desk in `closed` serves nobody new (its provider has gone to lunch), though
+    a patient still in it keeps it busy. `samples` caps the finished services learned
+    from, the newest first."""
     services = list(record)
     finished = [s for s in services if s.end_ms is not None and s.counted
                 and s.end_ms >= s.start_ms][:samples]
@@ -123,7 +125,7 @@ def model(record: Iterable[Service], now_ms: int, tz: tzinfo, default_minutes: f
     ongoing = [s for s in services if s.end_ms is None and 0 <= now_ms - s.start_ms < stale_ms]
     recent_ms = max(RECENT_SERVER_MINUTES, 2 * minutes) * 60_000
     idle_servers = {s.server for s in services
-                    if s.end_ms is not None and now_ms - s.end_ms <= recent_ms}
+                    if s.end_ms is not None and now_ms - s.end_ms <= recent_ms} - set(closed)
     busy_servers = {s.server for s in ongoing}
     servers = max(len(busy_servers | idle_servers), len(ongoing))
     # What is left of a service under way: the typical length less what has passed, but

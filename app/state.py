@@ -112,6 +112,7 @@ def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int
     service = data.get("service") or {}
     room_status = data["rooms"] or {}
     room_visits = data["room_visits"] or {}
+    closed = [r for r, status in room_status.items() if status == "closed"]
     queues = tuple(
         QueueState(
             id=q.id,
@@ -120,7 +121,7 @@ def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int
             open=queue_open.get(q.id) == "open",
             waiting=tuple(v for v in _list(waiting.get(q.id)) if v),
             model=estimates.model(estimates.parse_record(_list(service.get(q.id))), now_ms,
-                                  site.tz, q.minutes_per_patient),
+                                  site.tz, q.minutes_per_patient, closed),
             total=int(totals.get(q.id, 0)),
         )
         for q in site.queues

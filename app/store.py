@@ -120,7 +120,8 @@ class Store:
         appt = keys.appointment(s, appointment_id)
         retention = self.settings.retention_days * 86400
         base = {
-            "queues": keys.queue_state(s), "visit": keys.visit(s, visit_id),
+            "queues": keys.queue_state(s), "rooms": keys.room_status(s),
+            "visit": keys.visit(s, visit_id),
             "waiting": keys.waiting(s, queue), "service": keys.service(s, queue),
             "ticket": keys.ticket_counter(s, date, queue), "day": keys.day(s, date),
             "events": keys.events(s), "audit": keys.audit(s, date),
@@ -244,10 +245,12 @@ class Store:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.zrank(keys.waiting(site.id, fields["queue"]), visit_id)
                 pipe.lrange(keys.service(site.id, fields["queue"]), 0, -1)
-                rank, record = await pipe.execute()
+                pipe.hgetall(keys.room_status(site.id))
+                rank, record, rooms = await pipe.execute()
             if rank is not None:
                 position = rank + 1
-                eta = _eta(site, fields["queue"], position, record)
+                closed = [r for r, status in rooms.items() if status == "closed"]
+                eta = _eta(site, fields["queue"], position, record, closed)
         return visit_json(fields, position, eta)
 
     async def snapshot(self, site: Site, limit: int | None = None) -> SiteState:
@@ -297,13 +300,13 @@ class Store:
         return [Event.from_stream(i, f) for i, f in entries]
 
 
-def _eta(site: Site, queue_id: str, position: int, record: list[str]
-         ) -> dict[str, int] | None:
+def _eta(site: Site, queue_id: str, position: int, record: list[str],
+         closed: list[str]) -> dict[str, int] | None:
     queue = site.queue(queue_id)
     if queue is None:
         return None
     m = estimates.model(estimates.parse_record(record), clock.ms(clock.now()), site.tz,
-                        queue.minutes_per_patient)
+                        queue.minutes_per_patient, closed)
     return estimates.etas(m, position)[-1]
 
 
@@ -311,10 +314,11 @@ def _script_visit(site: Site, result: list[Any]) -> dict[str, Any]:
     """The staff view of the visit a script answered with, its estimate included."""
     fields = json.loads(result[3])
     position = int(fields["position"]) if fields.get("position") else None
-    record = json.loads(result[4])
+    record, closed = json.loads(result[4]), json.loads(result[5])
     eta = None
     if position is not None and fields.get("status") == "waiting":
-        eta = _eta(site, fields["queue"], position, record if isinstance(record, list) else [])
+        eta = _eta(site, fields["queue"], position, record if isinstance(record, list) else [],
+                   closed if isinstance(closed, list) else [])
     return visit_json(fields, position, eta)
 
 

@@ -87,6 +87,16 @@ def test_the_range_widens_further_back_in_line() -> None:
     assert widths[-1] > widths[1]
 
 
+def test_a_closed_room_serves_nobody_new_but_a_patient_in_it_keeps_it_busy() -> None:
+    record = [
+        Service("a", "room1", NOON - 3 * MIN),  # under way, then the room closes
+        Service("b", "room2", NOON - 10 * MIN, NOON - 2 * MIN),  # freed, then closed
+        *finished(5, 8, "room3", end=NOON - 5 * MIN),
+    ]
+    m = model(record, NOON, UTC, default_minutes=8, closed=["room1", "room2"])
+    assert (m.servers, m.busy_remaining) == (2, (5.0,))  # room1 busy, room3 free
+
+
 def test_a_queue_nobody_serves_never_says_no_wait() -> None:
     # A record from this morning only: nobody has served the queue for hours.
     m = model(finished(10, 5, end=NOON - 4 * 60 * MIN), NOON, UTC, default_minutes=5)

@@ -1,6 +1,6 @@
 -- Check a patient in: a new visit, its ticket, its place in the queue, its appointment's
 -- arrival, and the events, in one atomic step.
--- KEYS queues, visit (the new one), waiting, service, ticket, day, events, audit, stats, seq,
+-- KEYS queues, rooms, visit (the new one), waiting, service, ticket, day, events, audit, stats, seq,
 --      idem, and as the caller found them just before: appt, linked (the visit the
 --      appointment already has), idem_visit (the visit the idempotency key names).
 -- a: visit_id, site, queue, prefix, name, priority, flags, language, appointment_id,
@@ -8,7 +8,7 @@
 --    Optional: consented_at (when the patient acknowledged the site's consent texts) and
 --    desk_reason (why the kiosk sent the patient to the desk), kept on the visit.
 -- Answers {"created", visit_id, event_id, visit JSON, JSON of the queue's service
--- record}, {"existing", visit_id} for a repeat, or {"retry"} when a link the caller read
+-- record, JSON of the rooms now closed}, {"existing", visit_id} for a repeat, or {"retry"} when a link the caller read
 -- changed in between.
 
 if a.use_idem then
@@ -91,4 +91,5 @@ end
 redis.call("HINCRBY", K.stats, "checked_in", 1)
 redis.call("HINCRBY", K.stats, "checked_in:" .. a.queue, 1)
 redis.call("EXPIRE", K.stats, a.audit_ttl)
-return {"created", visit_id, event_id, visit, list_json(redis.call("LRANGE", K.service, 0, -1))}
+return {"created", visit_id, event_id, visit, list_json(redis.call("LRANGE", K.service, 0, -1)),
+  closed_rooms()}

@@ -7,7 +7,7 @@
 --      visit, or for each of the first ids of the queue on a call-next, and for the visit
 --      holding a.room.
 -- Answers {"moved", visit_id, event_id, visit JSON, JSON of the service record of the
--- queue the visit is in now}, {"empty"}, or {"retry"} when what the caller read has changed; refusals are
+-- queue the visit is in now, JSON of the rooms now closed}, {"empty"}, or {"retry"} when what the caller read has changed; refusals are
 -- error replies.
 local visit_id = a.visit_id
 
@@ -171,4 +171,4 @@ end
 redis.call("HINCRBY", K.stats, a.action, 1)
 redis.call("EXPIRE", K.stats, a.audit_ttl)
 return {"moved", visit_id, event_id, visit_json,
-  list_json(redis.call("LRANGE", service_key, 0, -1))}
+  list_json(redis.call("LRANGE", service_key, 0, -1)), closed_rooms()}
