@@ -21,13 +21,14 @@ often it holds.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
-RECORD_ENTRIES = 200  # a queue's record keeps its newest entries, starts and ends
+RECORD_ENTRIES = 160  # a queue's record keeps its newest entries, starts and ends
 MIN_SAMPLES = 5  # finished services before the record replaces the configured default
 HOUR_SAMPLES = 8  # of the same hour of day before that hour's are used alone
 RECENT_SERVER_MINUTES = 20.0
@@ -57,11 +58,18 @@ class QueueModel:
     learned: bool  # False: the configured default stands in
 
 
-def parse_record(entries: Iterable[str]) -> list[Service]:
+def parse_record(entries: Iterable[str]) -> tuple[Service, ...]:
     """The services of a record, newest first as stored. An entry is
     ``s|start_ms|server|visit`` (a service began) or ``e|start_ms|end_ms|server|visit``
     / ``x|…`` (it ended; `x`: the patient was sent back to wait). A start whose end is
     also listed is merged into it; malformed entries are skipped."""
+    return _parse(tuple(entries))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(entries: tuple[str, ...]) -> tuple[Service, ...]:
+    # A record changes only when a service starts or ends: every redraw in between reads
+    # the same one again.
     ended: dict[str, Service] = {}
     out: list[Service] = []
     for entry in entries:
@@ -75,11 +83,12 @@ def parse_record(entries: Iterable[str]) -> list[Service]:
                 out.append(Service(parts[3], parts[2], int(parts[1])))
         except ValueError:
             continue
-    return out
+    return tuple(out)
 
 
-def _hour(ms: int, tz: tzinfo) -> int:
-    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(tz).hour
+def _hour(ms: int, offset_ms: int) -> int:
+    """The hour of day at `ms` in a zone `offset_ms` from UTC."""
+    return (ms + offset_ms) // 3_600_000 % 24
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -114,8 +123,11 @@ def model(record: Iterable[Service], now_ms: int, tz: tzinfo, default_minutes: f
     services = list(record)
     finished = [s for s in services if s.end_ms is not None and s.counted
                 and s.end_ms >= s.start_ms][:samples]
-    hour = _hour(now_ms, tz)
-    same_hour = [s for s in finished if _hour(s.start_ms, tz) == hour]
+    # Today's offset for every service: one taken across a change of clocks is an hour off.
+    offset = datetime.fromtimestamp(now_ms / 1000, UTC).astimezone(tz).utcoffset()
+    offset_ms = int(offset.total_seconds() * 1000) if offset else 0
+    hour = _hour(now_ms, offset_ms)
+    same_hour = [s for s in finished if _hour(s.start_ms, offset_ms) == hour]
     chosen = same_hour if len(same_hour) >= HOUR_SAMPLES else finished
     minutes, spread, learned = service_minutes(
         [(s.end_ms - s.start_ms) / 60_000 for s in chosen if s.end_ms is not None],

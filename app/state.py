@@ -30,15 +30,24 @@ class QueueState:
     total: int  # all waiting, even when `waiting` lists only the first few
 
     def eta(self, position: int) -> dict[str, int]:
-        """The wait range of `position` (1 = next): the same on every screen and the API."""
-        if position <= len(self.etas):
-            return self.etas[position - 1]
-        return estimates.etas(self.model, position)[-1]
+        """The wait range of `position` (1 = next): the same on every screen and the API.
+        Worked out once per snapshot, and only for the positions some screen shows."""
+        known = self._etas.get(position)
+        if known is None:
+            if len(self._waits) < position:
+                self._waits[:] = estimates.expected_waits(
+                    self.model, max(position, 2 * len(self._waits)))
+            known = self._etas[position] = estimates.eta_range(
+                self.model, position, self._waits[position - 1])
+        return known
 
     @cached_property
-    def etas(self) -> list[dict[str, int]]:
-        """The ranges of every position and of the next arrival, worked out once."""
-        return estimates.etas(self.model, self.total + 1)
+    def _etas(self) -> dict[int, dict[str, int]]:
+        return {}
+
+    @cached_property
+    def _waits(self) -> list[float]:
+        return []
 
 
 @dataclass(frozen=True)

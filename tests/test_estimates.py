@@ -122,11 +122,11 @@ def test_the_stored_record_is_read_newest_first_with_ends_merged_into_starts() -
         f"s|{NOON - 20 * MIN}|desk|a",
         "garbage", "s|notanumber|room|z",
     ]
-    assert estimates.parse_record(entries) == [
+    assert estimates.parse_record(entries) == (
         Service("c", "room1", NOON),
         Service("b", "room2", NOON - 9 * MIN, NOON - MIN),
         Service("a", "desk", NOON - 20 * MIN, NOON - 15 * MIN, counted=False),
-    ]
+    )
 
 
 def test_classic_is_position_times_average_over_servers() -> None:
