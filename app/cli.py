@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import copy
 import getpass
 import logging
 import logging.config
@@ -22,7 +21,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app import auth, clock, demo, redis_client
+from app import auth, clock, demo, logs, redis_client
 from app.appointments.demo import demo_appointments, kiosk_examples
 from app.appointments.schedule import import_entries, import_file
 from app.config import ConfigError, Settings, parse_host, parse_port
@@ -159,19 +158,6 @@ def ws_protocol(name: str, prepared: bool = True) -> Any:
     return name if WebSocketsSansIOProtocol is not None else "auto"
 
 
-def log_config() -> dict[str, Any]:
-    """uvicorn's logging, plus the app's own notices (a hub started or stopped, a slow
-    screen dropped, Redis away) on stderr beside them, in every worker process."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["formatters"]["app"] = {"format": "%(levelname)s:     %(name)s: %(message)s"}
-    config["handlers"]["app"] = {"class": "logging.StreamHandler", "formatter": "app",
-                                 "stream": "ext://sys.stderr"}
-    config["root"] = {"handlers": ["app"], "level": "INFO"}
-    return config
-
-
 def serve(settings: Settings, url: str, host: str, port: int,
           ws: str = WS_IMPLEMENTATIONS[0], workers: int = 1) -> None:
     """Serve until SIGTERM or Ctrl-C. `workers` > 1: that many processes share the port
@@ -187,7 +173,7 @@ def serve(settings: Settings, url: str, host: str, port: int,
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     os.environ["REDIS_URL"] = url
     settings = Settings.from_env()
-    config = log_config()
+    config = logs.config(settings.log_format)
     logging.config.dictConfig(config)  # for what is logged before uvicorn starts, too
     # X-Forwarded-For is believed only from FORWARDED_ALLOW_IPS (none by default): the
     # sign-in limits count per address, and a header anyone can send must not choose it.

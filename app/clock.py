@@ -1,13 +1,34 @@
-"""Wall-clock time in the two forms the store writes: ISO 8601 with offset, epoch ms."""
+"""Wall-clock time in the two forms the store writes: ISO 8601 with offset, epoch ms.
+
+The clock is configurable (`CLOCK_START`, `CLOCK_SPEED`; `configure`): from start-up it
+reads `start` plus `speed` times the real time elapsed, so a simulated clinic day runs
+through the real server in minutes (`bench/simulate.py`). Unconfigured, it is the real
+time. Only what the server stamps follows it: Redis expiries, the browsers' running
+timers and every other timeout stay in real time.
+"""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+_real_origin = 0.0
+_origin = 0.0
+_speed = 1.0
+
+
+def configure(start: datetime | None = None, speed: float = 1.0) -> None:
+    """From now on, read `start` (or the real time now) advancing `speed` times faster."""
+    global _real_origin, _origin, _speed
+    real = time.time()
+    _real_origin = real
+    _origin = real if start is None else start.timestamp()
+    _speed = speed
+
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return datetime.fromtimestamp(_origin + (time.time() - _real_origin) * _speed, UTC)
 
 
 def iso(moment: datetime) -> str:

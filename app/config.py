@@ -9,6 +9,7 @@ import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from app.redis_client import check_url
@@ -102,6 +103,44 @@ def _minutes(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _moment(env: dict[str, str], name: str) -> datetime | None:
+    """An ISO 8601 time with its offset, or None when unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ConfigError(f"{name}={raw!r} is not a time with its offset; set it to e.g. "
+                          "2026-12-07T08:00:00-05:00, or leave it unset for the real time.")
+    return moment
+
+
+def _speed(env: dict[str, str], name: str) -> float:
+    """How many times faster than real time the clock runs: from 1 to 1000."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 1 <= value <= 1000:
+        raise ConfigError(f"{name}={raw!r} is not a speed-up from 1 to 1000; set it to e.g. "
+                          "60 (an hour a minute), or leave it unset for the real time.")
+    return value
+
+
+def _log_format(env: dict[str, str]) -> str:
+    raw = env.get("LOG_FORMAT", "").strip().lower() or "text"
+    if raw not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT={env['LOG_FORMAT']!r} is not a log format; set it to "
+                          "json (one JSON object per line) or text.")
+    return raw
+
+
 def _flag(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw == "":
@@ -176,6 +215,9 @@ class Settings:
     board_undo_seconds: int = 10
     prepared_send: bool = True
     redis_wait_replicas: int = 0
+    clock_start: datetime | None = None
+    clock_speed: float = 1.0
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -210,4 +252,7 @@ class Settings:
             board_undo_seconds=_int(env, "BOARD_UNDO_SECONDS", 10, 0, 60),
             prepared_send=_flag(env, "PREPARED_SEND", True),
             redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", 0, 0, 16),
+            clock_start=_moment(env, "CLOCK_START"),
+            clock_speed=_speed(env, "CLOCK_SPEED"),
+            log_format=_log_format(env),
         )

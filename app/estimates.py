@@ -1,35 +1,201 @@
-"""Honest wait estimates, from how fast a queue has really been moving.
+"""Honest wait estimates: who is serving a queue now, and how long a service really takes.
 
-Pure: no I/O. A queue's pace is the median gap between its recent calls; with too few
-calls (the morning's first patients) the site's configured minutes per patient stand in.
-The answer is a range, because a single number would be a promise the desk can't keep.
+Pure: no I/O. The input is a queue's service record (`app/scripts/move.lua` appends an
+entry when a patient is called or roomed from the queue, and another when that service
+ends), the time, and the queue's configured minutes per patient. From it:
+
+- the servers (rooms or desks; the caller when a call named neither) serving the queue
+  now: those with a patient now, and those that finished one in the last
+  `RECENT_SERVER_MINUTES` or two services, whichever is longer;
+- how long a service takes: a trimmed mean and a quartile spread of the finished services
+  of the same hour of day when there are enough of them, else of all recent ones, else
+  the configured default (the cold start);
+- per position in line, when a server will be free for that patient: every busy server is
+  free after what is left of its service, then each takes one service per patient, the
+  earliest free first.
+
+The answer is a range, wider the further back in line, because a single number would be
+a promise the desk cannot keep. `docs/estimates.md` says how the range was tuned and how
+often it holds.
 """
 
 from __future__ import annotations
 
-import itertools
+import functools
+import heapq
 import math
-from collections.abc import Sequence
-from statistics import median
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 
-MIN_SAMPLES = 4
-STALE_AFTER_MS = 90 * 60_000
-
-
-def pace_minutes(call_times_ms: Sequence[int], now_ms: int, default_minutes: float) -> float:
-    """Minutes per patient: the median gap of the recent calls, or the default."""
-    recent = sorted(t for t in call_times_ms if now_ms - t <= STALE_AFTER_MS)
-    gaps = [(b - a) / 60_000 for a, b in itertools.pairwise(recent) if b > a]
-    if len(gaps) < MIN_SAMPLES - 1:
-        return default_minutes
-    # Never claim a pace faster than a quarter of the default: a burst of calls at opening
-    # would otherwise promise everyone a one-minute wait.
-    return max(median(gaps), default_minutes / 4)
+RECORD_ENTRIES = 160  # a queue's record keeps its newest entries, starts and ends
+MIN_SAMPLES = 5  # finished services before the record replaces the configured default
+HOUR_SAMPLES = 8  # of the same hour of day before that hour's are used alone
+RECENT_SERVER_MINUTES = 20.0
+STALE_SERVICE_MINUTES = 240.0  # an unfinished service older than this is not a busy server
+Z = 1.6  # spread multiplier of the range: ~89 % two-sided for a normal error
+MARGIN_MINUTES = 1.5  # the desk's own delay between a free server and the next call
+NO_WAIT_MINUTES = 2  # a range whose high end is at most this reads "No wait"
 
 
-def eta(position: int, pace: float) -> dict[str, int]:
-    """The wait range, in minutes, of the patient at `position` (1 = next)."""
-    expected = (position - 0.5) * pace
-    low = max(0, math.floor(expected * 0.75))
-    high = max(low + 1, math.ceil(expected * 1.3 + 1))
+@dataclass(frozen=True)
+class Service:
+    """One service of the record: started (epoch ms) at a server; ended, or still on."""
+
+    visit_id: str
+    server: str
+    start_ms: int
+    end_ms: int | None = None
+    counted: bool = True  # False: the patient went back to the queue; not a sample
+
+
+@dataclass(frozen=True)
+class QueueModel:
+    servers: int  # serving the queue now (0: nobody is)
+    busy_remaining: tuple[float, ...]  # minutes left of each service under way
+    minutes: float  # a typical service (robust mean)
+    spread: float  # its spread (quartiles), minutes
+    learned: bool  # False: the configured default stands in
+
+
+def parse_record(entries: Iterable[str]) -> tuple[Service, ...]:
+    """The services of a record, newest first as stored. An entry is
+    ``s|start_ms|server|visit`` (a service began) or ``e|start_ms|end_ms|server|visit``
+    / ``x|…`` (it ended; `x`: the patient was sent back to wait). A start whose end is
+    also listed is merged into it; malformed entries are skipped."""
+    return _parse(tuple(entries))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(entries: tuple[str, ...]) -> tuple[Service, ...]:
+    # A record changes only when a service starts or ends: every redraw in between reads
+    # the same one again.
+    ended: dict[str, Service] = {}
+    out: list[Service] = []
+    for entry in entries:
+        parts = entry.split("|")
+        try:
+            if parts[0] in ("e", "x") and len(parts) == 5:
+                svc = Service(parts[4], parts[3], int(parts[1]), int(parts[2]), parts[0] == "e")
+                ended[svc.visit_id + "|" + parts[1]] = svc
+                out.append(svc)
+            elif parts[0] == "s" and len(parts) == 4 and parts[3] + "|" + parts[1] not in ended:
+                out.append(Service(parts[3], parts[2], int(parts[1])))
+        except ValueError:
+            continue
+    return tuple(out)
+
+
+def _hour(ms: int, offset_ms: int) -> int:
+    """The hour of day at `ms` in a zone `offset_ms` from UTC."""
+    return (ms + offset_ms) // 3_600_000 % 24
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated quantile of sorted `values`."""
+    pos = (len(values) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
+
+
+def service_minutes(durations: Sequence[float], default: float) -> tuple[float, float, bool]:
+    """(typical, spread, learned) of service durations in minutes: the mean of the middle
+    90 % (one patient kept an hour by a complication does not move it much) and the
+    interquartile range over 1.349 (a normal's standard deviation); the configured
+    default, with half of it as spread, below `MIN_SAMPLES`."""
+    if len(durations) < MIN_SAMPLES:
+        return default, default / 2, False
+    values = sorted(durations)
+    cut = len(values) // 20
+    middle = values[cut:len(values) - cut]
+    mean = sum(middle) / len(middle)
+    spread = (_quantile(values, 0.75) - _quantile(values, 0.25)) / 1.349
+    return max(mean, 0.1), max(spread, mean / 10), True
+
+
+def model(record: Iterable[Service], now_ms: int, tz: tzinfo, default_minutes: float,
+          closed: Iterable[str] = (), samples: int = 60) -> QueueModel:
+    """What the record says about the queue at `now_ms` (see the module's docstring).
+    A room or desk in `closed` serves nobody new (its provider has gone to lunch), though
+    a patient still in it keeps it busy. `samples` caps the finished services learned
+    from, the newest first."""
+    services = list(record)
+    finished = [s for s in services if s.end_ms is not None and s.counted
+                and s.end_ms >= s.start_ms][:samples]
+    # Today's offset for every service: one taken across a change of clocks is an hour off.
+    offset = datetime.fromtimestamp(now_ms / 1000, UTC).astimezone(tz).utcoffset()
+    offset_ms = int(offset.total_seconds() * 1000) if offset else 0
+    hour = _hour(now_ms, offset_ms)
+    same_hour = [s for s in finished if _hour(s.start_ms, offset_ms) == hour]
+    chosen = same_hour if len(same_hour) >= HOUR_SAMPLES else finished
+    minutes, spread, learned = service_minutes(
+        [(s.end_ms - s.start_ms) / 60_000 for s in chosen if s.end_ms is not None],
+        default_minutes)
+
+    stale_ms = STALE_SERVICE_MINUTES * 60_000
+    ongoing = [s for s in services if s.end_ms is None and 0 <= now_ms - s.start_ms < stale_ms]
+    recent_ms = max(RECENT_SERVER_MINUTES, 2 * minutes) * 60_000
+    idle_servers = {s.server for s in services
+                    if s.end_ms is not None and now_ms - s.end_ms <= recent_ms} - set(closed)
+    busy_servers = {s.server for s in ongoing}
+    servers = max(len(busy_servers | idle_servers), len(ongoing))
+    # What is left of a service under way: the typical length less what has passed, but
+    # never less than a quarter of it (one that has run long is not about to end).
+    remaining = tuple(sorted(max(minutes - (now_ms - s.start_ms) / 60_000, minutes / 4)
+                             for s in ongoing))
+    return QueueModel(servers, remaining, minutes, spread, learned)
+
+
+def expected_waits(m: QueueModel, count: int) -> list[float]:
+    """Minutes until a server is free for each of the first `count` positions in line.
+
+    With nobody serving, one server is assumed to start after one typical service."""
+    free: list[float]
+    if m.servers == 0:
+        free = [m.minutes]
+    else:
+        idle = max(m.servers - len(m.busy_remaining), 0)
+        free = [0.0] * idle + list(m.busy_remaining)
+    heapq.heapify(free)
+    waits = []
+    for _ in range(count):
+        start = heapq.heappop(free)
+        waits.append(start)
+        heapq.heappush(free, start + m.minutes)
+    return waits
+
+
+def eta_range(m: QueueModel, position: int, wait: float) -> dict[str, int]:
+    """The range shown to the patient at `position` (1 = next) whose expected wait is
+    `wait` minutes: wider with the services still to end before theirs, and wider still
+    while nobody serves the queue or the default stands in for a learned pace."""
+    servers = max(m.servers, 1)
+    ahead = max(position - max(servers - len(m.busy_remaining), 0), 0)
+    # Services that must end before this patient's starts, spread over the servers; with
+    # a server free for them, only the desk's own delay is uncertain.
+    half = MARGIN_MINUTES
+    if ahead:
+        half += Z * m.spread * math.sqrt(ahead / servers)
+    if not m.learned:
+        half += wait * 0.25
+    if m.servers == 0:
+        half += m.minutes / 2
+    low = max(0, math.floor(wait - half))
+    high = max(low + 1, math.ceil(wait + half))
     return {"low": low, "high": high}
+
+
+def etas(m: QueueModel, count: int) -> list[dict[str, int]]:
+    """The ranges of positions 1..count."""
+    return [eta_range(m, i, w) for i, w in enumerate(expected_waits(m, count), start=1)]
+
+
+def no_wait(low: int, high: int) -> bool:
+    """A range every screen words as "No wait" (app/templates/estimate_macros.html)."""
+    return low == 0 and high <= NO_WAIT_MINUTES
+
+
+def classic(position: int, average_minutes: float, servers: int) -> float:
+    """The usual estimate, for comparison only: position * average service / servers."""
+    return position * average_minutes / max(servers, 1)

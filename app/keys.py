@@ -60,9 +60,10 @@ def ticket_counter(site_id: str, date: str, queue: str) -> str:
     return _k(site_id, "ticket", date, queue)
 
 
-def calls(site_id: str, queue: str) -> str:
-    """List of the epoch-ms times of the queue's latest calls, newest first (for estimates)."""
-    return _k(site_id, "calls", queue)
+def service(site_id: str, queue: str) -> str:
+    """List of the queue's service record, newest first, capped (app/estimates.py reads
+    it): an entry when a patient is called or roomed from the queue, one when that ends."""
+    return _k(site_id, "service", queue)
 
 
 def idempotency(site_id: str, digest: str) -> str:

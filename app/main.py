@@ -22,15 +22,18 @@ from app import (
     api,
     auth,
     body_limit,
+    clock,
     csrf,
     desk_api,
     headers,
     help_routes,
     log_redact,
     message_routes,
+    metrics,
     openapi,
     redis_client,
     signin,
+    stats_api,
 )
 from app.appointments import routes as appointment_routes
 from app.appointments import sweep
@@ -43,7 +46,7 @@ from app.live import in_flight, ws
 from app.live.hub import Hub
 from app.store import Store
 from app.templating import templates
-from displays import board, lobby, phone, reports
+from displays import board, lobby, phone, reports, stats
 from kiosk import fragments as kiosk_fragments
 from kiosk import routes as kiosk_routes
 
@@ -64,6 +67,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def redis_down(request: Request, exc: Exception) -> Response:
+    metrics.redis_error("http")
     return error_response(request, ApiError(
         503, "unavailable", "The queue store is not reachable; try again shortly."))
 
@@ -88,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.redis_url is None:
         raise ConfigError("REDIS_URL is not set; `python -m app serve` starts an embedded "
                           "Redis for you, or set REDIS_URL=redis://host:6379/0.")
+    clock.configure(settings.clock_start, settings.clock_speed)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -139,12 +144,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *phone.routes,
             *board.routes,
             *reports.routes,
+            *stats.routes,
+            *stats_api.routes,
+            *metrics.routes,
             *kiosk_routes.routes,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         exception_handlers={ApiError: api_error_handler, HTTPException: http_error,
                             RedisError: redis_down, Exception: server_error},
-        middleware=[Middleware(in_flight.CountRequests), Middleware(headers.SecurityHeaders),
-                    Middleware(body_limit.BodyLimit), Middleware(csrf.CsrfMiddleware)],
+        middleware=[Middleware(metrics.HttpMetrics), Middleware(in_flight.CountRequests),
+                    Middleware(headers.SecurityHeaders), Middleware(body_limit.BodyLimit),
+                    Middleware(csrf.CsrfMiddleware)],
         lifespan=lifespan,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from app import estimates, help_calls, messages
@@ -25,11 +26,28 @@ class QueueState:
     prefix: str
     open: bool
     waiting: tuple[Fields, ...]
-    pace: float
+    model: estimates.QueueModel
     total: int  # all waiting, even when `waiting` lists only the first few
 
     def eta(self, position: int) -> dict[str, int]:
-        return estimates.eta(position, self.pace)
+        """The wait range of `position` (1 = next): the same on every screen and the API.
+        Worked out once per snapshot, and only for the positions some screen shows."""
+        known = self._etas.get(position)
+        if known is None:
+            if len(self._waits) < position:
+                self._waits[:] = estimates.expected_waits(
+                    self.model, max(position, 2 * len(self._waits)))
+            known = self._etas[position] = estimates.eta_range(
+                self.model, position, self._waits[position - 1])
+        return known
+
+    @cached_property
+    def _etas(self) -> dict[int, dict[str, int]]:
+        return {}
+
+    @cached_property
+    def _waits(self) -> list[float]:
+        return []
 
 
 @dataclass(frozen=True)
@@ -103,9 +121,10 @@ def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int
     queue_open = data["queues"] or {}
     waiting = data["waiting"] or {}
     totals = data["totals"] or {}
-    calls = data["calls"] or {}
+    service = data.get("service") or {}
     room_status = data["rooms"] or {}
     room_visits = data["room_visits"] or {}
+    closed = [r for r, status in room_status.items() if status == "closed"]
     queues = tuple(
         QueueState(
             id=q.id,
@@ -113,9 +132,8 @@ def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int
             prefix=q.prefix,
             open=queue_open.get(q.id) == "open",
             waiting=tuple(v for v in _list(waiting.get(q.id)) if v),
-            pace=estimates.pace_minutes(
-                [int(t) for t in _list(calls.get(q.id))], now_ms, q.minutes_per_patient
-            ),
+            model=estimates.model(estimates.parse_record(_list(service.get(q.id))), now_ms,
+                                  site.tz, q.minutes_per_patient, closed),
             total=int(totals.get(q.id, 0)),
         )
         for q in site.queues

@@ -128,8 +128,9 @@ class Store:
         appt = keys.appointment(s, appointment_id)
         retention = self.settings.retention_days * 86400
         base = {
-            "queues": keys.queue_state(s), "visit": keys.visit(s, visit_id),
-            "waiting": keys.waiting(s, queue), "calls": keys.calls(s, queue),
+            "queues": keys.queue_state(s), "rooms": keys.room_status(s),
+            "visit": keys.visit(s, visit_id),
+            "waiting": keys.waiting(s, queue), "service": keys.service(s, queue),
             "ticket": keys.ticket_counter(s, date, queue), "day": keys.day(s, date),
             "events": keys.events(s), "audit": keys.audit(s, date),
             "stats": keys.stats(s, date), "seq": keys.sequence(s), "idem": idem,
@@ -203,7 +204,7 @@ class Store:
         }
         if queue:
             base |= {"target_waiting": keys.waiting(s, queue),
-                     "target_calls": keys.calls(s, queue)}
+                     "target_service": keys.service(s, queue)}
         args = {
             **scripts.common(self.settings, now, actor), "visit_id": visit_id or "",
             "action": action, "allowed_from": sorted(move.allowed_from), "to": move.to,
@@ -231,7 +232,8 @@ class Store:
             else:
                 current, appointment_id, ids = next_queue, "", found
             if current:
-                keys_ |= {"waiting": keys.waiting(s, current), "calls": keys.calls(s, current)}
+                keys_ |= {"waiting": keys.waiting(s, current),
+                          "service": keys.service(s, current)}
             for id_ in (*ids, *([holder] if holder else [])):
                 keys_["visit:" + id_] = keys.visit(s, id_)
             return await self._run("move", keys_, {
@@ -252,11 +254,13 @@ class Store:
         if fields.get("status") == "waiting":
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.zrank(keys.waiting(site.id, fields["queue"]), visit_id)
-                pipe.lrange(keys.calls(site.id, fields["queue"]), 0, -1)
-                rank, calls = await pipe.execute()
+                pipe.lrange(keys.service(site.id, fields["queue"]), 0, -1)
+                pipe.hgetall(keys.room_status(site.id))
+                rank, record, rooms = await pipe.execute()
             if rank is not None:
                 position = rank + 1
-                eta = _eta(site, fields["queue"], position, calls)
+                closed = [r for r, status in rooms.items() if status == "closed"]
+                eta = _eta(site, fields["queue"], position, record, closed)
         return visit_json(fields, position, eta)
 
     async def snapshot(self, site: Site, limit: int | None = None) -> SiteState:
@@ -271,7 +275,7 @@ class Store:
                 "events": keys.events(s), "message": keys.message(s),
                 "help": keys.help_requests(s), "lobby_calls": keys.lobby_calls(s)}
         for q in queue_ids:
-            base |= {"waiting:" + q: keys.waiting(s, q), "calls:" + q: keys.calls(s, q)}
+            base |= {"waiting:" + q: keys.waiting(s, q), "service:" + q: keys.service(s, q)}
         for tries_left in range(SNAPSHOT_TRIES, -1, -1):
             # The visits listed now, and the last event before them: the script declares
             # their keys and, if the lists changed in between, reads again.
@@ -306,23 +310,25 @@ class Store:
         return [Event.from_stream(i, f) for i, f in entries]
 
 
-def _eta(site: Site, queue_id: str, position: int, calls: list[str]) -> dict[str, int] | None:
+def _eta(site: Site, queue_id: str, position: int, record: list[str],
+         closed: list[str]) -> dict[str, int] | None:
     queue = site.queue(queue_id)
     if queue is None:
         return None
-    now_ms = clock.ms(clock.now())
-    pace = estimates.pace_minutes([int(t) for t in calls], now_ms, queue.minutes_per_patient)
-    return estimates.eta(position, pace)
+    m = estimates.model(estimates.parse_record(record), clock.ms(clock.now()), site.tz,
+                        queue.minutes_per_patient, closed)
+    return estimates.etas(m, position)[-1]
 
 
 def _script_visit(site: Site, result: list[Any]) -> dict[str, Any]:
     """The staff view of the visit a script answered with, its estimate included."""
     fields = json.loads(result[3])
     position = int(fields["position"]) if fields.get("position") else None
-    calls = json.loads(result[4])
+    record, closed = json.loads(result[4]), json.loads(result[5])
     eta = None
     if position is not None and fields.get("status") == "waiting":
-        eta = _eta(site, fields["queue"], position, calls if isinstance(calls, list) else [])
+        eta = _eta(site, fields["queue"], position, record if isinstance(record, list) else [],
+                   closed if isinstance(closed, list) else [])
     return visit_json(fields, position, eta)
 
 

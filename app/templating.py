@@ -12,6 +12,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.templating import Jinja2Templates
 
+from app import estimates
+
 ROOT = Path(__file__).resolve().parent.parent
 
 env = Environment(
@@ -57,6 +59,8 @@ def language(code: str) -> Iterator[None]:
         current_language.reset(token)
 
 
+# The estimate macro (estimate_macros.html) asks the maths which ranges read "No wait".
+env.globals["no_wait"] = estimates.no_wait
 env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
 
 

@@ -92,7 +92,8 @@ def context(state: SiteState) -> dict[str, Any]:
     """What the board's page and its fragments are rendered from."""
     site = state.site
     appts = {a["id"]: a for a in state.appointments}
-    queues = [(q, [row(v, site, appts, i) for i, v in enumerate(q.waiting, start=1)])
+    queues = [(q, [{**row(v, site, appts, i), "eta": q.eta(i)}
+                   for i, v in enumerate(q.waiting, start=1)])
               for q in state.queues]
     active = [row(v, site, appts) for v in state.active]
     expected = [{**a, "time": local_hm(a.get("start_ms"), site)}

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from app import estimates
 from app.sites import SiteError, site_from_dict, site_from_stored
 from app.state import QueueState, RoomState, SiteState
 from displays import board
@@ -43,7 +44,8 @@ def test_bad_alert_settings_name_the_setting(extra, words):
 
 
 def _state(site, waiting=(), active=(), appointments=(), total=None):
-    q = QueueState("reg", "Registration", "A", True, tuple(waiting), 4.0,
+    q = QueueState("reg", "Registration", "A", True, tuple(waiting),
+                   estimates.QueueModel(1, (), 4.0, 2.0, learned=False),
                    len(waiting) if total is None else total)
     rooms = tuple(RoomState(r.id, r.name, r.kind, "available", None) for r in site.rooms)
     return SiteState(site, "0-0", (q,), tuple(active), rooms,

@@ -38,6 +38,12 @@ def test_a_setting_this_version_no_longer_has_is_ignored(tmp_path) -> None:
     ("REDIS_WAIT_REPLICAS", "-1", "REDIS_WAIT_REPLICAS=-1 is too small"),
     ("ACCESS_LOG", "maybe", "ACCESS_LOG='maybe' is neither true nor false"),
     ("SECURE_COOKIES", "y", "SECURE_COOKIES='y' is neither true nor false"),
+    ("CLOCK_SPEED", "0.5", "CLOCK_SPEED='0.5' is not a speed-up from 1 to 1000"),
+    ("CLOCK_SPEED", "fast", "CLOCK_SPEED='fast' is not a speed-up"),
+    ("CLOCK_START", "2026-12-07T08:00", "CLOCK_START='2026-12-07T08:00' is not a time with "
+     "its offset"),
+    ("CLOCK_START", "monday", "CLOCK_START='monday' is not a time"),
+    ("LOG_FORMAT", "xml", "LOG_FORMAT='xml' is not a log format"),
 ])
 def test_a_bad_value_names_the_variable(tmp_path, name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):

@@ -1,41 +1,134 @@
-"""Wait estimates from how fast the queue really moves."""
+"""The estimate maths, on hand-made service records (pure: no Redis)."""
 
 from __future__ import annotations
 
-from app.estimates import MIN_SAMPLES, eta, pace_minutes
+from zoneinfo import ZoneInfo
 
-NOW = 1_800_000_000_000
+from app import estimates
+from app.estimates import Service, model
+
+UTC = ZoneInfo("UTC")
 MIN = 60_000
+NOON = 1_796_558_400_000  # 2026-12-07 12:00 UTC
 
 
-def test_too_few_calls_use_the_configured_pace():
-    assert pace_minutes([NOW - 5 * MIN], NOW, 12.0) == 12.0
+def finished(n: int, minutes: float, server: str = "r1", end: int = NOON) -> list[Service]:
+    """`n` services of `minutes` each at `server`, back to back, the last ending at `end`."""
+    out = []
+    for i in range(n):
+        stop = end - int(i * minutes * MIN)
+        out.append(Service(f"v{server}{i}", server, stop - int(minutes * MIN), stop))
+    return out
 
 
-def test_pace_is_the_median_gap_of_recent_calls():
-    calls = [NOW - k * 6 * MIN for k in range(MIN_SAMPLES + 2)]
-    assert pace_minutes(calls, NOW, 12.0) == 6.0
+def test_cold_start_uses_the_configured_default_and_says_so() -> None:
+    m = model([], NOON, UTC, default_minutes=10)
+    assert (m.minutes, m.learned, m.servers) == (10, False, 0)
 
 
-def test_a_burst_of_calls_never_promises_less_than_a_quarter_of_the_default():
-    calls = [NOW - k * 1000 for k in range(10)]
-    assert pace_minutes(calls, NOW, 12.0) == 3.0
+def test_learned_service_time_replaces_the_default() -> None:
+    m = model(finished(10, 6), NOON, UTC, default_minutes=20)
+    assert m.learned
+    assert round(m.minutes, 6) == 6
+    assert m.servers == 1
 
 
-def test_calls_older_than_ninety_minutes_are_ignored():
-    stale = [NOW - 120 * MIN - k * MIN for k in range(10)]
-    assert pace_minutes(stale, NOW, 9.0) == 9.0
+def test_one_very_long_service_barely_moves_the_typical_time() -> None:
+    record = [*finished(19, 5), Service("long", "r1", NOON - 300 * MIN, NOON - 180 * MIN)]
+    m = model(record, NOON, UTC, default_minutes=5)
+    assert m.minutes < 5.5  # a plain mean would say 10.75
 
 
-def test_estimates_are_ranges_that_grow_with_position():
-    ranges = [eta(p, 5.0) for p in range(1, 8)]
-    for r in ranges:
-        assert 0 <= r["low"] < r["high"]
-    lows = [r["low"] for r in ranges]
-    highs = [r["high"] for r in ranges]
-    assert lows == sorted(lows) and highs == sorted(highs)
-    assert highs[-1] > highs[0]
+def test_same_hour_services_win_when_there_are_enough() -> None:
+    morning = finished(10, 4, end=NOON - 3 * 60 * MIN)  # 8:20-9:00, 4 min each
+    noon = [Service(f"n{i}", "r1", NOON + i * 6 * MIN, NOON + (i * 6 + 5) * MIN)
+            for i in range(estimates.HOUR_SAMPLES)]
+    m = model(noon[::-1] + morning, NOON + 50 * MIN, UTC, default_minutes=4)
+    assert round(m.minutes, 6) == 5
+    an_hour_later = model(noon[::-1] + morning, NOON + 70 * MIN, UTC, default_minutes=4)
+    assert 4 < an_hour_later.minutes < 5  # no 13:00 services yet: all of them
 
 
-def test_the_next_patient_is_told_a_short_wait():
-    assert eta(1, 4.0) == {"low": 1, "high": 4}
+def test_servers_are_those_busy_now_and_those_that_finished_recently() -> None:
+    record = [
+        Service("a", "room1", NOON - 3 * MIN),  # under way
+        Service("b", "room2", NOON - 10 * MIN, NOON - 2 * MIN),  # just freed
+        Service("c", "room3", NOON - 200 * MIN, NOON - 192 * MIN),  # long gone home
+        *finished(5, 8, "room2", end=NOON - 10 * MIN),
+    ]
+    m = model(record, NOON, UTC, default_minutes=8)
+    assert m.servers == 2
+    assert m.busy_remaining == (5.0,)  # 8 typical, 3 gone
+
+
+def test_a_free_server_means_no_wait_for_the_next_patient() -> None:
+    freed = Service("b", "room2", NOON - 10 * MIN, NOON - 2 * MIN)
+    record = [freed, *finished(5, 8, "room2", end=NOON - 10 * MIN)]
+    m = model(record, NOON, UTC, default_minutes=8)
+    first, second = estimates.etas(m, 2)
+    assert estimates.no_wait(**first)
+    assert second["low"] <= 8 <= second["high"]  # after one service of ~8 minutes
+
+
+def test_waits_grow_with_position_and_shrink_with_servers() -> None:
+    one = model(finished(10, 10, "r1"), NOON, UTC, default_minutes=10)
+    two = model(finished(10, 10, "r1") + finished(10, 10, "r2"), NOON, UTC, default_minutes=10)
+    assert estimates.expected_waits(one, 4) == [0, 10, 20, 30]
+    assert estimates.expected_waits(two, 4) == [0, 0, 10, 10]
+    far_one, far_two = estimates.etas(one, 6)[-1], estimates.etas(two, 6)[-1]
+    assert far_two["high"] < far_one["low"]
+
+
+def test_the_range_widens_further_back_in_line() -> None:
+    record = [Service(f"v{i}", "r1", NOON - (i + 1) * 8 * MIN, NOON - i * 8 * MIN - i * MIN)
+              for i in range(12)]
+    m = model(record, NOON, UTC, default_minutes=8)
+    widths = [e["high"] - e["low"] for e in estimates.etas(m, 8)]
+    assert widths[-1] > widths[1]
+
+
+def test_a_closed_room_serves_nobody_new_but_a_patient_in_it_keeps_it_busy() -> None:
+    record = [
+        Service("a", "room1", NOON - 3 * MIN),  # under way, then the room closes
+        Service("b", "room2", NOON - 10 * MIN, NOON - 2 * MIN),  # freed, then closed
+        *finished(5, 8, "room3", end=NOON - 5 * MIN),
+    ]
+    m = model(record, NOON, UTC, default_minutes=8, closed=["room1", "room2"])
+    assert (m.servers, m.busy_remaining) == (2, (5.0,))  # room1 busy, room3 free
+
+
+def test_a_queue_nobody_serves_never_says_no_wait() -> None:
+    # A record from this morning only: nobody has served the queue for hours.
+    m = model(finished(10, 5, end=NOON - 4 * 60 * MIN), NOON, UTC, default_minutes=5)
+    assert m.servers == 0
+    first = estimates.etas(m, 1)[0]
+    assert not estimates.no_wait(**first)
+    assert first["low"] <= 5 <= first["high"]
+
+
+def test_a_patient_sent_back_frees_the_server_but_teaches_nothing() -> None:
+    record = [Service("a", "r1", NOON - 30 * MIN, NOON - MIN, counted=False)]
+    m = model(record + finished(5, 6, "r1", end=NOON - 40 * MIN), NOON, UTC, default_minutes=6)
+    assert m.busy_remaining == ()
+    assert round(m.minutes, 6) == 6
+
+
+def test_the_stored_record_is_read_newest_first_with_ends_merged_into_starts() -> None:
+    entries = [
+        f"s|{NOON}|room1|c",
+        f"e|{NOON - 9 * MIN}|{NOON - MIN}|room2|b",
+        f"x|{NOON - 20 * MIN}|{NOON - 15 * MIN}|desk|a",
+        f"s|{NOON - 9 * MIN}|room2|b",
+        f"s|{NOON - 20 * MIN}|desk|a",
+        "garbage", "s|notanumber|room|z",
+    ]
+    assert estimates.parse_record(entries) == (
+        Service("c", "room1", NOON),
+        Service("b", "room2", NOON - 9 * MIN, NOON - MIN),
+        Service("a", "desk", NOON - 20 * MIN, NOON - 15 * MIN, counted=False),
+    )
+
+
+def test_classic_is_position_times_average_over_servers() -> None:
+    assert estimates.classic(6, 10, 3) == 20
+    assert estimates.classic(2, 10, 0) == 20

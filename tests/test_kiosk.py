@@ -312,9 +312,11 @@ async def test_the_kiosk_page_needs_a_kiosk_or_the_desk(api):
 
 
 def test_every_string_of_the_kiosk_has_a_spanish_translation():
-    method_map = [("kiosk/templates/**.html", "jinja2")]
-    options = {"kiosk/templates/**.html": {"extensions": "jinja2.ext.i18n",
-                                           "trim_blocks": "True", "lstrip_blocks": "True"}}
+    # The kiosk's templates and the estimate's wording, which every screen shares.
+    method_map = [("kiosk/templates/**.html", "jinja2"),
+                  ("app/templates/estimate_macros.html", "jinja2")]
+    jinja = {"extensions": "jinja2.ext.i18n", "trim_blocks": "True", "lstrip_blocks": "True"}
+    options = {pattern: jinja for pattern, _ in method_map}
     ids = {m[2] if isinstance(m[2], str) else m[2][0]
            for m in extract_from_dir(str(ROOT), method_map, options_map=options)}
     ids |= set(DEFAULT_CONSENTS)

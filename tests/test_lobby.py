@@ -29,7 +29,7 @@ STATE = parse_snapshot(SITE, json.dumps({
     "event_id": "5-0",
     "queues": {"reg": "open"},
     "waiting": {"reg": [_visit("v1", "A001", "waiting"), _visit("v2", "A002", "waiting")]},
-    "calls": {"reg": {}},
+    "service": {"reg": {}},
     "totals": {"reg": 2},
     "active": [_visit("v3", "A000", "called", room="room-3", called_ms="1800000000000",
                       called_at="2026-11-26T15:10:00.000+00:00")],
@@ -85,7 +85,7 @@ def _calls_state() -> SiteState:
     return parse_snapshot(site, json.dumps({
         "event_id": "9-0", "queues": {"reg": "open", "lab": "open"},
         "waiting": {"reg": [], "lab": [_visit("w1", "L009", "waiting") | {"queue": "lab"}]},
-        "calls": {}, "totals": {"reg": 0, "lab": 1},
+        "service": {}, "totals": {"reg": 0, "lab": 1},
         "active": [active("a1", "A001", "reg", "checkout", 1_000),
                    active("a2", "A002", "reg", "in_room", 2_000, "room-3"),
                    active("a3", "L003", "lab", "called", 3_000, "desk-1", "en"),

@@ -34,7 +34,7 @@ async def book(store: Store, settings: Settings, site: Site, *entries: dict[str,
 # The first argument of every Redis command a script runs: a declared key (K.name,
 # K[name]) or a local holding one.
 KEY_ARGUMENT = re.compile(r'redis\.call\("(\w+)", ([^,)]+)')
-KEY_LOCALS = {"key", "visit_key", "waiting_key", "calls_key", "stats_key", "set_key"}
+KEY_LOCALS = {"key", "visit_key", "waiting_key", "service_key", "stats_key", "set_key"}
 
 
 def test_no_script_builds_a_key_name():
@@ -190,7 +190,8 @@ def snapshot_keys(site: Site) -> dict[str, str]:
              "room_visit": keys.room_visit(s), "active": keys.active(s),
              "events": keys.events(s)}
     for q in site.queues:
-        found |= {"waiting:" + q.id: keys.waiting(s, q.id), "calls:" + q.id: keys.calls(s, q.id)}
+        found |= {"waiting:" + q.id: keys.waiting(s, q.id),
+                  "service:" + q.id: keys.service(s, q.id)}
     return found
 
 
@@ -220,7 +221,7 @@ async def test_a_call_next_whose_head_was_not_given_asks_to_read_again(store, si
         "room_visit": keys.room_visit(s), "events": keys.events(s),
         "audit": keys.audit(s, "2026-01-01"), "stats": keys.stats(s, "2026-01-01"),
         "queues": keys.queue_state(s), "seq": keys.sequence(s),
-        "waiting": keys.waiting(s, "reg"), "calls": keys.calls(s, "reg"),
+        "waiting": keys.waiting(s, "reg"), "service": keys.service(s, "reg"),
     }, {**scripts.common(store.settings, clock.now(), "t"), "visit_id": "", "action": "call",
         "allowed_from": ["waiting"], "to": "called", "event": "visit.called", "room": "",
         "target_queue": "", "clean_after_use": True, "desks": [], "queue": "reg",

@@ -26,6 +26,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from app import metrics
 from app.live import in_flight
 from app.live.protocol import encode_text_frame, prepared_sender
 
@@ -280,6 +281,7 @@ class ScreenGroup:
         return frame
 
     async def _fan_out(self) -> None:
+        handed_from = metrics.fanout_started()
         try:
             shared = False  # whether other work ran in the last turn this task gave away
             while True:
@@ -299,6 +301,7 @@ class ScreenGroup:
                     break  # each one's own task sends it the rest
             self._forget_sent()
         finally:
+            metrics.fanout_done(handed_from)
             self.task = None
 
     async def _turn(self, started: float, shared: bool) -> bool:

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Callable
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
-from app import keys
+from app import keys, metrics
 from app.backoff import Backoff
 from app.config import Settings
 from app.events import Event
@@ -179,6 +179,7 @@ class SiteHub:
                     await self._sleep()
                 continue
             except RedisError as exc:
+                metrics.redis_error("tail")
                 self.unread = self.ready.is_set()
                 log.warning("site %s: Redis unavailable (%s); retrying", self.site.id, exc)
             except Exception:
@@ -225,6 +226,7 @@ class SiteHub:
             if not entries:
                 return
             events = [Event.from_stream(i, f) for i, f in entries]
+            metrics.events_read(len(events))
             self.last_id = events[-1].id
             self._close_revoked([f for _, f in entries if f.get("type") == "device.revoked"])
             if self.events:
@@ -260,6 +262,7 @@ class SiteHub:
                 try:
                     await self._refresh(keep_cursor=True)
                 except RedisError as exc:
+                    metrics.redis_error("redraw")
                     # The change is still undrawn and the reads may already be past it (a
                     # pooled connection can fail once after Redis restarts): try again.
                     log.warning("site %s: redraw failed (%s); retrying", self.site.id, exc)

@@ -1,6 +1,6 @@
 -- Check a patient in: a new visit, its ticket, its place in the queue, its appointment's
 -- arrival, and the events, in one atomic step.
--- KEYS queues, visit (the new one), waiting, calls, ticket, day, events, audit, stats, seq,
+-- KEYS queues, rooms, visit (the new one), waiting, service, ticket, day, events, audit, stats, seq,
 --      idem, and as the caller found them just before: appt, linked (the visit the
 --      appointment already has), idem_visit (the visit the idempotency key names).
 -- a: visit_id, site, queue, prefix, name, priority, flags, language, appointment_id,
@@ -9,8 +9,8 @@
 --    date.
 --    Optional: consented_at (when the patient acknowledged the site's consent texts) and
 --    desk_reason (why the kiosk sent the patient to the desk), kept on the visit.
--- Answers {"created", visit_id, event_id, visit JSON, JSON of the queue's recent call
--- times}, {"existing", visit_id} for a repeat, or {"retry"} when a link the caller read
+-- Answers {"created", visit_id, event_id, visit JSON, JSON of the queue's service
+-- record, JSON of the rooms now closed}, {"existing", visit_id} for a repeat, or {"retry"} when a link the caller read
 -- changed in between.
 
 if a.use_idem then
@@ -82,7 +82,8 @@ visit = cjson.encode(visit)
 -- test's injected time) is past its retention at once.
 redis.call("EXPIREAT", K.visit, a.retention_at)
 local event_id = emit("visit.checked_in", "visit", visit,
-                      {visit_id = visit_id, ticket = ticket, queue = a.queue})
+                      {visit_id = visit_id, ticket = ticket, queue = a.queue,
+                       priority = tonumber(a.priority) or 0})
 
 if appt then
   redis.call("HSET", K.appt, "status", "arrived", "visit_id", visit_id)
@@ -94,4 +95,5 @@ end
 redis.call("HINCRBY", K.stats, "checked_in", 1)
 redis.call("HINCRBY", K.stats, "checked_in:" .. a.queue, 1)
 redis.call("EXPIRE", K.stats, a.audit_ttl)
-return {"created", visit_id, event_id, visit, list_json(redis.call("LRANGE", K.calls, 0, -1))}
+return {"created", visit_id, event_id, visit, list_json(redis.call("LRANGE", K.service, 0, -1)),
+  closed_rooms()}

@@ -20,6 +20,16 @@ local function list_json(t)
   return cjson.encode(t)
 end
 
+-- The ids of the site's closed rooms (K.rooms), as JSON: the estimates leave them out.
+local function closed_rooms()
+  local out = {}
+  local flat = redis.call("HGETALL", K.rooms)
+  for i = 1, #flat, 2 do
+    if flat[i + 1] == "closed" then out[#out + 1] = flat[i] end
+  end
+  return list_json(out)
+end
+
 -- Append an event to the site's stream and, when `audit` is given, its personal-field-free
 -- copy (ids, actor, action, time) to the day's audit log, which outlives the stream.
 -- The event's id is published on the channel named like the stream: the processes

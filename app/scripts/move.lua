@@ -2,13 +2,13 @@
 -- head of a queue when no visit id is given. Which statuses a move is allowed from comes
 -- from app/visits.py with every call, so the table lives in one place.
 -- KEYS active, rooms, room_visit, events, audit, stats, queues, seq, lobby_calls; waiting
---      and calls of
---      the visit's queue (as the caller read it: a.queue) and target_waiting, target_calls
+--      and service of the visit's queue (as the caller read it: a.queue) and
+--      target_waiting, target_service
 --      of a transfer's queue; appt (the visit's appointment, if any); "visit:<id>" for the
 --      visit, or for each of the first ids of the queue on a call-next, and for the visit
 --      holding a.room.
--- Answers {"moved", visit_id, event_id, visit JSON, JSON of the queue's recent call
--- times}, {"empty"}, or {"retry"} when what the caller read has changed; refusals are
+-- Answers {"moved", visit_id, event_id, visit JSON, JSON of the service record of the
+-- queue the visit is in now, JSON of the rooms now closed}, {"empty"}, or {"retry"} when what the caller read has changed; refusals are
 -- error replies.
 local visit_id = a.visit_id
 
@@ -91,9 +91,25 @@ end
 redis.call("ZREM", K.waiting, visit_id)
 redis.call("ZREM", K.active, visit_id)
 
+-- The queue's service record (app/estimates.py): a service starts when a waiting patient
+-- is called or roomed, at the room or desk named (else the caller's), and ends when they
+-- leave the called or in-room state ("x": sent back to wait, not a service to learn from).
+if (status == "called" or status == "in_room") and a.action ~= "recall" and
+    a.action ~= "room" and a.action ~= "call" then
+  local served_ms = redis.call("HGET", visit_key, "served_ms")
+  if served_ms then
+    local kind = a.action == "return" and "x" or "e"
+    redis.call("LPUSH", K.service, table.concat({kind, served_ms, a.now_ms,
+      redis.call("HGET", visit_key, "served_by") or "", visit_id}, "|"))
+    redis.call("LTRIM", K.service, 0, a.record_max - 1)
+  end
+end
+
 if status == "waiting" and (a.action == "call" or a.action == "room") then
-  redis.call("LPUSH", K.calls, a.now_ms)
-  redis.call("LTRIM", K.calls, 0, 19)
+  local server = a.room ~= "" and a.room or (current_room ~= "" and current_room or a.actor)
+  redis.call("LPUSH", K.service, table.concat({"s", a.now_ms, server, visit_id}, "|"))
+  redis.call("LTRIM", K.service, 0, a.record_max - 1)
+  redis.call("HSET", visit_key, "served_ms", a.now_ms, "served_by", server)
   local waited = tonumber(a.now_ms) - tonumber(redis.call("HGET", visit_key, "checked_in_ms"))
   redis.call("HINCRBY", K.stats, "served:" .. queue, 1)
   redis.call("HINCRBY", K.stats, "wait_ms:" .. queue, waited)
@@ -121,7 +137,7 @@ elseif a.action == "return" or a.action == "transfer" then
   lobby_call("withdrawn", "")
 end
 
-local waiting_key, calls_key = K.waiting, K.calls
+local waiting_key, service_key = K.waiting, K.service
 if a.action == "call" then
   redis.call("HSET", visit_key, "called_at", a.now, "called_ms", a.now_ms)
   if a.room ~= "" then
@@ -145,7 +161,7 @@ else
       string.format("%015d", redis.call("INCR", K.seq))
     redis.call("HSET", visit_key, "queue", a.target_queue, "score", score,
                "transferred_from", queue)
-    queue, waiting_key, calls_key = a.target_queue, K.target_waiting, K.target_calls
+    queue, waiting_key, service_key = a.target_queue, K.target_waiting, K.target_service
   end
 end
 
@@ -180,4 +196,4 @@ end
 redis.call("HINCRBY", K.stats, a.action, 1)
 redis.call("EXPIRE", K.stats, a.audit_ttl)
 return {"moved", visit_id, event_id, visit_json,
-  list_json(redis.call("LRANGE", calls_key, 0, -1))}
+  list_json(redis.call("LRANGE", service_key, 0, -1)), closed_rooms()}

@@ -1,7 +1,7 @@
 -- The whole live state of a site and the id of the last event it includes, read in one
 -- atomic step so a screen's snapshot and the stream line up exactly.
 -- KEYS queues, rooms, room_visit, active, events, message, help, lobby_calls; "waiting:<q>" and
---      "calls:<q>" for each of a.queue_ids; "visit:<id>" for each visit the caller found
+--      "service:<q>" for each of a.queue_ids; "visit:<id>" for each visit the caller found
 --      listed just before.
 -- a: queue_ids, limit (the last index listed per queue; -1 lists them all), lenient.
 -- A visit listed now that the caller did not declare arrived in between: the answer is
@@ -25,13 +25,13 @@ local function visits(set_key, ids)
 end
 
 local queues = hash(K.queues)
-local waiting, totals, calls = {}, {}, {}
+local waiting, totals, service = {}, {}, {}
 for _, q in ipairs(a.queue_ids) do
   if queues[q] then
     local key = K["waiting:" .. q]
     waiting[q] = visits(key, redis.call("ZRANGE", key, 0, a.limit))
     totals[q] = redis.call("ZCARD", key)
-    calls[q] = redis.call("LRANGE", K["calls:" .. q], 0, -1)
+    service[q] = redis.call("LRANGE", K["service:" .. q], 0, -1)
   end
 end
 local active = visits(K.active, redis.call("ZRANGE", K.active, 0, -1))
@@ -58,7 +58,7 @@ return cjson.encode({
   queues = queues,
   waiting = waiting,
   totals = totals,
-  calls = calls,
+  service = service,
   active = active,
   rooms = hash(K.rooms),
   room_visits = room_visits,

@@ -1,0 +1,125 @@
+"""Operations metrics in Prometheus's text format (`GET /metrics`), with prometheus-client.
+
+The live path reports through one-line calls (`events_read`, `fanout_started` and
+`fanout_done`, `redis_error`); HTTP latency is measured by `HttpMetrics`, labelled by the
+route's template (`/api/v1/sites/{site}/visits/{visit_id}`), never by the path a caller
+sent; sockets per audience, queue lengths and the longest current wait are read when
+scraped. No series carries a name, a ticket or a visit id: site and queue ids at most.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from redis.asyncio import Redis
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app import clock, keys
+
+REGISTRY = CollectorRegistry()
+EVENTS = Counter("lobbyline_events", "Events read from the sites' streams; rate() gives "
+                 "events per second.", registry=REGISTRY)
+FANOUT = Histogram("lobbyline_fanout_seconds", "From a change handed to an audience's "
+                   "fan-out until every socket of it has been handed that change.",
+                   buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+                   registry=REGISTRY)
+HTTP = Histogram("lobbyline_http_request_seconds", "HTTP request latency by route.",
+                 ["method", "route"], registry=REGISTRY)
+REDIS_ERRORS = Counter("lobbyline_redis_errors", "Redis errors met, by where.", ["where"],
+                       registry=REGISTRY)
+SOCKETS = Gauge("lobbyline_sockets", "Open WebSockets by audience (lobby, board, kiosk, "
+                "events).", ["audience"], registry=REGISTRY)
+QUEUE_LENGTH = Gauge("lobbyline_queue_length", "Patients waiting, by site and queue.",
+                     ["site", "queue"], registry=REGISTRY)
+LONGEST_WAIT = Gauge("lobbyline_longest_wait_seconds", "The longest current wait since "
+                     "check-in, by site and queue (0 when nobody waits).", ["site", "queue"],
+                     registry=REGISTRY)
+AUDIENCES = ("lobby", "board", "kiosk", "events")
+for _where in ("http", "tail", "redraw"):
+    REDIS_ERRORS.labels(_where)  # present, at 0, before the first error
+
+
+def events_read(count: int) -> None:
+    EVENTS.inc(count)
+
+
+def fanout_started() -> float:
+    return time.perf_counter()
+
+
+def fanout_done(started: float) -> None:
+    FANOUT.observe(time.perf_counter() - started)
+
+
+def redis_error(where: str) -> None:
+    REDIS_ERRORS.labels(where).inc()
+
+
+class HttpMetrics:
+    """ASGI middleware: each HTTP request's latency, by method and route template."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            HTTP.labels(scope["method"], route).observe(time.perf_counter() - started)
+
+
+def count_sockets(hub: Any) -> None:
+    """Set the socket gauge from the process's site hubs (app/live/hub.py)."""
+    totals = dict.fromkeys(AUDIENCES, 0)
+    for site_hub in list(getattr(hub, "sites", {}).values()):
+        for audience, group in site_hub.screens.items():
+            totals[audience] = totals.get(audience, 0) + len(group)
+        totals["events"] += len(site_hub.events)
+    for audience, n in totals.items():
+        SOCKETS.labels(audience).set(n)
+
+
+async def measure_queues(redis: Redis, store: Any) -> None:
+    """Set the queue gauges from Redis: every site's queues, read in one pipeline each."""
+    now_ms = clock.ms(clock.now())
+    QUEUE_LENGTH.clear()
+    LONGEST_WAIT.clear()
+    for site_id in sorted(await redis.smembers(keys.sites())):
+        site = await store.get_site(site_id)
+        if site is None:
+            continue
+        async with redis.pipeline(transaction=False) as pipe:
+            for q in site.queues:
+                pipe.zrange(keys.waiting(site_id, q.id), 0, -1)
+            waiting = await pipe.execute()
+        async with redis.pipeline(transaction=False) as pipe:
+            for ids in waiting:
+                for visit_id in ids:
+                    pipe.hget(keys.visit(site_id, visit_id), "checked_in_ms")
+            arrived = iter(await pipe.execute())
+        for q, ids in zip(site.queues, waiting, strict=True):
+            times = [int(t) for t in (next(arrived) for _ in ids) if t]
+            QUEUE_LENGTH.labels(site_id, q.id).set(len(ids))
+            LONGEST_WAIT.labels(site_id, q.id).set(
+                max(0.0, (now_ms - min(times)) / 1000) if times else 0)
+
+
+async def metrics(request: Request) -> Response:
+    app = request.app
+    count_sockets(app.state.hub)
+    await measure_queues(app.state.redis, app.state.store)
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+routes = [Route("/metrics", metrics)]
