@@ -174,6 +174,9 @@ def _operations() -> dict[str, dict[str, Any]]:
             "A day's visits as FHIR Encounters", ("desk",),
             {"200": _answer("A FHIR Bundle.", OBJECT, "application/fhir+json")}, 422,
             params=[DATE])},
+        PREFIX + "/stats": {"get": _op(
+            "The day in numbers: arrivals, waits, throughput, no-shows, by queue and priority",
+            ("desk",), {"200": _answer("The day's numbers.")}, 422, params=[DATE])},
         PATH: {"get": {"summary": "This document", "security": [],
                        "responses": {"200": _answer("The OpenAPI document.")}}},
     }

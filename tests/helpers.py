@@ -143,3 +143,15 @@ class Desk:
 
     async def call(self, visit: dict[str, Any], room: str) -> dict[str, Any]:
         return await self.move(visit, "call", room=room)
+
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+
+
+async def axe_problems(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now, one line each.
+    axe is evaluated rather than added as a script tag, which the page's CSP refuses."""
+    await page.evaluate(AXE.read_text())
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]

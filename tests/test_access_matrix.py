@@ -20,7 +20,7 @@ PARAM = re.compile(r"{([a-z_]+)(?::[a-z]+)?}")
 PUBLIC = {("GET", "/"), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"),
           ("POST", "/login"), ("POST", "/logout"), ("GET", "/pair"), ("POST", "/pair"),
           ("GET", "/t/{token}"), ("GET", "/t/{token}/status"),
-          ("GET", "/api/v1/openapi.json")}
+          ("GET", "/api/v1/openapi.json"), ("GET", "/metrics")}
 KIOSK = {("POST", "/api/v1/sites/{site}/visits"), ("GET", "/sites/{site}/kiosk"),
          ("POST", "/sites/{site}/kiosk/step/{action}")}
 DISPLAY = {("GET", "/api/v1/sites/{site}/lobby"), ("GET", "/sites/{site}/lobby")}

@@ -8,12 +8,12 @@ import re
 
 import httpx
 import pytest
-from conftest import ARTIFACTS, ROOT
+from conftest import ARTIFACTS
+from helpers import axe_problems
 from playwright.async_api import Browser, Page, expect
 
 from app.auth import add_user, create_pairing_code
 
-AXE = ROOT / "tests" / "vendor" / "axe.min.js"
 SCREENSHOTS = ARTIFACTS  # copied by hand into docs/screenshots/ when a screen changes
 PASSWORD = "correct horse battery"
 SOON = 15_000  # ms: generous, for a shared two-core machine
@@ -37,14 +37,6 @@ async def sign_in(page: Page, url: str, name: str, password: str = PASSWORD) -> 
     await page.get_by_label("User name").fill(name)
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Sign in").click()
-
-
-async def serious_problems(page: Page) -> list[str]:
-    """axe-core's serious and critical violations on the page, one line each."""
-    await page.evaluate(AXE.read_text())  # CSP refuses a script tag
-    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
 async def test_sign_in_lock_after_idle_and_sign_out(browser, live_server, site, staff):
@@ -170,5 +162,5 @@ async def test_no_serious_accessibility_problem(browser, live_server, site, staf
         await page.goto(f"{server.url}/sites/{site.id}{path}")
     else:
         await page.goto(f"{server.url}{path}")
-    assert await serious_problems(page) == []
+    assert await axe_problems(page) == []
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import test_browser_kiosk as kiosk_tests
 import test_browser_lobby as lobby_tests
-from conftest import ARTIFACTS, ROOT
+from conftest import ARTIFACTS
+from helpers import axe_problems
 from playwright.async_api import Browser, Page, expect
 
 from app import clock, keys
@@ -22,7 +23,6 @@ from app.appointments.store import AppointmentStore
 from app.auth import add_user
 
 SHORT = 5_000  # ms: a generous wait for a change to show on screen
-AXE = ROOT / "tests" / "vendor" / "axe.min.js"
 LONG_NAME = "María-José Østergård-Nguyễn de la Cruz Fernández-Ëvangelista Whitmore"
 PASSWORD = "correct horse 1"
 
@@ -79,13 +79,6 @@ async def open_more(row):
     if await details.get_attribute("open") is None:
         await details.locator("summary").click()
     return row.locator(".more-panel")
-
-
-async def axe_problems(page: Page) -> list[str]:
-    await page.evaluate(AXE.read_text())  # CSP refuses a script tag
-    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
 async def test_a_walk_in_checked_in_on_one_board_shows_on_the_other(browser, server, site,

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import ARTIFACTS
+from helpers import axe_problems
 from playwright.async_api import Page, expect
 from websockets.asyncio.client import connect
 
@@ -28,7 +29,6 @@ from app.status_links import read_token
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ARTIFACTS  # copied by hand into docs/screenshots/ when a screen changes
-AXE = ROOT / "tests" / "vendor" / "axe.min.js"
 PORTRAIT = {"width": 1080, "height": 1920}
 WAIT = 10_000  # ms: generous, for a shared two-core machine
 RECOVER = 20_000  # ms: the kiosk pings every 3 s and the socket backs off
@@ -82,10 +82,7 @@ async def paired_kiosk(context, server, site, store) -> Page:
 
 async def check_axe(page: Page) -> None:
     """No serious or critical axe-core violation on the screen as it is now."""
-    await page.evaluate(AXE.read_text())  # CSP refuses a script tag
-    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-           for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    bad = await axe_problems(page)
     assert not bad, bad
 
 

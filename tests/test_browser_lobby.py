@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from helpers import Desk, wait_for
+from helpers import Desk, axe_problems, wait_for
 from playwright.async_api import Page, WebSocket, expect
 
 from app.auth import add_user, create_pairing_code, create_token
@@ -20,7 +19,6 @@ from app.auth import add_user, create_pairing_code, create_token
 SHORT = 5_000  # ms: a change on screen should take well under this
 RECONNECT = 20_000  # ms: htmx-ext-ws retries with full-jitter backoff (1 s, 2 s, 4 s…)
 SOUND = 15.0  # s: chime, pause, two sentences
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 # Chromium as a lobby TV runs it: sound needs no click (docs/lobby.md).
 TV_ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
 # Records what the page asks the speech engine to say and how often it plays the chime,
@@ -383,11 +381,7 @@ async def test_the_lobby_has_no_serious_accessibility_violation_and_a_1080p_scre
     await expect(queue_column(tv, "Registration").get_by_role("heading")).to_contain_text(
         re.compile(r"7 waiting · page 1/[2-4]"))
 
-    await tv.evaluate(AXE.read_text())  # CSP refuses a script tag
-    result = await tv.evaluate("axe.run(document)")
-    bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-           for v in result["violations"] if v["impact"] in ("serious", "critical")]
-    assert bad == []
+    assert await axe_problems(tv) == []
     ARTIFACTS.mkdir(exist_ok=True)
     await tv.screenshot(path=str(ARTIFACTS / "lobby-1080p.png"))
     await tv.set_viewport_size({"width": 3840, "height": 2160})

@@ -6,13 +6,17 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from app import charts, clock
 from app.day_stats import day_stats, percentile
 
-DAY = "2026-11-16"  # a Monday
-WEEK_AGO = "2026-11-09"
+# Two days ago, so that the visits checked in then are still within RETENTION_DAYS (they
+# expire that long after their check-in) while the moves are scripted.
+_DAY = date.today() - timedelta(days=2)
+DAY = _DAY.isoformat()
+WEEK_AGO = (_DAY - timedelta(days=7)).isoformat()
+WEEKDAY = _DAY.strftime("%A")
 
 
 def at(site, day: str, hhmm: str) -> datetime:
@@ -94,10 +98,10 @@ async def test_the_page_draws_its_charts_with_their_data_and_the_csv_matches(api
     bars = {k: re.findall(r'data-label="([^"]+)" data-value="(\d+)"', v) for k, v in svgs.items()}
     assert ("09", "2") in bars["chart-arrivals"] and ("10", "1") in bars["chart-arrivals"]
     assert ("5-10", "1") in bars["chart-waits"] and ("10-15", "1") in bars["chart-waits"]
-    # Monday against the Monday before: 2 against 1 at nine.
+    # The day against the same weekday before: 2 against 1 at nine.
     assert ('class="bar bar--1"' in svgs["chart-week"]
             and bars["chart-week"].count(("09", "1")) == 1)
-    assert "Monday 2026-11-16 against Monday 2026-11-09" in page.text
+    assert f"{WEEKDAY} {DAY} against {WEEKDAY} {WEEK_AGO}" in page.text
 
     got = await api.client.get(f"/sites/{api.site.id}/reports/stats.csv",
                                params={"date": DAY}, headers=api.auth())
@@ -114,7 +118,7 @@ def test_a_day_with_no_entries_is_all_zeros_and_no_durations():
 
 
 def test_a_return_to_the_queue_measures_the_second_wait_from_the_return():
-    t0 = datetime(2026, 11, 16, 9, tzinfo=clock.now().tzinfo)
+    t0 = datetime.fromisoformat(DAY).replace(hour=9, tzinfo=clock.now().tzinfo)
 
     def e(kind: str, minutes: int, **kw):
         return {"type": kind, "at": (t0 + timedelta(minutes=minutes)).isoformat(),

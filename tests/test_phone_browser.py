@@ -4,18 +4,17 @@ waiting to called by itself, buzzes once, and has no serious accessibility probl
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import test_browser_lobby as lobby_tests
 from conftest import ARTIFACTS
+from helpers import axe_problems
 from playwright.async_api import Page, expect
 
 from app import clock
 from app.status_links import make_token
 
 POLL = 15_000  # ms: the page asks every 5-10 s
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 VIBRATE_STUB = """
 window.__buzz = [];
 navigator.vibrate = function (pattern) { window.__buzz.push(pattern); return true; };
@@ -59,11 +58,7 @@ async def test_the_phone_page_follows_the_visit_from_waiting_to_called(phone: Pa
     assert len(await phone.evaluate("window.__buzz")) == 1
     await expect(phone.locator("body")).not_to_contain_text("Ana")
 
-    await phone.evaluate(AXE.read_text())  # CSP refuses a script tag
-    result = await phone.evaluate("axe.run(document)")
-    bad = [(v["id"], v["impact"]) for v in result["violations"]
-           if v["impact"] in ("serious", "critical")]
-    assert bad == []
+    assert await axe_problems(phone) == []
     ARTIFACTS.mkdir(exist_ok=True)
     await phone.screenshot(path=str(ARTIFACTS / "phone.png"))
 
@@ -73,10 +68,7 @@ async def test_a_waiting_phone_page_has_no_serious_accessibility_violation(phone
     visit = await desk.check_in("lab")
     await phone.goto(link(server, site, visit))
     await expect(phone.get_by_role("heading", name="You are number 1 in line")).to_be_visible()
-    await phone.evaluate(AXE.read_text())  # CSP refuses a script tag
-    result = await phone.evaluate("axe.run(document)")
-    assert [v["id"] for v in result["violations"]
-            if v["impact"] in ("serious", "critical")] == []
+    assert await axe_problems(phone) == []
     await phone.screenshot(path=str(ARTIFACTS / "phone-waiting.png"))
 
     # A patient who chose Spanish at the kiosk gets the page in Spanish, still clean.
@@ -85,7 +77,4 @@ async def test_a_waiting_phone_page_has_no_serious_accessibility_violation(phone
     await expect(phone.get_by_role("heading", name="Usted es el número 2 en la fila")) \
         .to_be_visible()
     await expect(phone.locator("html")).to_have_attribute("lang", "es")
-    await phone.add_script_tag(path=str(AXE))
-    result = await phone.evaluate("axe.run(document)")
-    assert [v["id"] for v in result["violations"]
-            if v["impact"] in ("serious", "critical")] == []
+    assert await axe_problems(phone) == []
