@@ -47,7 +47,7 @@ def _day(request: Request, site: Site) -> tuple[str, str | None]:
     return raw, None
 
 
-async def _open(request: Request) -> tuple[Site, str, str | None] | Response:
+async def open_report(request: Request) -> tuple[Site, str, str | None] | Response:
     """The site and day a report page asks for (with a sentence when its date could not
     be read), or where to send a caller who may not see it."""
     access = await screen_access(request, ("desk",), "/login")
@@ -57,8 +57,15 @@ async def _open(request: Request) -> tuple[Site, str, str | None] | Response:
     return (site, *_day(request, site))
 
 
+def unreadable_date(request: Request, error: str, today: str, label: str) -> Response:
+    """422 for a download whose date could not be read, with a link to today's page."""
+    return templates.TemplateResponse(request, "error.html", {
+        "status": 422, "heading": "That date could not be read", "detail": error,
+        "links": [(today, label)]}, status_code=422)
+
+
 async def day_report(request: Request) -> Response:
-    opened = await _open(request)
+    opened = await open_report(request)
     if isinstance(opened, Response):
         return opened
     site, day, error = opened
@@ -71,14 +78,12 @@ async def day_report(request: Request) -> Response:
 
 
 async def day_csv(request: Request) -> Response:
-    opened = await _open(request)
+    opened = await open_report(request)
     if isinstance(opened, Response):
         return opened
     site, day, error = opened
     if error:
-        return templates.TemplateResponse(request, "error.html", {
-            "status": 422, "heading": "That date could not be read", "detail": error,
-            "links": [(f"/sites/{site.id}/reports/day", "Today's report")]}, status_code=422)
+        return unreadable_date(request, error, f"/sites/{site.id}/reports/day", "Today's report")
     rec = reports.reconcile(await audit_entries(request.app.state.redis, site, day), site.tz,
                             hour12(site))
     return Response(reports.reconciliation_csv(day, rec), media_type="text/csv", headers={
@@ -86,7 +91,7 @@ async def day_csv(request: Request) -> Response:
 
 
 async def audit_page(request: Request) -> Response:
-    opened = await _open(request)
+    opened = await open_report(request)
     if isinstance(opened, Response):
         return opened
     site, day, error = opened

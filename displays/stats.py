@@ -12,7 +12,7 @@ from starlette.routing import Route
 from app import charts, clock, day_stats
 from app.stats_api import load
 from app.templating import templates
-from displays.reports import _open
+from displays.reports import open_report, unreadable_date
 
 DAY_HOURS = range(7, 20)  # the hours always shown; an earlier or later arrival widens it
 
@@ -23,7 +23,7 @@ def _hours(*series: list[int]) -> list[int]:
 
 
 async def stats_page(request: Request) -> Response:
-    opened = await _open(request)
+    opened = await open_report(request)
     if isinstance(opened, Response):
         return opened
     site, day, error = opened
@@ -57,15 +57,13 @@ async def stats_page(request: Request) -> Response:
 
 
 async def stats_csv(request: Request) -> Response:
-    opened = await _open(request)
+    opened = await open_report(request)
     if isinstance(opened, Response):
         return opened
     site, day, error = opened
     if error:
-        return templates.TemplateResponse(request, "error.html", {
-            "status": 422, "heading": "That date could not be read", "detail": error,
-            "links": [(f"/sites/{site.id}/reports/stats", "Today's numbers")]},
-            status_code=422)
+        return unreadable_date(request, error, f"/sites/{site.id}/reports/stats",
+                               "Today's numbers")
     body = day_stats.stats_csv(await load(request.app.state.redis, site, day))
     return Response(body, media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="day-{site.id}-{day}.csv"'})
