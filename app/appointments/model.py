@@ -190,13 +190,6 @@ def arrival_flags(start: datetime, now: datetime, early_min: int, late_min: int)
     return []
 
 
-def kiosk_may_check_in(appointment: Appointment, now: datetime, site: Site) -> bool:
-    """Whether the kiosk may check this appointment in itself; otherwise it sends the
-    patient to the desk (outside the window, cancelled, already arrived, ...)."""
-    return appointment.status == "booked" and not arrival_flags(
-        appointment.start, now, site.arrival_early_minutes, site.arrival_late_minutes)
-
-
 def window_days(now: datetime, tz: ZoneInfo, early_min: int, late_min: int) -> list[str]:
     """The local days whose appointments may be inside the window now (two around
     midnight), for the kiosk's look-ups."""
