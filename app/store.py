@@ -211,6 +211,7 @@ class Store:
             "event": move.event, "room": room, "target_queue": queue,
             "clean_after_use": site.clean_after_use,
             "desks": [r.id for r in site.rooms if r.kind == "desk"],
+            "record_max": estimates.RECORD_ENTRIES,
             "lobby_calls_kept": LOBBY_CALLS_KEPT,
         }
 
