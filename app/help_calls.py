@@ -52,8 +52,7 @@ async def answer(store: Store, site: Site, kiosk: str, actor: str) -> None:
 
 
 async def _run(store: Store, site: Site, now: datetime, actor: str, args: dict[str, Any]) -> Any:
-    script = store.redis.register_script(scripts.source("help"))
-    return await scripts.call(script, {
+    return await store.run("help", {
         "help": keys.help_requests(site.id), "events": keys.events(site.id),
         "audit": keys.audit(site.id, clock.local_date(now, site.tz))},
         {**scripts.common(store.settings, now, actor), **args,

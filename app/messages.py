@@ -80,8 +80,7 @@ async def clear_message(store: Store, site: Site, actor: str) -> None:
 
 async def _run(store: Store, site: Site, now: datetime, actor: str,
                args: dict[str, Any]) -> None:
-    script = store.redis.register_script(scripts.source("message"))
-    await scripts.call(script, {
+    await store.run("message", {
         "message": keys.message(site.id), "events": keys.events(site.id),
         "audit": keys.audit(site.id, clock.local_date(now, site.tz))},
         {**scripts.common(store.settings, now, actor), **args})

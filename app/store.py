@@ -25,7 +25,7 @@ from app.sites import Site, site_from_stored
 from app.state import SiteState, parse_snapshot
 from app.visits import MOVES, visit_json
 
-SCRIPTS = ("checkin", "move", "snapshot", "room", "queue", "site")
+SCRIPTS = ("checkin", "move", "snapshot", "room", "queue", "site", "message", "help")
 HEAD = 16  # ids a call-next declares from the head of its queue
 # The lobby's list of calls holds this many: six per queue for four queues' displays, and
 # the returns and transfers that withdraw some of them.
@@ -41,7 +41,9 @@ class Store:
         self.settings = settings
         self._scripts = {name: redis.register_script(scripts.source(name)) for name in SCRIPTS}
 
-    async def _run(self, name: str, keys_: dict[str, str], args: dict[str, Any]) -> Any:
+    async def run(self, name: str, keys_: dict[str, str], args: dict[str, Any]) -> Any:
+        """Run the script `name` (one of SCRIPTS, loaded once for this Redis) with `keys_`
+        and `args`; its refusals leave as ApiError."""
         try:
             return await scripts.call(self._scripts[name], keys_, args)
         except ResponseError as exc:
@@ -56,7 +58,7 @@ class Store:
         # whose configuration is not saved yet, while a saved site missing from the index
         # would be skipped by the periodic work until it was saved again.
         await self.redis.sadd(keys.sites(), s)
-        await self._run(
+        await self.run(
             "site",
             {"site": keys.site(s), "queues": keys.queue_state(s), "rooms": keys.room_status(s),
              "room_visit": keys.room_visit(s), "events": keys.events(s)},
@@ -75,7 +77,7 @@ class Store:
     async def set_queue_open(self, site: Site, queue_id: str, is_open: bool, actor: str) -> None:
         s = site.id
         now = clock.now()
-        await self._run(
+        await self.run(
             "queue",
             {"queues": keys.queue_state(s), "events": keys.events(s),
              "audit": keys.audit(s, clock.local_date(now, site.tz))},
@@ -86,7 +88,7 @@ class Store:
     async def set_room_status(self, site: Site, room_id: str, status: str, actor: str) -> None:
         s = site.id
         now = clock.now()
-        await self._run(
+        await self.run(
             "room",
             {"rooms": keys.room_status(s), "room_visit": keys.room_visit(s),
              "events": keys.events(s), "audit": keys.audit(s, clock.local_date(now, site.tz))},
@@ -162,7 +164,7 @@ class Store:
                 keys_["appt"] = appt
                 if linked_seen:
                     keys_["linked"] = keys.visit(s, linked_seen)
-            result = await self._run("checkin", keys_, {
+            result = await self.run("checkin", keys_, {
                 **args, "idem_seen": idem_seen or "", "linked_seen": linked_seen or ""})
             if result[0] == "existing":
                 visit = await self.get_visit(site, result[1])
@@ -237,7 +239,7 @@ class Store:
                           "service": keys.service(s, current)}
             for id_ in (*ids, *([holder] if holder else [])):
                 keys_["visit:" + id_] = keys.visit(s, id_)
-            return await self._run("move", keys_, {
+            return await self.run("move", keys_, {
                 **args, "queue": current or "", "appointment_id": appointment_id or "",
                 "holder_seen": holder or ""})
 
@@ -295,7 +297,7 @@ class Store:
             # between and answers the event id read before them, so those come as deltas:
             # every event carries its whole record, so applying one again is harmless.
             lenient = tries_left == 0
-            data = json.loads(await self._run(
+            data = json.loads(await self.run(
                 "snapshot", keys_, {"queue_ids": queue_ids, "limit": last, "lenient": lenient}))
             if not data.get("retry"):
                 if lenient:
