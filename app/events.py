@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from app import help_calls
 from app.appointments.model import appointment_json
+from app.state import help_call_json
 from app.visits import visit_json
 
 
@@ -46,5 +46,5 @@ class Event:
         if self.appointment is not None:
             body["appointment"] = appointment_json(self.appointment)
         if self.help is not None:
-            body["help"] = help_calls.public(self.help)
+            body["help"] = help_call_json(self.help)
         return body

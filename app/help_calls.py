@@ -7,33 +7,14 @@ answers is dropped after `OPEN_HOURS`, so a forgotten one does not greet the nex
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app import clock, keys, scripts
 from app.errors import ApiError
-
-if TYPE_CHECKING:  # the store reads calls through app.state, which imports this
-    from app.sites import Site
-    from app.store import Store
-
-OPEN_HOURS = 12
-
-
-def open_calls(raw: Mapping[str, str] | None, now_ms: int) -> tuple[dict[str, Any], ...]:
-    """The open calls from the help hash as the snapshot read it, the oldest first, less
-    those older than `OPEN_HOURS`."""
-    since = now_ms - OPEN_HOURS * 3600_000
-    calls = [c for c in (json.loads(body) for body in (raw or {}).values())
-             if c["at_ms"] >= since]
-    return tuple(sorted(calls, key=lambda c: c["at_ms"]))
-
-
-def public(call: Mapping[str, Any]) -> dict[str, Any]:
-    """A call as the API shows it (docs/api.md): which kiosk, its name, since when."""
-    return {"kiosk": call.get("kiosk"), "name": call.get("name"), "at": call.get("at")}
+from app.sites import Site
+from app.state import HELP_OPEN_HOURS as OPEN_HOURS
+from app.store import Store
 
 
 async def ask(store: Store, site: Site, kiosk: str, name: str, actor: str,

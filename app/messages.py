@@ -7,17 +7,14 @@ was given, so nothing needs to be pushed when it runs out.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app import clock, keys, scripts
 from app.errors import invalid
+from app.sites import Site
+from app.store import Store
 from app.text import refused_character
-
-if TYPE_CHECKING:  # the store reads messages through app.state, which imports this
-    from app.sites import Site
-    from app.store import Store
 
 TEXT_MAX = 90  # what a TV band shows in one line at a readable size
 MINUTES_MAX = 12 * 60
@@ -42,23 +39,6 @@ def parse_message(body: dict[str, Any]) -> tuple[str, int]:
         raise invalid(f"The message can stay from 1 to {MINUTES_MAX} minutes "
                       f"({MINUTES_MAX // 60} hours).", field="minutes")
     return text, minutes
-
-
-def current(raw: str | None, now_ms: int) -> dict[str, Any] | None:
-    """The stored message as {text, expires_at, expires_ms}, or None when there is none or
-    it has run out (Redis may hold it for a moment past its expiry)."""
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-        expires_ms = int(data["expires_ms"])
-        text = str(data["text"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    if expires_ms <= now_ms:
-        return None
-    return {"text": text, "expires_at": str(data.get("expires_at", "")),
-            "expires_ms": expires_ms}
 
 
 async def set_message(store: Store, site: Site, text: str, minutes: int, actor: str,
