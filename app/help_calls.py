@@ -10,7 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
 from app import clock, keys, scripts
+from app.api import only, read_body
+from app.auth import require
 from app.errors import ApiError
 from app.sites import Site
 from app.state import HELP_OPEN_HOURS as OPEN_HOURS
@@ -38,3 +44,17 @@ async def _run(store: Store, site: Site, now: datetime, actor: str, args: dict[s
         "audit": keys.audit(site.id, clock.local_date(now, site.tz))},
         {**scripts.common(store.settings, now, actor), **args,
          "ttl_ms": OPEN_HOURS * 3600_000})
+
+
+# The API (docs/api.md): a board answers a call.
+
+
+async def answer_call(request: Request) -> Response:
+    principal, site = await require(request, request.path_params["site"], ("desk",))
+    only(await read_body(request), ())
+    kiosk = request.path_params["kiosk"]
+    await answer(request.app.state.store, site, kiosk, principal.actor)
+    return JSONResponse({"kiosk": kiosk, "answered": True})
+
+
+routes = [Route("/api/v1/sites/{site}/help/{kiosk}/answer", answer_call, methods=["POST"])]

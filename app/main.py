@@ -24,11 +24,10 @@ from app import (
     body_limit,
     clock,
     csrf,
-    desk_api,
     headers,
-    help_routes,
+    help_calls,
     log_redact,
-    message_routes,
+    messages,
     metrics,
     openapi,
     redis_client,
@@ -41,6 +40,7 @@ from app.appointments.store import AppointmentStore
 from app.config import ConfigError, Settings
 from app.day_close import DayCloser, run_closer
 from app.desk import DeskStore
+from app.desk import routes as desk_routes
 from app.errors import ApiError, api_error_handler, error_response
 from app.live import in_flight, ws
 from app.live.hub import Hub
@@ -131,11 +131,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/", home),
-            *desk_api.routes,  # before the API's /visits/{id}/{action}
+            *desk_routes.routes,  # before the API's /visits/{id}/{action}
             *api.routes,
             *openapi.routes,
-            *message_routes.routes,
-            *help_routes.routes,
+            *messages.routes,
+            *help_calls.routes,
             *appointment_routes.routes,
             *ws.routes,
             *signin.routes,

@@ -1,4 +1,4 @@
-"""The desk's broadcast message on the lobby screens: its rules and its store.
+"""The desk's broadcast message on the lobby screens: its rules, its store and its API.
 
 One short line ("The lab reopens at 2 pm") per site, shown until it expires. Redis drops
 the key at its expiry and each screen hides the line at the same moment from the time it
@@ -10,7 +10,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
 from app import clock, keys, scripts
+from app.api import only, read_body
+from app.auth import require
 from app.errors import invalid
 from app.sites import Site
 from app.store import Store
@@ -64,3 +70,28 @@ async def _run(store: Store, site: Site, now: datetime, actor: str,
         "message": keys.message(site.id), "events": keys.events(site.id),
         "audit": keys.audit(site.id, clock.local_date(now, site.tz))},
         {**scripts.common(store.settings, now, actor), **args})
+
+
+# The API (docs/api.md): set the message for some minutes, or clear it.
+
+FIELDS = ("text", "minutes")
+
+
+async def post_message(request: Request) -> Response:
+    principal, site = await require(request, request.path_params["site"], ("desk",))
+    text, minutes = parse_message(only(await read_body(request), FIELDS))
+    return JSONResponse(await set_message(request.app.state.store, site, text, minutes,
+                                          principal.actor))
+
+
+async def delete_message(request: Request) -> Response:
+    principal, site = await require(request, request.path_params["site"], ("desk",))
+    only(await read_body(request), ())
+    await clear_message(request.app.state.store, site, principal.actor)
+    return JSONResponse({"text": None})
+
+
+routes = [
+    Route("/api/v1/sites/{site}/message", post_message, methods=["POST"]),
+    Route("/api/v1/sites/{site}/message", delete_message, methods=["DELETE"]),
+]

@@ -1,6 +1,8 @@
 """What a PSR records on a visit without moving it: a flag cleared, a copay collected, a
-staff note, a new priority. Each is one run of desk.lua: an event with its actor, and an
-audit entry without personal fields."""
+staff note, a new priority; here the rules and the store, in routes.py their JSON API.
+
+Each is one run of desk.lua: an event with its actor, and an audit entry without personal
+fields."""
 
 from __future__ import annotations
 
