@@ -259,7 +259,7 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     try:
-        await request.app.state.redis.ping()
+        await request.app.state.store.ping()
     except (RedisError, OSError):
         return JSONResponse({"error": "unavailable", "status": "unavailable",
                              "detail": "Redis does not answer."},

@@ -31,6 +31,7 @@ from starlette.requests import HTTPConnection
 from app import clock, codes, devices, keys, throttle
 from app.errors import ApiError
 from app.sites import Site
+from app.store import redis_of
 from app.text import refused_character
 
 ROLES = ("admin", "desk", "kiosk", "display")
@@ -297,10 +298,10 @@ async def _device(conn: HTTPConnection, cookie: str) -> Principal | None:
         data = conn.app.state.signer.loads(cookie)
     except BadSignature:
         return None
-    record = await devices.get(conn.app.state.redis, data["site"], data["device"])
+    record = await devices.get(redis_of(conn), data["site"], data["device"])
     if record is None:
         return None
-    await devices.seen(conn.app.state.redis, data["site"], data["device"])
+    await devices.seen(redis_of(conn), data["site"], data["device"])
     return Principal(data["site"], record["role"], f"device:{data['device']}",
                      device_id=data["device"], name=record.get("name", ""),
                      queues=tuple(record.get("queues") or ()))
@@ -308,7 +309,7 @@ async def _device(conn: HTTPConnection, cookie: str) -> Principal | None:
 
 async def authenticate(conn: HTTPConnection) -> Principal | None:
     """The caller of a request or WebSocket, from its bearer token or its cookies."""
-    redis: Redis = conn.app.state.redis
+    redis: Redis = redis_of(conn)
     header = conn.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         raw = await redis.hget(keys.token_index(), _digest(header[7:].strip()))

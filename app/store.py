@@ -16,6 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+from starlette.requests import HTTPConnection
 
 from app import clock, estimates, expected, keys, scripts
 from app.config import Settings
@@ -31,6 +32,13 @@ HEAD = 16  # ids a call-next declares from the head of its queue
 # the returns and transfers that withdraw some of them.
 LOBBY_CALLS_KEPT = 60
 SNAPSHOT_TRIES = 5  # strict snapshots before one that takes its event id from its pre-read
+
+
+def redis_of(conn: HTTPConnection) -> Redis:
+    """The Redis client of the app serving `conn`, the Store's: what a route hands to the
+    module that owns a concept (auth, devices, throttle, the kiosk's sessions). Routes
+    never send a command themselves."""
+    return conn.app.state.store.redis
 
 
 class Store:
@@ -67,9 +75,22 @@ class Store:
              "room_ids": [r.id for r in site.rooms]},
         )
 
+    async def ping(self) -> None:
+        """Raise RedisError (or OSError) unless Redis answers."""
+        await self.redis.ping()
+
     async def get_site(self, site_id: str) -> Site | None:
         raw = await self.redis.get(keys.site(site_id))
         return site_from_stored(json.loads(raw)) if raw else None
+
+    async def audit_log(self, site: Site, day: str) -> list[dict[str, Any]]:
+        """The local day's audit log of the site, oldest first."""
+        return [json.loads(raw) for raw in
+                await self.redis.lrange(keys.audit(site.id, day), 0, -1)]
+
+    async def day_counts(self, site: Site, day: str) -> dict[str, str]:
+        """The local day's counts of the site, as the scripts keep them."""
+        return await self.redis.hgetall(keys.stats(site.id, day))
 
     async def site_ids(self) -> list[str]:
         return sorted(await self.redis.smembers(keys.sites()))

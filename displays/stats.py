@@ -30,10 +30,10 @@ async def stats_page(request: Request) -> Response:
     if request.query_params.get("date") == "yesterday":  # the admin home's link
         before = date.fromisoformat(clock.local_date(clock.now(), site.tz)) - timedelta(days=1)
         return RedirectResponse(f"/sites/{site.id}/reports/stats?date={before}", 303)
-    redis = request.app.state.redis
-    today = await load(redis, site, day)
+    store = request.app.state.store
+    today = await load(store, site, day)
     week_ago = (date.fromisoformat(day) - timedelta(days=7)).isoformat()
-    before = await load(redis, site, week_ago)
+    before = await load(store, site, week_ago)
     hours = _hours(today.arrivals_by_hour, today.done_by_hour, before.arrivals_by_hour)
     labels = [f"{h:02d}" for h in hours]
     weekday = date.fromisoformat(day).strftime("%A")
@@ -66,7 +66,7 @@ async def stats_csv(request: Request) -> Response:
             "status": 422, "heading": "That date could not be read", "detail": error,
             "links": [(f"/sites/{site.id}/reports/stats", "Today's numbers")]},
             status_code=422)
-    body = day_stats.stats_csv(await load(request.app.state.redis, site, day))
+    body = day_stats.stats_csv(await load(request.app.state.store, site, day))
     return Response(body, media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="day-{site.id}-{day}.csv"'})
 
