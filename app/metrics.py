@@ -19,7 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import clock, keys
+from app import clock
+from app.storage import keys
 
 REGISTRY = CollectorRegistry()
 EVENTS = Counter("lobbyline_events", "Events read from the sites' streams; rate() gives "

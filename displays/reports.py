@@ -13,10 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import clock, devices, reports
-from app.screens import screen_access
+from app import clock, reports
+from app.access import devices
+from app.access.screens import screen_access
 from app.sites import Site
-from app.store import redis_of
+from app.storage.store import redis_of
 from app.templating import templates
 from app.timefmt import hour12
 

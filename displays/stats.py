@@ -9,8 +9,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app import charts, clock, day_stats
-from app.stats_api import load
+from app import clock
+from app.reports import charts, day_stats
+from app.reports.stats_api import load
 from app.templating import templates
 from displays.reports import _open
 

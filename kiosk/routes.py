@@ -21,16 +21,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import clock, help_calls
+from app import clock
+from app.access.auth import Principal
+from app.access.screens import screen_access
 from app.appointments.model import Appointment, normalise_code, window_days
-from app.auth import Principal
+from app.desk import help_calls
 from app.errors import ApiError
-from app.lobby import lobby_view
-from app.screens import screen_access
 from app.sites import Site, consents
-from app.status_links import make_token
-from app.store import redis_of
+from app.storage.store import redis_of
 from app.templating import DEFAULT_LANGUAGE, language, templates
+from app.visits.lobby import lobby_view
+from app.visits.status_links import make_token
 from kiosk import flow
 from kiosk import session as sessions
 from kiosk.flow import Session

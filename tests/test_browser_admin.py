@@ -11,7 +11,7 @@ import pytest
 from conftest import ARTIFACTS, ROOT
 from playwright.async_api import Browser, Page, expect
 
-from app.auth import add_user, create_pairing_code
+from app.access.auth import add_user, create_pairing_code
 
 AXE = ROOT / "tests" / "vendor" / "axe.min.js"
 SCREENSHOTS = ARTIFACTS  # copied by hand into docs/screenshots/ when a screen changes

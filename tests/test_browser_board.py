@@ -16,10 +16,11 @@ import test_browser_lobby as lobby_tests
 from conftest import ARTIFACTS, ROOT
 from playwright.async_api import Browser, Page, expect
 
-from app import clock, keys
+from app import clock
+from app.access.auth import add_user
 from app.appointments.model import Appointment
 from app.appointments.store import AppointmentStore
-from app.auth import add_user
+from app.storage import keys
 
 SHORT = 5_000  # ms: a generous wait for a change to show on screen
 AXE = ROOT / "tests" / "vendor" / "axe.min.js"

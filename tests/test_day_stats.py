@@ -8,8 +8,9 @@ import io
 import re
 from datetime import datetime, timedelta
 
-from app import charts, clock
-from app.day_stats import day_stats, percentile
+from app import clock
+from app.reports import charts
+from app.reports.day_stats import day_stats, percentile
 
 DAY = "2026-11-16"  # a Monday
 WEEK_AGO = "2026-11-09"

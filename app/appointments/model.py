@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app import codes
+from app.access import codes
 from app.sites import Site
 from app.text import refused_character
 from app.visits import LANGUAGE_MAX, NAME_MAX

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from app import estimates
 from app.sites import Site
-from app.visits import visit_json
+from app.visits import estimates, visit_json
 
 Fields = dict[str, str]
-# A kiosk's call for help nobody answers is dropped after this long (app/help_calls.py).
+# A kiosk's call for help nobody answers is dropped after this long (app/desk/help_calls.py).
 HELP_OPEN_HOURS = 12
 
 
@@ -68,16 +67,16 @@ class SiteState:
     queues: tuple[QueueState, ...]
     active: tuple[Fields, ...]
     rooms: tuple[RoomState, ...]
-    # The desk's broadcast line, {text, expires_at, expires_ms}, or None (app/messages.py).
+    # The desk's broadcast line, {text, expires_at, expires_ms}, or None (app/desk/messages.py).
     message: dict[str, Any] | None = None
-    # Today's appointments (app/expected.py), read just after the atomic snapshot: the
+    # Today's appointments (app/visits/expected.py), read just after the atomic snapshot: the
     # board's Expected list, and the provider and start time of those who have arrived.
     appointments: tuple[Fields, ...] = ()
     # Kiosks' open calls for help, {kiosk, name, at, at_ms}, the oldest first
-    # (app/help_calls.py).
+    # (app/desk/help_calls.py).
     help_calls: tuple[dict[str, Any], ...] = ()
     # The lobby's latest calls, newest first: {visit, ticket, queue, room, lang, ms, at,
-    # kind}, kind being call, recall, room or withdrawn (app/scripts/move.lua).
+    # kind}, kind being call, recall, room or withdrawn (app/storage/scripts/move.lua).
     lobby_calls: tuple[dict[str, Any], ...] = ()
 
     def queue(self, queue_id: str) -> QueueState | None:
@@ -166,7 +165,7 @@ def _calls(raw: Any) -> list[dict[str, Any]]:
 
 
 # The message and the calls for help, as the snapshot reads them (written by
-# app/messages.py and app/help_calls.py, which read them back through here).
+# app/desk/messages.py and app/desk/help_calls.py, which read them back through here).
 
 
 def current_message(raw: str | None, now_ms: int) -> dict[str, Any] | None:

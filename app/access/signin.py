@@ -1,6 +1,6 @@
 """Staff sign-in and device pairing: the two ways a browser gets its cookie; and sign-out.
 
-Failed tries are limited (app/throttle.py): a refused try answers 429 with Retry-After
+Failed tries are limited (app/access/throttle.py): a refused try answers 429 with Retry-After
 and a sentence saying how long to wait. A name guessed from many addresses is only slowed,
 never refused, and the guessing goes on the site's audit trail.
 """
@@ -15,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app import auth, devices, throttle
+from app.access import auth, devices, throttle
 from app.errors import error_page
-from app.store import redis_of
+from app.storage.store import redis_of
 from app.templating import templates
 
 CODE_MAX = 32

@@ -7,7 +7,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app.auth import Principal, require
+from app.access.auth import Principal, require
 from app.errors import ApiError, error_page
 from app.sites import Site
 

@@ -18,13 +18,14 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from starlette.requests import HTTPConnection
 
-from app import clock, estimates, expected, keys, scripts
+from app import clock
 from app.config import Settings
 from app.errors import ApiError, invalid, not_found
-from app.events import Event
 from app.sites import Site, site_from_stored
-from app.state import SiteState, parse_snapshot
-from app.visits import MOVES, visit_json
+from app.storage import keys, scripts
+from app.visits import MOVES, estimates, expected, visit_json
+from app.visits.events import Event
+from app.visits.state import SiteState, parse_snapshot
 
 SCRIPTS = ("checkin", "move", "snapshot", "room", "queue", "site", "message", "help")
 HEAD = 16  # ids a call-next declares from the head of its queue

@@ -18,12 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import auth, devices, throttle
-from app.auth import Principal
+from app.access import auth, devices, throttle
+from app.access.auth import Principal
+from app.access.screens import screen_access
 from app.errors import ApiError, error_page
-from app.screens import screen_access
 from app.sites import Site
-from app.store import redis_of
+from app.storage.store import redis_of
 from app.templating import templates
 from app.timefmt import site_clock
 

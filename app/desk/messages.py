@@ -14,12 +14,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app import clock, keys, scripts
+from app import clock
+from app.access.auth import require
 from app.api import only, read_body
-from app.auth import require
 from app.errors import invalid
 from app.sites import Site
-from app.store import Store
+from app.storage import keys, scripts
+from app.storage.store import Store
 from app.text import refused_character
 
 TEXT_MAX = 90  # what a TV band shows in one line at a readable size

@@ -15,11 +15,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app import clock
-from app.auth import require
-from app.day_stats import DayStats, day_stats
+from app.access.auth import require
 from app.errors import invalid
+from app.reports.day_stats import DayStats, day_stats
 from app.sites import Site
-from app.store import Store
+from app.storage.store import Store
 
 DAY_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 

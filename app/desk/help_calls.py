@@ -14,13 +14,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app import clock, keys, scripts
+from app import clock
+from app.access.auth import require
 from app.api import only, read_body
-from app.auth import require
 from app.errors import ApiError
 from app.sites import Site
-from app.state import HELP_OPEN_HOURS as OPEN_HOURS
-from app.store import Store
+from app.storage import keys, scripts
+from app.storage.store import Store
+from app.visits.state import HELP_OPEN_HOURS as OPEN_HOURS
 
 
 async def ask(store: Store, site: Site, kiosk: str, name: str, actor: str,
