@@ -13,12 +13,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app import text
-from app.auth import require
-from app.csrf import FIELD as CSRF_FIELD
+from app.access.auth import require
+from app.access.csrf import FIELD as CSRF_FIELD
 from app.errors import ApiError, invalid, not_found
-from app.lobby import lobby_view
-from app.store import Store
+from app.storage.store import Store
 from app.visits import FLAGS, MOVES, NAME_MAX, PRIORITIES
+from app.visits.lobby import lobby_view
 
 JSON_BODY_MAX = 64 * 1024
 EVENTS_LIMIT_MAX = 1000
@@ -42,7 +42,7 @@ async def read_body(request: Request) -> dict[str, Any]:
     if request.headers.get("hx-request") and content_type.startswith(
             "application/x-www-form-urlencoded"):
         form = await request.form()
-        # The page's CSRF token rides along in forms; app/csrf.py has checked it.
+        # The page's CSRF token rides along in forms; app/access/csrf.py has checked it.
         return {k: v for k, v in form.items() if isinstance(v, str) and k != CSRF_FIELD}
     raw = await request.body()
     if len(raw) > JSON_BODY_MAX:
@@ -259,7 +259,7 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     try:
-        await request.app.state.redis.ping()
+        await request.app.state.store.ping()
     except (RedisError, OSError):
         return JSONResponse({"error": "unavailable", "status": "unavailable",
                              "detail": "Redis does not answer."},

@@ -21,15 +21,17 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app import auth, clock, demo, logs, redis_client
+from app import clock, demo, logs
+from app.access import auth
 from app.appointments.demo import demo_appointments, kiosk_examples
 from app.appointments.schedule import import_entries, import_file
 from app.config import ConfigError, Settings, parse_host, parse_port
-from app.day_close import DayCloser
 from app.preflight import check_port, check_redis
-from app.redis_server import EmbeddedRedis
+from app.reports.day_close import DayCloser
 from app.sites import SiteError, site_from_toml
-from app.store import Store
+from app.storage import redis_client
+from app.storage.redis_server import EmbeddedRedis
+from app.storage.store import Store
 
 URL_FILE = "redis.url"
 DEMO_ADMIN = "clinic-admin"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from app.redis_client import check_url
+from app.storage.redis_client import check_url
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app import clock, keys
+from app import clock
 from app.sites import Site, site_from_dict
+from app.storage import keys
 
 DEMO_USER = "frontdesk"
 DEMO_PASSWORD = "lobbyline-demo"

@@ -17,34 +17,22 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app import (
-    admin,
-    api,
-    auth,
-    body_limit,
-    clock,
-    csrf,
-    desk_api,
-    headers,
-    help_routes,
-    log_redact,
-    message_routes,
-    metrics,
-    openapi,
-    redis_client,
-    signin,
-    stats_api,
-)
+from app import api, clock, metrics, openapi
+from app.access import admin, auth, body_limit, csrf, headers, log_redact, signin
 from app.appointments import routes as appointment_routes
 from app.appointments import sweep
 from app.appointments.store import AppointmentStore
 from app.config import ConfigError, Settings
-from app.day_close import DayCloser, run_closer
-from app.desk import DeskStore
+from app.desk import help_calls, messages
+from app.desk import routes as desk_routes
+from app.desk.records import DeskStore
 from app.errors import ApiError, api_error_handler, error_response
 from app.live import in_flight, ws
 from app.live.hub import Hub
-from app.store import Store
+from app.reports import stats_api
+from app.reports.day_close import DayCloser, run_closer
+from app.storage import redis_client
+from app.storage.store import Store
 from app.templating import templates
 from displays import board, lobby, phone, reports, stats
 from kiosk import fragments as kiosk_fragments
@@ -131,11 +119,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/", home),
-            *desk_api.routes,  # before the API's /visits/{id}/{action}
+            *desk_routes.routes,  # before the API's /visits/{id}/{action}
             *api.routes,
             *openapi.routes,
-            *message_routes.routes,
-            *help_routes.routes,
+            *messages.routes,
+            *help_calls.routes,
             *appointment_routes.routes,
             *ws.routes,
             *signin.routes,

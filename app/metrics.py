@@ -14,13 +14,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import clock, keys
+from app import clock
+from app.storage import keys
 
 REGISTRY = CollectorRegistry()
 EVENTS = Counter("lobbyline_events", "Events read from the sites' streams; rate() gives "
@@ -90,8 +90,9 @@ def count_sockets(hub: Any) -> None:
         SOCKETS.labels(audience).set(n)
 
 
-async def measure_queues(redis: Redis, store: Any) -> None:
+async def measure_queues(store: Any) -> None:
     """Set the queue gauges from Redis: every site's queues, read in one pipeline each."""
+    redis = store.redis
     now_ms = clock.ms(clock.now())
     QUEUE_LENGTH.clear()
     LONGEST_WAIT.clear()
@@ -118,7 +119,7 @@ async def measure_queues(redis: Redis, store: Any) -> None:
 async def metrics(request: Request) -> Response:
     app = request.app
     count_sockets(app.state.hub)
-    await measure_queues(app.state.redis, app.state.store)
+    await measure_queues(app.state.store)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.messages import MINUTES_MAX, TEXT_MAX
+from app.desk.messages import MINUTES_MAX, TEXT_MAX
 from app.visits import FLAGS, MOVES, NAME_MAX
 
 PATH = "/api/v1/openapi.json"

@@ -13,10 +13,10 @@ from datetime import datetime
 from redis.exceptions import RedisError
 
 from app import clock
-from app.backoff import Backoff
 from app.errors import ApiError
 from app.sites import Site
-from app.store import Store
+from app.storage.backoff import Backoff
+from app.storage.store import Store
 
 log = logging.getLogger(__name__)
 

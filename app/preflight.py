@@ -10,8 +10,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from app import redis_client
 from app.config import ConfigError, named_value, shown_url
+from app.storage import redis_client
 
 REDIS_CHECK_SECONDS = 3.0
 

@@ -173,7 +173,7 @@ def site_from_dict(data: dict[str, Any]) -> Site:
     if time_format not in ("12h", "24h"):  # kept in `extra`; read by app/timefmt.py
         raise SiteError(f"time_format {time_format!r} must be \"12h\" (3:05 PM) or \"24h\" "
                         "(15:05).")
-    lobby = data.get("lobby", {})  # kept in `extra`; read by app/lobby.py
+    lobby = data.get("lobby", {})  # kept in `extra`; read by app/visits/lobby.py
     if not isinstance(lobby, dict) or not isinstance(lobby.get("announce_rooming", True), bool):
         raise SiteError("lobby: announce_rooming must be true or false (a patient roomed "
                         "without a call to that room is shown and said as a call).")

@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.templating import Jinja2Templates
 
-from app import estimates
+from app.visits import estimates
 
 ROOT = Path(__file__).resolve().parent.parent
 

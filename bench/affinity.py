@@ -25,12 +25,12 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import connect
 
-from app import redis_client
-from app.auth import create_token
+from app.access.auth import create_token
 from app.config import Settings
-from app.redis_server import EmbeddedRedis, free_port
 from app.sites import site_from_dict
-from app.store import Store
+from app.storage import redis_client
+from app.storage.redis_server import EmbeddedRedis, free_port
+from app.storage.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = {"name": "Bench", "timezone": "UTC",

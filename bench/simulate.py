@@ -37,8 +37,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from app.estimates import classic
-from app.redis_server import free_port
+from app.storage.redis_server import free_port
+from app.visits.estimates import classic
 
 ROOT = Path(__file__).resolve().parent.parent
 TZ = "America/Chicago"

@@ -64,11 +64,11 @@ async def make_sites(prefix: str, count: int) -> tuple[list[str], dict[str, tupl
                                                       Any]:
     """The sites (created or updated) and (display, desk) tokens for each, through the
     app's own store, on REDIS_URL."""
-    from app.auth import create_token
+    from app.access.auth import create_token
     from app.config import Settings
-    from app.redis_client import connect
     from app.sites import site_from_dict
-    from app.store import Store
+    from app.storage.redis_client import connect
+    from app.storage.store import Store
 
     settings = Settings.from_env()
     if settings.redis_url is None:

@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.desk import PAYMENT_METHODS
-from app.screens import screen_access
+from app.access.screens import screen_access
+from app.desk.records import PAYMENT_METHODS
 from app.sites import Site
-from app.state import SiteState
 from app.templating import macro, templates
 from app.timefmt import hour12, site_clock_ms
 from app.visits import DESK_REASONS, FLAG_CLEARED, FLAG_LABELS, MOVES, PRIORITIES
+from app.visits.state import SiteState
 
 MACROS = "board_macros.html"
 CLEARED = FLAG_CLEARED

@@ -1,6 +1,6 @@
 """The lobby display: its page, and the fragments its socket receives.
 
-Rendered from the lobby-safe view only (app/lobby.py), so nothing personal can reach a
+Rendered from the lobby-safe view only (app/visits/lobby.py), so nothing personal can reach a
 waiting-room screen. The page and the pushed fragments use the same macros, so they agree
 to the byte. A display may be limited to some queues (one screen per department): its
 page draws only those, and its script leaves aside the pushed calls and queues of others,
@@ -13,12 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.access.screens import screen_access
 from app.errors import error_page
-from app.lobby import LobbyView, lobby_view
-from app.screens import screen_access
 from app.sites import Site
-from app.state import SiteState
 from app.templating import macro, templates
+from app.visits.lobby import LobbyView, lobby_view
+from app.visits.state import SiteState
 
 
 def fragments(state: SiteState) -> dict[str, str]:

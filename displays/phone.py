@@ -1,8 +1,8 @@
 """The patient's own page, `/t/{token}` from the ticket's QR code: their place in line and,
 once called, where to go.
 
-No sign-in: the signed token (app/status_links.py) is the only key, and it is void after
-the site's local day. The page shows the phone-safe status only (app/lobby.py), never a
+No sign-in: the signed token (app/visits/status_links.py) is the only key, and it is void after
+the site's local day. The page shows the phone-safe status only (app/visits/lobby.py), never a
 name, and asks browsers and proxies to keep no copy and to pass no address on.
 
 It stays current by asking `/t/{token}/status` every few seconds (more often near the
@@ -21,11 +21,11 @@ from starlette.routing import Route
 
 from app import clock
 from app.errors import error_page
-from app.lobby import PatientStatus, patient_status
 from app.sites import Site
-from app.status_links import read_token
 from app.templating import DEFAULT_LANGUAGE, language, macro, templates, translations
 from app.timefmt import site_clock
+from app.visits.lobby import PatientStatus, patient_status
+from app.visits.status_links import read_token
 
 TOKEN_MAX = 300
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",

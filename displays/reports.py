@@ -6,29 +6,23 @@ as the log is kept (`AUDIT_RETENTION_DAYS`), long after the visits themselves ex
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
-from typing import Any
 
-from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import clock, devices, keys, reports
-from app.screens import screen_access
+from app import clock, reports
+from app.access import devices
+from app.access.screens import screen_access
 from app.sites import Site
+from app.storage.store import redis_of
 from app.templating import templates
 from app.timefmt import hour12
 
 DAY_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 FILTER_MAX = 40
-
-
-async def audit_entries(redis: Redis, site: Site, day: str) -> list[dict[str, Any]]:
-    """The day's audit log, oldest first."""
-    return [json.loads(raw) for raw in await redis.lrange(keys.audit(site.id, day), 0, -1)]
 
 
 def _day(request: Request, site: Site) -> tuple[str, str | None]:
@@ -69,9 +63,9 @@ async def day_report(request: Request) -> Response:
     if isinstance(opened, Response):
         return opened
     site, day, error = opened
-    redis = request.app.state.redis
-    rec = reports.reconcile(await audit_entries(redis, site, day), site.tz, hour12(site))
-    stats = await redis.hgetall(keys.stats(site.id, day))
+    store = request.app.state.store
+    rec = reports.reconcile(await store.audit_log(site, day), site.tz, hour12(site))
+    stats = await store.day_counts(site, day)
     return templates.TemplateResponse(request, "report_day.html", {
         "site": site, "day": day, "error": error, "rec": rec, "dollars": reports.dollars,
         "numbers": reports.day_numbers(stats)}, status_code=422 if error else 200)
@@ -84,7 +78,7 @@ async def day_csv(request: Request) -> Response:
     site, day, error = opened
     if error:
         return unreadable_date(request, error, f"/sites/{site.id}/reports/day", "Today's report")
-    rec = reports.reconcile(await audit_entries(request.app.state.redis, site, day), site.tz,
+    rec = reports.reconcile(await request.app.state.store.audit_log(site, day), site.tz,
                             hour12(site))
     return Response(reports.reconciliation_csv(day, rec), media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="copays-{site.id}-{day}.csv"'})
@@ -99,9 +93,9 @@ async def audit_page(request: Request) -> Response:
     actor = request.query_params.get("actor", "")[:FILTER_MAX]
     kind = request.query_params.get("kind", "")
     kind = kind if kind in reports.KINDS else ""
-    redis = request.app.state.redis
-    entries = await audit_entries(redis, site, day)
-    names = reports.device_names(entries, await devices.site_devices(redis, site.id))
+    entries = await request.app.state.store.audit_log(site, day)
+    names = reports.device_names(entries, await devices.site_devices(redis_of(request),
+                                                                     site.id))
     rows = reports.audit_rows(entries, site.tz, ticket=ticket, actor=actor,
                               twelve=hour12(site), kind=kind, site=site, devices=names)
     return templates.TemplateResponse(request, "report_audit.html", {

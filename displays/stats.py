@@ -9,8 +9,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app import charts, clock, day_stats
-from app.stats_api import load
+from app import clock
+from app.reports import charts, day_stats
+from app.reports.stats_api import load
 from app.templating import templates
 from displays.reports import open_report, unreadable_date
 
@@ -30,10 +31,10 @@ async def stats_page(request: Request) -> Response:
     if request.query_params.get("date") == "yesterday":  # the admin home's link
         before = date.fromisoformat(clock.local_date(clock.now(), site.tz)) - timedelta(days=1)
         return RedirectResponse(f"/sites/{site.id}/reports/stats?date={before}", 303)
-    redis = request.app.state.redis
-    today = await load(redis, site, day)
+    store = request.app.state.store
+    today = await load(store, site, day)
     week_ago = (date.fromisoformat(day) - timedelta(days=7)).isoformat()
-    before = await load(redis, site, week_ago)
+    before = await load(store, site, week_ago)
     hours = _hours(today.arrivals_by_hour, today.done_by_hour, before.arrivals_by_hour)
     labels = [f"{h:02d}" for h in hours]
     weekday = date.fromisoformat(day).strftime("%A")
@@ -64,7 +65,7 @@ async def stats_csv(request: Request) -> Response:
     if error:
         return unreadable_date(request, error, f"/sites/{site.id}/reports/stats",
                                "Today's numbers")
-    body = day_stats.stats_csv(await load(request.app.state.redis, site, day))
+    body = day_stats.stats_csv(await load(request.app.state.store, site, day))
     return Response(body, media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="day-{site.id}-{day}.csv"'})
 

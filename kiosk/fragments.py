@@ -4,9 +4,9 @@ one its patient chose)."""
 
 from __future__ import annotations
 
-from app.lobby import lobby_view
-from app.state import SiteState
 from app.templating import macro
+from app.visits.lobby import lobby_view
+from app.visits.state import SiteState
 from kiosk import i18n  # noqa: F401  (registers the catalogs the fragments are drawn in)
 from kiosk.session import cookie_path
 

@@ -21,15 +21,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import clock, help_calls
+from app import clock
+from app.access.auth import Principal
+from app.access.screens import screen_access
 from app.appointments.model import Appointment, normalise_code, window_days
-from app.auth import Principal
+from app.desk import help_calls
 from app.errors import ApiError
-from app.lobby import lobby_view
-from app.screens import screen_access
 from app.sites import Site, consents
-from app.status_links import make_token
+from app.storage.store import redis_of
 from app.templating import DEFAULT_LANGUAGE, language, templates
+from app.visits.lobby import lobby_view
+from app.visits.status_links import make_token
 from kiosk import flow
 from kiosk import session as sessions
 from kiosk.flow import Session
@@ -75,7 +77,7 @@ async def page(request: Request) -> Response:
     if isinstance(access, Response):
         return _no_store(access)
     _, site = access
-    redis = request.app.state.redis
+    redis = redis_of(request)
     session = await sessions.new(redis, site.id, DEFAULT_LANGUAGE,
                                  request.cookies.get(sessions.COOKIE))
     settings = request.app.state.settings
@@ -101,7 +103,7 @@ async def step(request: Request) -> Response:
     action = ACTIONS.get(name)
     if action is None and name != RESET:
         raise ApiError(404, "not_found", "There is no such kiosk step.")
-    redis = request.app.state.redis
+    redis = redis_of(request)
     form = await request.form()
     cookie = request.cookies.get(sessions.COOKIE)
     current = await sessions.load(redis, site.id, cookie)
@@ -285,7 +287,7 @@ async def _lookup(s: Step, here: str, find: Callable[[], Awaitable[list[Appointm
     (flow.device_pause); a last name out of tries asks this session for its code. Every
     answer takes at least LOOKUP_FLOOR, so timing tells nothing."""
     began = time.monotonic()
-    redis = s.request.app.state.redis
+    redis = redis_of(s.request)
     counters = sessions.failure_keys(s.request.app.state.settings.secret_key, s.site.id,
                                      s.principal.actor, last_name)
     device_failures, *name_failures = await sessions.failures(redis, counters)

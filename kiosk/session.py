@@ -14,8 +14,8 @@ import secrets
 
 from redis.asyncio import Redis
 
-from app import keys
 from app.appointments.model import normalise_name
+from app.storage import keys
 from kiosk.flow import LIMIT_SECONDS, Session
 
 COOKIE = "lq_kiosk"

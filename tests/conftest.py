@@ -27,13 +27,13 @@ from helpers import TEST_SITE, Api, make_settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from app import keys, redis_client
-from app.auth import ROLES, create_token
+from app.access.auth import ROLES, create_token
 from app.config import Settings
 from app.main import create_app
-from app.redis_server import EmbeddedRedis, free_port
 from app.sites import Site, site_from_dict
-from app.store import Store
+from app.storage import keys, redis_client
+from app.storage.redis_server import EmbeddedRedis, free_port
+from app.storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"

@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import httpx
 
 from app.config import Settings
-from app.redis_server import free_port
 from app.sites import Site
+from app.storage.redis_server import free_port
 
 __all__ = ["free_port", "wait_for"]
 

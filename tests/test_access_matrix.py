@@ -13,8 +13,9 @@ import pytest
 from helpers import TEST_SITE
 from starlette.routing import Route
 
-from app import auth, csrf, devices, keys
+from app.access import auth, csrf, devices
 from app.sites import site_from_dict
+from app.storage import keys
 
 PARAM = re.compile(r"{([a-z_]+)(?::[a-z]+)?}")
 PUBLIC = {("GET", "/"), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"),

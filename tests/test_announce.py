@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.announce import announcements, language_code, sentence, site_language, spell
 from app.sites import SiteError, site_from_dict
+from app.visits.announce import announcements, language_code, sentence, site_language, spell
 
 
 def test_a_ticket_is_read_one_character_at_a_time():

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from helpers import make_settings
 
-from app.auth import ROLES, create_token
+from app.access.auth import ROLES, create_token
 from app.main import create_app
-from app.redis_server import free_port
 from app.sites import site_from_dict
+from app.storage.redis_server import free_port
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ async def other_site(store, redis_url) -> AsyncIterator[OtherSite]:
         if keys:
             await store.redis.delete(*keys)
         await store.redis.srem("lq:sites", site_id)
-        # The token index is keyed by each token's SHA-256 (app.auth stores them hashed).
+        # The token index is keyed by each token's SHA-256 (app.access.auth stores them hashed).
         digests = [hashlib.sha256(t.encode()).hexdigest() for t in tokens.values()]
         assert await store.redis.hdel("lq:tokens", *digests) == len(digests)
 

@@ -16,7 +16,6 @@ from app.appointments.model import (
     arrival_flags,
     derived_id,
     effective_status,
-    kiosk_may_check_in,
     new_code,
     normalise_code,
     normalise_name,
@@ -180,15 +179,6 @@ def test_arrival_window_across_midnight() -> None:
     assert arrival_flags(late_evening, after_midnight, 30, 15) == []
     assert window_days(after_midnight, CHICAGO, 30, 15) == ["2026-11-20", "2026-11-21"]
     assert window_days(START, CHICAGO, 30, 15) == ["2026-11-20"]
-
-
-def test_kiosk_checks_in_only_booked_appointments_inside_the_window() -> None:
-    appt = validate_entry(entry(), SITE, SECRET)
-    assert kiosk_may_check_in(appt, START, SITE)
-    assert not kiosk_may_check_in(appt, START - timedelta(minutes=31), SITE)
-    assert not kiosk_may_check_in(appt, START + timedelta(minutes=16), SITE)
-    cancelled = validate_entry(entry(status="cancelled"), SITE, SECRET)
-    assert not kiosk_may_check_in(cancelled, START, SITE)
 
 
 def test_status_follows_the_linked_visit() -> None:

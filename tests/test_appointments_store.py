@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app import clock, keys
+from app import clock
 from app.appointments.demo import demo_appointments
 from app.appointments.formats import ScheduleError
 from app.appointments.model import appointment_json
@@ -17,7 +17,8 @@ from app.appointments.schedule import import_entries, import_file
 from app.appointments.store import AppointmentStore
 from app.config import Settings
 from app.sites import Site
-from app.store import Store
+from app.storage import keys
+from app.storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from redis import asyncio as aioredis
 
-from app import clock, keys
+from app import clock
 from app.appointments.schedule import import_entries
 from app.appointments.store import AppointmentStore
 from app.appointments.sweep import run_sweeper, sweep_once
 from app.config import ConfigError, Settings
 from app.sites import Site
-from app.store import Store
+from app.storage import keys
+from app.storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 MARGIN = 30
@@ -113,7 +114,7 @@ from redis import asyncio as aioredis
 from app import clock
 from app.appointments.store import AppointmentStore
 from app.config import Settings
-from app.store import Store
+from app.storage.store import Store
 from app.appointments.sweep import sweep_once
 
 async def main():

@@ -16,9 +16,10 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from app import auth, devices, keys, throttle
+from app.access import auth, devices, throttle
+from app.access.throttle import PAIR_ADDRESS, SIGNIN_ADDRESS, SIGNIN_NAME, SIGNIN_PAIR
 from app.main import create_app
-from app.throttle import PAIR_ADDRESS, SIGNIN_ADDRESS, SIGNIN_NAME, SIGNIN_PAIR
+from app.storage import keys
 
 PASSWORD = "correct horse battery"
 ORIGIN = {"Origin": "http://test"}
@@ -102,7 +103,7 @@ ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 
 async def forget_failures(store, names) -> None:
     """The limits count per name and per address: leave none behind for the next test."""
-    from app.throttle import _key, forget_user
+    from app.access.throttle import _key, forget_user
     for name in names:
         await forget_user(store.redis, name)
     await store.redis.delete(*(_key(limit, a) for a in ADDRESSES

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from app import keys
-from app.auth import create_token
-from app.redis_server import free_port
+from app.access.auth import create_token
+from app.storage import keys
+from app.storage.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

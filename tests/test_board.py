@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from app import estimates
 from app.sites import SiteError, site_from_dict, site_from_stored
-from app.state import QueueState, RoomState, SiteState
+from app.visits import estimates
+from app.visits.state import QueueState, RoomState, SiteState
 from displays import board
 
 BASE = {"id": "x", "timezone": "America/Chicago",

@@ -12,7 +12,7 @@ from conftest import ARTIFACTS
 from helpers import axe_problems
 from playwright.async_api import Browser, Page, expect
 
-from app.auth import add_user, create_pairing_code
+from app.access.auth import add_user, create_pairing_code
 
 SCREENSHOTS = ARTIFACTS  # copied by hand into docs/screenshots/ when a screen changes
 PASSWORD = "correct horse battery"

@@ -17,10 +17,11 @@ from conftest import ARTIFACTS
 from helpers import axe_problems
 from playwright.async_api import Browser, Page, expect
 
-from app import clock, keys
+from app import clock
+from app.access.auth import add_user
 from app.appointments.model import Appointment
 from app.appointments.store import AppointmentStore
-from app.auth import add_user
+from app.storage import keys
 
 SHORT = 5_000  # ms: a generous wait for a change to show on screen
 LONG_NAME = "María-José Østergård-Nguyễn de la Cruz Fernández-Ëvangelista Whitmore"

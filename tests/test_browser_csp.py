@@ -13,7 +13,7 @@ import test_browser_kiosk as kiosk_tests
 import test_browser_lobby as lobby_tests
 from playwright.async_api import Page, expect
 
-from app import devices
+from app.access import devices
 from kiosk import flow
 from kiosk import session as sessions
 

@@ -21,11 +21,12 @@ from helpers import axe_problems
 from playwright.async_api import Page, expect
 from websockets.asyncio.client import connect
 
-from app import clock, keys
+from app import clock
+from app.access.auth import create_pairing_code, create_token
 from app.appointments.model import Appointment
 from app.appointments.store import AppointmentStore
-from app.auth import create_pairing_code, create_token
-from app.status_links import read_token
+from app.storage import keys
+from app.visits.status_links import read_token
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ARTIFACTS  # copied by hand into docs/screenshots/ when a screen changes

@@ -14,7 +14,7 @@ from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from helpers import Desk, axe_problems, wait_for
 from playwright.async_api import Page, WebSocket, expect
 
-from app.auth import add_user, create_pairing_code, create_token
+from app.access.auth import add_user, create_pairing_code, create_token
 
 SHORT = 5_000  # ms: a change on screen should take well under this
 RECONNECT = 20_000  # ms: htmx-ext-ws retries with full-jitter backoff (1 s, 2 s, 4 s…)

@@ -8,7 +8,7 @@ from collections import Counter
 
 import httpx
 
-from app.auth import create_token
+from app.access.auth import create_token
 
 PATIENTS = 25
 CALLERS = 60
@@ -47,7 +47,7 @@ async def test_concurrent_call_next_on_a_real_server_calls_each_patient_exactly_
     try:
         await call_out_through(server.url, site.id, token)
     finally:
-        # The token index is keyed by the token's SHA-256 (app.auth stores them hashed).
+        # The token index is keyed by the token's SHA-256 (app.access.auth stores them hashed).
         digest = hashlib.sha256(token.encode()).hexdigest()
         assert await store.redis.hdel("lq:tokens", digest) == 1
 

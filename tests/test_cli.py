@@ -18,8 +18,8 @@ import pytest
 import redis
 from helpers import free_port
 
-from app import keys
-from app.auth import login
+from app.access.auth import login
+from app.storage import keys
 
 
 def _run(redis_url: str, tmp_path: Path, *args: str, stdin: str = "",

@@ -25,8 +25,8 @@ from test_kiosk import Kiosk, book
 from test_phone import token_for
 from test_websockets import listening, ws_path
 
-from app import auth, devices, throttle
-from app.auth import create_token
+from app.access import auth, devices, throttle
+from app.access.auth import create_token
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app import auth, codes
+from app.access import auth, codes
 from app.appointments import demo, model
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.config import ConfigError, Settings
-from app.redis_client import parse_sentinel
+from app.storage.redis_client import parse_sentinel
 
 
 def settings(tmp_path, **env: str) -> Settings:

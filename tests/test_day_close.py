@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 
 from helpers import wait_for
 
-from app import clock, keys
-from app.day_close import DayCloser, closing_moment, is_due, run_closer
+from app import clock
+from app.reports.day_close import DayCloser, closing_moment, is_due, run_closer
 from app.sites import site_from_dict
+from app.storage import keys
 
 
 async def test_open_visits_become_left_and_no_index_keeps_them(api, store, settings):

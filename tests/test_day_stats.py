@@ -8,8 +8,9 @@ import io
 import re
 from datetime import date, datetime, timedelta
 
-from app import charts, clock
-from app.day_stats import day_stats, percentile
+from app import clock
+from app.reports import charts
+from app.reports.day_stats import day_stats, percentile
 
 # Two days ago, so that the visits checked in then are still within RETENTION_DAYS (they
 # expire that long after their check-in) while the moves are scripted.

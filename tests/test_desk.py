@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from app import clock, keys
-from app.desk import parse_amount
+from app import clock
+from app.desk.records import parse_amount
 from app.errors import ApiError
+from app.storage import keys
 
 
 async def audit(api) -> list[dict]:

@@ -7,8 +7,8 @@ import re
 
 from test_phone import token_for
 
-from app.lobby import lobby_view
 from app.templating import macro
+from app.visits.lobby import lobby_view
 from displays.board import fragments as fragments_board
 from displays.lobby import fragments
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from app import estimates
-from app.estimates import Service, model
+from app.visits import estimates
+from app.visits.estimates import Service, model
 
 UTC = ZoneInfo("UTC")
 MIN = 60_000

@@ -9,7 +9,7 @@ import pytest
 from helpers import make_settings
 from starlette.routing import Route
 
-from app.headers import CSP
+from app.access.headers import CSP
 from app.main import create_app
 
 PARAM = re.compile(r"{([a-z_]+)(?::[a-z]+)?}")

@@ -1,4 +1,4 @@
-"""A kiosk's call for help (app/help_calls.py): the patient taps Help, every board shows it
+"""A kiosk's call for help (app/desk/help_calls.py): the patient taps Help, every board shows it
 until a PSR answers it, and the lobby never does."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import test_kiosk
 
-from app import keys
+from app.storage import keys
 from displays import board, lobby
 
 kiosk = test_kiosk.kiosk  # the kiosk as its page uses it (a fixture)

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from app import keys
-from app.auth import add_user
+from app.access.auth import add_user
+from app.storage import keys
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 PASSWORD = "correct horse battery"

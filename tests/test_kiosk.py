@@ -16,10 +16,11 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from app import clock, keys
+from app import clock
 from app.appointments.model import Appointment
 from app.appointments.store import AppointmentStore
 from app.sites import DEFAULT_CONSENTS
+from app.storage import keys
 from kiosk import flow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -368,7 +369,7 @@ async def test_a_spanish_screen_shows_the_sites_spanish_names_for_its_queues(api
     from helpers import TEST_SITE
 
     from app.sites import site_from_dict
-    from app.status_links import make_token
+    from app.visits.status_links import make_token
 
     named = site_from_dict({**TEST_SITE, "id": api.site.id, "queues": [
         {**q, "names": {"es": "Laboratorio"}} if q["id"] == "lab" else q

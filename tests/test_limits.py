@@ -12,10 +12,10 @@ import pytest
 from test_websockets import opened, ws_path
 from websockets.exceptions import ConnectionClosed
 
-from app import throttle
-from app.auth import create_token
+from app.access import throttle
+from app.access.auth import create_token
+from app.access.throttle import SIGNIN_ADDRESS
 from app.config import ConfigError, Settings
-from app.throttle import SIGNIN_ADDRESS
 
 ADDRESSES = ("127.0.0.2", "127.0.0.3", "10.1.2.3", "10.9.9.9",
              *(f"203.0.113.{n}" for n in range(1, 8)))

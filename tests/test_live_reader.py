@@ -20,11 +20,11 @@ from redis.crc import key_slot
 from redis.exceptions import RedisError
 from websockets.asyncio.client import ClientConnection, connect
 
-from app import keys, redis_client
-from app.auth import create_token
+from app.access.auth import create_token
 from app.live.reader import Reader
 from app.sites import Site, site_from_dict
-from app.store import Store
+from app.storage import keys, redis_client
+from app.storage.store import Store
 
 TEST_CLIENT = "the-test"
 

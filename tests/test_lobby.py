@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from app.lobby import LobbyCall, LobbyQueue, LobbyTicket, LobbyView, lobby_view
 from app.sites import site_from_dict
-from app.state import SiteState, parse_snapshot
+from app.visits.lobby import LobbyCall, LobbyQueue, LobbyTicket, LobbyView, lobby_view
+from app.visits.state import SiteState, parse_snapshot
 from displays.lobby import fragments as lobby_fragments
 from kiosk.fragments import kiosk as kiosk_fragments
 

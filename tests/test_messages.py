@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from app import clock, keys
-from app.messages import current, set_message
+from app import clock
+from app.desk.messages import set_message
+from app.storage import keys
+from app.visits.state import current_message as current
 
 
 async def test_a_desk_sets_a_message_and_the_lobby_state_carries_it(api):

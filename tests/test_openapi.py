@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from starlette.routing import Route
 
-from app import keys
-from app.auth import create_token
+from app.access.auth import create_token
 from app.openapi import PATH, document
+from app.storage import keys
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
 

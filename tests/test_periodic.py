@@ -9,11 +9,11 @@ from datetime import datetime
 
 from helpers import wait_for
 
-from app import keys
 from app.errors import ApiError
 from app.periodic import every_site
 from app.sites import Site
-from app.store import Store
+from app.storage import keys
+from app.storage.store import Store
 
 
 async def test_a_refused_site_is_tried_again_and_the_others_go_on(store: Store,

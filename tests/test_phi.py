@@ -15,9 +15,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from app import clock
-from app.auth import create_token
-from app.status_links import make_token
+from app.access.auth import create_token
 from app.visits import FLAG_LABELS, FLAGS
+from app.visits.status_links import make_token
 
 FIRST, LAST, BORN = "Zebulon", "Quixote-Marchetti", "1961-02-03"
 WALK_IN = "Philippa Wolstenholme"

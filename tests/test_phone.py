@@ -6,8 +6,9 @@ from __future__ import annotations
 import html
 from datetime import timedelta
 
-from app import clock, keys
-from app.status_links import make_token
+from app import clock
+from app.storage import keys
+from app.visits.status_links import make_token
 
 NAME = "Zebulon Quixote-Marchetti"
 

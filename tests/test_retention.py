@@ -10,11 +10,12 @@ from datetime import timedelta
 
 import httpx
 
-from app import clock, keys
+from app import clock
+from app.access.auth import add_user, create_pairing_code, create_token
 from app.appointments.model import Appointment
 from app.appointments.store import AppointmentStore
-from app.auth import add_user, create_pairing_code, create_token
-from app.status_links import make_token
+from app.storage import keys
+from app.visits.status_links import make_token
 
 DAY = 86400
 

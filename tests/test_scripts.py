@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from app import clock, keys, scripts
+from app import clock
 from app.appointments.schedule import import_entries
 from app.appointments.store import AppointmentStore
 from app.config import Settings
 from app.errors import ApiError
 from app.sites import Site
-from app.store import Store
+from app.storage import keys, scripts
+from app.storage.store import Store
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "app" / "scripts"
 

@@ -23,11 +23,11 @@ from redis_topologies import SentinelGroup
 from test_appointments_routes import entry
 from test_websockets import listening
 
-from app import keys, redis_client
-from app.auth import create_token
+from app.access.auth import create_token
 from app.main import create_app
 from app.sites import site_from_dict
-from app.store import Store
+from app.storage import keys, redis_client
+from app.storage.store import Store
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from app.auth import create_token
+from app.access.auth import create_token
 from app.sites import site_from_toml
 from bench import simulate
 from bench.simulate import Scenario

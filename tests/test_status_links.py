@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.status_links import make_token, read_token
+from app.visits.status_links import make_token, read_token
 
 KEY = "k" * 40
 

@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from helpers import TEST_SITE, make_settings
 
-from app import clock, keys
+from app import clock
 from app.errors import ApiError
 from app.sites import site_from_dict
-from app.store import Store
+from app.storage import keys
+from app.storage.store import Store
 
 
 async def _last_event(store: Store, site) -> str:

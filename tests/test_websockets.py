@@ -26,10 +26,10 @@ from redis import asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from app import keys
-from app.auth import create_token
+from app.access.auth import create_token
 from app.sites import site_from_dict
-from app.store import Store
+from app.storage import keys
+from app.storage.store import Store
 from bench.frames import fragment_texts, parse_frames, top_level_ids
 
 LOBBY_IDS = {"calling", "broadcast", "queue-reg", "queue-nurse", "queue-lab"}

@@ -24,7 +24,7 @@ from test_browser_lobby import pair_display, queue_column
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from app.auth import create_token
+from app.access.auth import create_token
 
 # uvicorn closes an idle HTTP keep-alive connection after 5 s: past that, the connections
 # a worker holds are the screens' and the consumers' sockets.

@@ -7,8 +7,8 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.access.codes import code_from_bytes
 from app.appointments.model import CODE_LENGTH, arrival_flags
-from app.codes import code_from_bytes
 from app.sites import Site
 
 PATIENTS = (

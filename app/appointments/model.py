@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app import codes
+from app.access import codes
 from app.sites import Site
 from app.text import refused_character
 from app.visits import LANGUAGE_MAX, NAME_MAX
@@ -188,13 +188,6 @@ def arrival_flags(start: datetime, now: datetime, early_min: int, late_min: int)
     if now > start + timedelta(minutes=late_min):
         return ["late"]
     return []
-
-
-def kiosk_may_check_in(appointment: Appointment, now: datetime, site: Site) -> bool:
-    """Whether the kiosk may check this appointment in itself; otherwise it sends the
-    patient to the desk (outside the window, cancelled, already arrived, ...)."""
-    return appointment.status == "booked" and not arrival_flags(
-        appointment.start, now, site.arrival_early_minutes, site.arrival_late_minutes)
 
 
 def window_days(now: datetime, tz: ZoneInfo, early_min: int, late_min: int) -> list[str]:

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app import clock
+from app.access.auth import require
 from app.appointments.fhir import (
     appointment_resource,
     encounter_resource,
@@ -21,7 +22,6 @@ from app.appointments.fhir import (
 from app.appointments.formats import BadJson, ScheduleError, parse_document
 from app.appointments.model import EntryError, parse_day
 from app.appointments.schedule import store_parsed
-from app.auth import require
 from app.errors import ApiError, invalid
 from app.sites import Site
 

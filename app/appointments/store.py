@@ -17,7 +17,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
-from app import clock, keys, scripts
+from app import clock
 from app.appointments.model import (
     Appointment,
     code_candidates,
@@ -27,6 +27,7 @@ from app.appointments.model import (
 )
 from app.config import Settings
 from app.sites import Site
+from app.storage import keys, scripts
 
 SCRIPT = scripts.source("appointments")
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from app.appointments.store import AppointmentStore
 from app.periodic import every_site
 from app.sites import Site
-from app.store import Store
+from app.storage.store import Store
 
 
 def noshow_cutoff(site: Site, now: datetime, margin_minutes: int) -> datetime:

@@ -1,11 +1,11 @@
 """The live path: how a change reaches every screen, in one place.
 
     HTTP request (app/api.py, the screens' routes)
-      │  one Lua script per move (app/store.py, app/scripts/*.lua)
+      │  one Lua script per move (app/storage/store.py, app/storage/scripts/*.lua)
       ▼
     Redis: the script writes the state, XADDs the event to the site's stream
       │    `lq:{site}:events` and PUBLISHes its id on the channel of the same name
-      │    (SPUBLISH on a Cluster): emit() in app/scripts/lib.lua, atomic with the write
+      │    (SPUBLISH on a Cluster): emit() in app/storage/scripts/lib.lua, atomic with the write
       ▼
     reader.py: ONE pub/sub connection per process (per master of a Cluster), subscribed
       │  to the channels of the sites this process has sockets for; a wake-up, or a

@@ -28,16 +28,17 @@ from collections.abc import AsyncIterator, Callable
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
-from app import keys, metrics
-from app.backoff import Backoff
+from app import metrics
 from app.config import Settings
-from app.events import Event
 from app.live import in_flight
 from app.live.fanout import EventGroup, EventSubscriber, ScreenGroup, ScreenSubscriber
 from app.live.reader import Reader
 from app.sites import Site
-from app.state import SiteState
-from app.store import Store
+from app.storage import keys
+from app.storage.backoff import Backoff
+from app.storage.store import Store
+from app.visits.events import Event
+from app.visits.state import SiteState
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 that tells each site's hub when its stream has something new.
 
 Every script that appends to a site's stream also publishes the new event's id on the
-channel named like the stream (`emit()` in app/scripts/lib.lua; `SPUBLISH` on a Cluster,
+channel named like the stream (`emit()` in app/storage/scripts/lib.lua; `SPUBLISH` on a Cluster,
 which keeps the message on the slot's shard). The reader subscribes to the channels of the
 sites this process has sockets for and, on a message, wakes that site's hub, which reads
 the stream from its last id (XRANGE): the message is only a wake-up, the stream is the
@@ -31,8 +31,8 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
-from app import keys
-from app.backoff import Backoff
+from app.storage import keys
+from app.storage.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
+from app.access.auth import Principal, origin_allowed, require, session_alive, session_of
 from app.api import parse_after
-from app.auth import Principal, origin_allowed, require, session_alive, session_of
 from app.errors import ApiError
 from app.live.fanout import Subscriber
 from app.sites import Site

@@ -1,4 +1,4 @@
-// The CSRF token of app/csrf.py, sent back with every request the page makes with its
+// The CSRF token of app/access/csrf.py, sent back with every request the page makes with its
 // cookie: a header on htmx requests and on window.lobbyline.csrfFetch, and the hidden
 // `csrf_token` field of plain forms.
 (function () {

@@ -61,7 +61,7 @@ def ticket_counter(site_id: str, date: str, queue: str) -> str:
 
 
 def service(site_id: str, queue: str) -> str:
-    """List of the queue's service record, newest first, capped (app/estimates.py reads
+    """List of the queue's service record, newest first, capped (app/visits/estimates.py reads
     it): an entry when a patient is called or roomed from the queue, one when that ends."""
     return _k(site_id, "service", queue)
 

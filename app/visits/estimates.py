@@ -1,6 +1,6 @@
 """Honest wait estimates: who is serving a queue now, and how long a service really takes.
 
-Pure: no I/O. The input is a queue's service record (`app/scripts/move.lua` appends an
+Pure: no I/O. The input is a queue's service record (`app/storage/scripts/move.lua` appends an
 entry when a patient is called or roomed from the queue, and another when that service
 ends), the time, and the queue's configured minutes per patient. From it:
 

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from app import estimates, help_calls, messages
 from app.sites import Site
-from app.visits import visit_json
+from app.visits import estimates, visit_json
 
 Fields = dict[str, str]
+# A kiosk's call for help nobody answers is dropped after this long (app/desk/help_calls.py).
+HELP_OPEN_HOURS = 12
 
 
 @dataclass(frozen=True)
@@ -66,16 +67,16 @@ class SiteState:
     queues: tuple[QueueState, ...]
     active: tuple[Fields, ...]
     rooms: tuple[RoomState, ...]
-    # The desk's broadcast line, {text, expires_at, expires_ms}, or None (app/messages.py).
+    # The desk's broadcast line, {text, expires_at, expires_ms}, or None (app/desk/messages.py).
     message: dict[str, Any] | None = None
-    # Today's appointments (app/expected.py), read just after the atomic snapshot: the
+    # Today's appointments (app/visits/expected.py), read just after the atomic snapshot: the
     # board's Expected list, and the provider and start time of those who have arrived.
     appointments: tuple[Fields, ...] = ()
     # Kiosks' open calls for help, {kiosk, name, at, at_ms}, the oldest first
-    # (app/help_calls.py).
+    # (app/desk/help_calls.py).
     help_calls: tuple[dict[str, Any], ...] = ()
     # The lobby's latest calls, newest first: {visit, ticket, queue, room, lang, ms, at,
-    # kind}, kind being call, recall, room or withdrawn (app/scripts/move.lua).
+    # kind}, kind being call, recall, room or withdrawn (app/storage/scripts/move.lua).
     lobby_calls: tuple[dict[str, Any], ...] = ()
 
     def queue(self, queue_id: str) -> QueueState | None:
@@ -105,7 +106,7 @@ class SiteState:
                 for r in self.rooms
             ],
             "calling": [visit_json(v) for v in self.calling],
-            "help_calls": [help_calls.public(c) for c in self.help_calls],
+            "help_calls": [help_call_json(c) for c in self.help_calls],
         }
 
 
@@ -146,8 +147,8 @@ def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int
     )
     active = tuple(v for v in _list(data["active"]) if v)
     return SiteState(site, data["event_id"], queues, active, rooms,
-                     messages.current(data.get("message") or None, now_ms),
-                     help_calls=help_calls.open_calls(data.get("help") or None, now_ms),
+                     current_message(data.get("message") or None, now_ms),
+                     help_calls=open_help_calls(data.get("help") or None, now_ms),
                      lobby_calls=tuple(_calls(data.get("lobby_calls"))))
 
 
@@ -161,3 +162,38 @@ def _calls(raw: Any) -> list[dict[str, Any]]:
         if isinstance(call, dict) and call.get("visit"):
             out.append(call)
     return out
+
+
+# The message and the calls for help, as the snapshot reads them (written by
+# app/desk/messages.py and app/desk/help_calls.py, which read them back through here).
+
+
+def current_message(raw: str | None, now_ms: int) -> dict[str, Any] | None:
+    """The stored message as {text, expires_at, expires_ms}, or None when there is none or
+    it has run out (Redis may hold it for a moment past its expiry)."""
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        expires_ms = int(data["expires_ms"])
+        text = str(data["text"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if expires_ms <= now_ms:
+        return None
+    return {"text": text, "expires_at": str(data.get("expires_at", "")),
+            "expires_ms": expires_ms}
+
+
+def open_help_calls(raw: Mapping[str, str] | None, now_ms: int) -> tuple[dict[str, Any], ...]:
+    """The open calls from the help hash as the snapshot read it, the oldest first, less
+    those older than `HELP_OPEN_HOURS`."""
+    since = now_ms - HELP_OPEN_HOURS * 3600_000
+    calls = [c for c in (json.loads(body) for body in (raw or {}).values())
+             if c["at_ms"] >= since]
+    return tuple(sorted(calls, key=lambda c: c["at_ms"]))
+
+
+def help_call_json(call: Mapping[str, Any]) -> dict[str, Any]:
+    """A call as the API shows it (docs/api.md): which kiosk, its name, since when."""
+    return {"kiosk": call.get("kiosk"), "name": call.get("name"), "at": call.get("at")}

@@ -18,10 +18,11 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from app import clock, keys, scripts
+from app import clock
 from app.config import Settings
 from app.errors import ApiError
 from app.sites import Site
+from app.storage import keys, scripts
 
 SEEN_EVERY = 60.0  # seconds between two last-seen writes for one device, per process
 # device id -> when this process last wrote its last-seen time (monotonic seconds)

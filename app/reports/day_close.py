@@ -14,11 +14,12 @@ from datetime import datetime, time
 
 from redis.asyncio import Redis
 
-from app import clock, keys, scripts
+from app import clock
 from app.config import Settings
 from app.periodic import every_site
 from app.sites import Site
-from app.store import Store
+from app.storage import keys, scripts
+from app.storage.store import Store
 
 log = logging.getLogger(__name__)
 

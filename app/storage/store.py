@@ -16,21 +16,30 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+from starlette.requests import HTTPConnection
 
-from app import clock, estimates, expected, keys, scripts
+from app import clock
 from app.config import Settings
 from app.errors import ApiError, invalid, not_found
-from app.events import Event
 from app.sites import Site, site_from_stored
-from app.state import SiteState, parse_snapshot
-from app.visits import MOVES, visit_json
+from app.storage import keys, scripts
+from app.visits import MOVES, estimates, expected, visit_json
+from app.visits.events import Event
+from app.visits.state import SiteState, parse_snapshot
 
-SCRIPTS = ("checkin", "move", "snapshot", "room", "queue", "site")
+SCRIPTS = ("checkin", "move", "snapshot", "room", "queue", "site", "message", "help")
 HEAD = 16  # ids a call-next declares from the head of its queue
 # The lobby's list of calls holds this many: six per queue for four queues' displays, and
 # the returns and transfers that withdraw some of them.
 LOBBY_CALLS_KEPT = 60
 SNAPSHOT_TRIES = 5  # strict snapshots before one that takes its event id from its pre-read
+
+
+def redis_of(conn: HTTPConnection) -> Redis:
+    """The Redis client of the app serving `conn`, the Store's: what a route hands to the
+    module that owns a concept (auth, devices, throttle, the kiosk's sessions). Routes
+    never send a command themselves."""
+    return conn.app.state.store.redis
 
 
 class Store:
@@ -41,7 +50,9 @@ class Store:
         self.settings = settings
         self._scripts = {name: redis.register_script(scripts.source(name)) for name in SCRIPTS}
 
-    async def _run(self, name: str, keys_: dict[str, str], args: dict[str, Any]) -> Any:
+    async def run(self, name: str, keys_: dict[str, str], args: dict[str, Any]) -> Any:
+        """Run the script `name` (one of SCRIPTS, loaded once for this Redis) with `keys_`
+        and `args`; its refusals leave as ApiError."""
         try:
             return await scripts.call(self._scripts[name], keys_, args)
         except ResponseError as exc:
@@ -56,7 +67,7 @@ class Store:
         # whose configuration is not saved yet, while a saved site missing from the index
         # would be skipped by the periodic work until it was saved again.
         await self.redis.sadd(keys.sites(), s)
-        await self._run(
+        await self.run(
             "site",
             {"site": keys.site(s), "queues": keys.queue_state(s), "rooms": keys.room_status(s),
              "room_visit": keys.room_visit(s), "events": keys.events(s)},
@@ -65,9 +76,22 @@ class Store:
              "room_ids": [r.id for r in site.rooms]},
         )
 
+    async def ping(self) -> None:
+        """Raise RedisError (or OSError) unless Redis answers."""
+        await self.redis.ping()
+
     async def get_site(self, site_id: str) -> Site | None:
         raw = await self.redis.get(keys.site(site_id))
         return site_from_stored(json.loads(raw)) if raw else None
+
+    async def audit_log(self, site: Site, day: str) -> list[dict[str, Any]]:
+        """The local day's audit log of the site, oldest first."""
+        return [json.loads(raw) for raw in
+                await self.redis.lrange(keys.audit(site.id, day), 0, -1)]
+
+    async def day_counts(self, site: Site, day: str) -> dict[str, str]:
+        """The local day's counts of the site, as the scripts keep them."""
+        return await self.redis.hgetall(keys.stats(site.id, day))
 
     async def site_ids(self) -> list[str]:
         return sorted(await self.redis.smembers(keys.sites()))
@@ -75,7 +99,7 @@ class Store:
     async def set_queue_open(self, site: Site, queue_id: str, is_open: bool, actor: str) -> None:
         s = site.id
         now = clock.now()
-        await self._run(
+        await self.run(
             "queue",
             {"queues": keys.queue_state(s), "events": keys.events(s),
              "audit": keys.audit(s, clock.local_date(now, site.tz))},
@@ -86,7 +110,7 @@ class Store:
     async def set_room_status(self, site: Site, room_id: str, status: str, actor: str) -> None:
         s = site.id
         now = clock.now()
-        await self._run(
+        await self.run(
             "room",
             {"rooms": keys.room_status(s), "room_visit": keys.room_visit(s),
              "events": keys.events(s), "audit": keys.audit(s, clock.local_date(now, site.tz))},
@@ -162,7 +186,7 @@ class Store:
                 keys_["appt"] = appt
                 if linked_seen:
                     keys_["linked"] = keys.visit(s, linked_seen)
-            result = await self._run("checkin", keys_, {
+            result = await self.run("checkin", keys_, {
                 **args, "idem_seen": idem_seen or "", "linked_seen": linked_seen or ""})
             if result[0] == "existing":
                 visit = await self.get_visit(site, result[1])
@@ -236,7 +260,7 @@ class Store:
                           "service": keys.service(s, current)}
             for id_ in (*ids, *([holder] if holder else [])):
                 keys_["visit:" + id_] = keys.visit(s, id_)
-            return await self._run("move", keys_, {
+            return await self.run("move", keys_, {
                 **args, "queue": current or "", "appointment_id": appointment_id or "",
                 "holder_seen": holder or ""})
 
@@ -294,7 +318,7 @@ class Store:
             # between and answers the event id read before them, so those come as deltas:
             # every event carries its whole record, so applying one again is harmless.
             lenient = tries_left == 0
-            data = json.loads(await self._run(
+            data = json.loads(await self.run(
                 "snapshot", keys_, {"queue_ids": queue_ids, "limit": last, "lenient": lenient}))
             if not data.get("retry"):
                 if lenient:

@@ -1,6 +1,6 @@
 """Staff sign-in and device pairing: the two ways a browser gets its cookie; and sign-out.
 
-Failed tries are limited (app/throttle.py): a refused try answers 429 with Retry-After
+Failed tries are limited (app/access/throttle.py): a refused try answers 429 with Retry-After
 and a sentence saying how long to wait. A name guessed from many addresses is only slowed,
 never refused, and the guessing goes on the site's audit trail.
 """
@@ -15,8 +15,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app import auth, devices, throttle
+from app.access import auth, devices, throttle
 from app.errors import error_page
+from app.storage.store import redis_of
 from app.templating import templates
 
 CODE_MAX = 32
@@ -45,10 +46,10 @@ def _address(request: Request) -> str:
 async def _audit_guessing(request: Request, name: str, failures: int) -> None:
     """Put on the user's site's audit trail that their name is being guessed (once per
     run of failures: when the count first reaches the point where sign-ins slow down)."""
-    user = await auth.get_user(request.app.state.redis, name) if name else None
+    user = await auth.get_user(redis_of(request), name) if name else None
     site = await request.app.state.store.get_site(user["site"]) if user else None
     if site is not None:
-        await auth.audit(request.app.state.redis, request.app.state.settings, site,
+        await auth.audit(redis_of(request), request.app.state.settings, site,
                          "user.signin_failures", "system:sign-in",
                          user=name, failures=failures)
 
@@ -74,7 +75,7 @@ async def login(request: Request) -> Response:
     nxt = str(form.get("next", ""))
     if not auth.origin_allowed(request, strict=True):
         return error_page(request, 403, "Sign-in must come from this server's own page.")
-    redis = request.app.state.redis
+    redis = redis_of(request)
     checks = throttle.signin_checks(name, _address(request))
     wait = await throttle.retry_after(redis, checks)
     if wait:
@@ -109,7 +110,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     session_id = request.cookies.get(auth.SESSION_COOKIE)
     if session_id:
-        await auth.logout(request.app.state.redis, session_id)
+        await auth.logout(redis_of(request), session_id)
     target = "/login?locked=1" if request.query_params.get("locked") else "/login"
     response = RedirectResponse(target, 303)
     response.delete_cookie(auth.SESSION_COOKIE)
@@ -126,7 +127,7 @@ async def pair(request: Request) -> Response:
     form = await request.form()
     if not auth.origin_allowed(request, strict=True):
         return error_page(request, 403, "Pairing must come from this server's own page.")
-    redis = request.app.state.redis
+    redis = redis_of(request)
     checks = [(throttle.PAIR_ADDRESS, _address(request))]
     wait = await throttle.retry_after(redis, checks)
     if wait:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.announce import Announcement, announcements, site_language
 from app.sites import Site
-from app.state import SiteState
 from app.timefmt import hour12, site_clock_ms
+from app.visits.announce import Announcement, announcements, site_language
+from app.visits.state import SiteState
 
 CALLING_SHOWN = 6
 TICKETS_SHOWN = 24  # what a TV can show legibly; the rest are counted

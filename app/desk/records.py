@@ -1,6 +1,8 @@
 """What a PSR records on a visit without moving it: a flag cleared, a copay collected, a
-staff note, a new priority. Each is one run of desk.lua: an event with its actor, and an
-audit entry without personal fields."""
+staff note, a new priority; here the rules and the store, in routes.py their JSON API.
+
+Each is one run of desk.lua: an event with its actor, and an audit entry without personal
+fields."""
 
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from app import clock, keys, scripts
+from app import clock
 from app.config import Settings
 from app.errors import ApiError, invalid, not_found
 from app.sites import Site
+from app.storage import keys, scripts
 from app.visits import FINAL, FLAG_LABELS, visit_json
 
 PAYMENT_METHODS = ("cash", "card", "check")

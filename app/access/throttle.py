@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from app import keys
+from app.storage import keys
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 -- Move a visit (call, recall, room, return, transfer, checkout, done, no-show, left), or call the
 -- head of a queue when no visit id is given. Which statuses a move is allowed from comes
--- from app/visits.py with every call, so the table lives in one place.
+-- from app/visits/__init__.py with every call, so the table lives in one place.
 -- KEYS active, rooms, room_visit, events, audit, stats, queues, seq, lobby_calls; waiting
 --      and service of the visit's queue (as the caller read it: a.queue) and
 --      target_waiting, target_service
@@ -91,7 +91,7 @@ end
 redis.call("ZREM", K.waiting, visit_id)
 redis.call("ZREM", K.active, visit_id)
 
--- The queue's service record (app/estimates.py): a service starts when a waiting patient
+-- The queue's service record (app/visits/estimates.py): a service starts when a waiting patient
 -- is called or roomed, at the room or desk named (else the caller's), and ends when they
 -- leave the called or in-room state ("x": sent back to wait, not a service to learn from).
 if (status == "called" or status == "in_room") and a.action ~= "recall" and

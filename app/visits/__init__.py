@@ -1,4 +1,7 @@
-"""The visit: its statuses, the moves between them, and its JSON view.
+"""The visit and what is read of it: statuses and moves (here), the live state, the
+lobby-safe view, events, wait estimates, status links, expected arrivals, announcements.
+
+This module: the visit's statuses, the moves between them, and its JSON view.
 
 Pure: no I/O. The Lua scripts apply a move atomically, but which move is allowed from
 which status is decided here, once, and handed to the script with each call.

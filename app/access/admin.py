@@ -18,11 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import auth, devices, throttle
-from app.auth import Principal
+from app.access import auth, devices, throttle
+from app.access.auth import Principal
+from app.access.screens import screen_access
 from app.errors import ApiError, error_page
-from app.screens import screen_access
 from app.sites import Site
+from app.storage.store import redis_of
 from app.templating import templates
 from app.timefmt import site_clock
 
@@ -83,7 +84,7 @@ async def home(request: Request, principal: Principal, site: Site) -> Response:
 
 async def _users_page(request: Request, principal: Principal, site: Site, status: int = 200,
                       **context: Any) -> Response:
-    redis = request.app.state.redis
+    redis = redis_of(request)
     users = await auth.site_users(redis, site.id)
     failures = await throttle.name_failures(redis, [u["name"] for u in users])
     for user in users:
@@ -98,7 +99,7 @@ async def add_user(request: Request, principal: Principal, site: Site) -> Respon
     form = await request.form()
     name, role = _field(form, "username").strip(), _field(form, "role")
     try:
-        await auth.add_user(request.app.state.redis, site.id, role, name,
+        await auth.add_user(redis_of(request), site.id, role, name,
                             _field(form, "password"), replace=False)
     except ValueError as exc:
         return await _users_page(request, principal, site, 422, error=_sentence(exc),
@@ -110,7 +111,7 @@ async def add_user(request: Request, principal: Principal, site: Site) -> Respon
 @_for_admins
 async def change_user(request: Request, principal: Principal, site: Site) -> Response:
     name, action = request.path_params["name"], request.path_params["action"]
-    redis = request.app.state.redis
+    redis = redis_of(request)
     try:
         if action in ("disable", "enable"):
             if action == "disable" and name == principal.name:
@@ -135,7 +136,7 @@ async def change_user(request: Request, principal: Principal, site: Site) -> Res
 
 async def _devices_page(request: Request, principal: Principal, site: Site,
                         status: int = 200, **context: Any) -> Response:
-    paired = await devices.site_devices(request.app.state.redis, site.id)
+    paired = await devices.site_devices(redis_of(request), site.id)
     queue_names = {q.id: q.name for q in site.queues}
     for device in paired:
         device["seen_local"] = local_time(device["seen_at"], site)
@@ -152,7 +153,7 @@ async def make_code(request: Request, principal: Principal, site: Site) -> Respo
     queues = [q for q in form.getlist("queues") if isinstance(q, str)]
     try:
         chosen = auth.check_queue_filter(queues, [q.id for q in site.queues])
-        code = await auth.create_pairing_code(request.app.state.redis, site.id, role, name,
+        code = await auth.create_pairing_code(redis_of(request), site.id, role, name,
                                               chosen)
     except ValueError as exc:
         return await _devices_page(request, principal, site, 422, error=_sentence(exc),
@@ -164,9 +165,9 @@ async def make_code(request: Request, principal: Principal, site: Site) -> Respo
 @_for_admins
 async def revoke(request: Request, principal: Principal, site: Site) -> Response:
     device_id = request.path_params["device"]
-    known = await devices.get(request.app.state.redis, site.id, device_id)
+    known = await devices.get(redis_of(request), site.id, device_id)
     try:
-        await devices.revoke(request.app.state.redis, request.app.state.settings, site,
+        await devices.revoke(redis_of(request), request.app.state.settings, site,
                              device_id, principal.actor)
     except ApiError as exc:
         return await _devices_page(request, principal, site, exc.status_code, error=exc.detail)

@@ -1,4 +1,4 @@
-"""The desk's broadcast message on the lobby screens: its rules and its store.
+"""The desk's broadcast message on the lobby screens: its rules, its store and its API.
 
 One short line ("The lab reopens at 2 pm") per site, shown until it expires. Redis drops
 the key at its expiry and each screen hides the line at the same moment from the time it
@@ -7,17 +7,21 @@ was given, so nothing needs to be pushed when it runs out.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from app import clock, keys, scripts
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app import clock
+from app.access.auth import require
+from app.api import only, read_body
 from app.errors import invalid
+from app.sites import Site
+from app.storage import keys, scripts
+from app.storage.store import Store
 from app.text import refused_character
-
-if TYPE_CHECKING:  # the store reads messages through app.state, which imports this
-    from app.sites import Site
-    from app.store import Store
 
 TEXT_MAX = 90  # what a TV band shows in one line at a readable size
 MINUTES_MAX = 12 * 60
@@ -44,23 +48,6 @@ def parse_message(body: dict[str, Any]) -> tuple[str, int]:
     return text, minutes
 
 
-def current(raw: str | None, now_ms: int) -> dict[str, Any] | None:
-    """The stored message as {text, expires_at, expires_ms}, or None when there is none or
-    it has run out (Redis may hold it for a moment past its expiry)."""
-    if not raw:
-        return None
-    try:
-        data = json.loads(raw)
-        expires_ms = int(data["expires_ms"])
-        text = str(data["text"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    if expires_ms <= now_ms:
-        return None
-    return {"text": text, "expires_at": str(data.get("expires_at", "")),
-            "expires_ms": expires_ms}
-
-
 async def set_message(store: Store, site: Site, text: str, minutes: int, actor: str,
                       now: datetime | None = None) -> dict[str, Any]:
     """Show `text` on the site's lobby screens for `minutes`; answers {text, expires_at}."""
@@ -80,8 +67,32 @@ async def clear_message(store: Store, site: Site, actor: str) -> None:
 
 async def _run(store: Store, site: Site, now: datetime, actor: str,
                args: dict[str, Any]) -> None:
-    script = store.redis.register_script(scripts.source("message"))
-    await scripts.call(script, {
+    await store.run("message", {
         "message": keys.message(site.id), "events": keys.events(site.id),
         "audit": keys.audit(site.id, clock.local_date(now, site.tz))},
         {**scripts.common(store.settings, now, actor), **args})
+
+
+# The API (docs/api.md): set the message for some minutes, or clear it.
+
+FIELDS = ("text", "minutes")
+
+
+async def post_message(request: Request) -> Response:
+    principal, site = await require(request, request.path_params["site"], ("desk",))
+    text, minutes = parse_message(only(await read_body(request), FIELDS))
+    return JSONResponse(await set_message(request.app.state.store, site, text, minutes,
+                                          principal.actor))
+
+
+async def delete_message(request: Request) -> Response:
+    principal, site = await require(request, request.path_params["site"], ("desk",))
+    only(await read_body(request), ())
+    await clear_message(request.app.state.store, site, principal.actor)
+    return JSONResponse({"text": None})
+
+
+routes = [
+    Route("/api/v1/sites/{site}/message", post_message, methods=["POST"]),
+    Route("/api/v1/sites/{site}/message", delete_message, methods=["DELETE"]),
+]

@@ -9,7 +9,7 @@ moves that deadline, in the same command that reads the session) and at the late
 These keys are global, not under a site's hash tag (a cookie or a token is looked up
 before its site is known), so they are written with single commands or one MULTI
 transaction rather than a site's Lua scripts; what a device does to a site goes through
-`app/devices.py`.
+`app/access/devices.py`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,12 @@ from itsdangerous import BadSignature
 from redis.asyncio import Redis
 from starlette.requests import HTTPConnection
 
-from app import clock, codes, devices, keys, throttle
+from app import clock
+from app.access import codes, devices, throttle
 from app.errors import ApiError
 from app.sites import Site
+from app.storage import keys
+from app.storage.store import redis_of
 from app.text import refused_character
 
 ROLES = ("admin", "desk", "kiosk", "display")
@@ -297,10 +300,10 @@ async def _device(conn: HTTPConnection, cookie: str) -> Principal | None:
         data = conn.app.state.signer.loads(cookie)
     except BadSignature:
         return None
-    record = await devices.get(conn.app.state.redis, data["site"], data["device"])
+    record = await devices.get(redis_of(conn), data["site"], data["device"])
     if record is None:
         return None
-    await devices.seen(conn.app.state.redis, data["site"], data["device"])
+    await devices.seen(redis_of(conn), data["site"], data["device"])
     return Principal(data["site"], record["role"], f"device:{data['device']}",
                      device_id=data["device"], name=record.get("name", ""),
                      queues=tuple(record.get("queues") or ()))
@@ -308,7 +311,7 @@ async def _device(conn: HTTPConnection, cookie: str) -> Principal | None:
 
 async def authenticate(conn: HTTPConnection) -> Principal | None:
     """The caller of a request or WebSocket, from its bearer token or its cookies."""
-    redis: Redis = conn.app.state.redis
+    redis: Redis = redis_of(conn)
     header = conn.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         raw = await redis.hget(keys.token_index(), _digest(header[7:].strip()))
@@ -333,7 +336,7 @@ async def require(conn: HTTPConnection, site_id: str,
                   roles: tuple[str, ...]) -> tuple[Principal, Site]:
     """The caller and its site, if it may act as one of `roles` there: else 401, 404 or
     403. A browser's state-changing request must also come from this server's own pages
-    (its Origin); with its CSRF token (app/csrf.py) that stops a cross-site form from
+    (its Origin); with its CSRF token (app/access/csrf.py) that stops a cross-site form from
     using the cookies."""
     principal = await authenticate(conn)
     if principal is None:

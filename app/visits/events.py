@@ -6,9 +6,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from app import help_calls
 from app.appointments.model import appointment_json
 from app.visits import visit_json
+from app.visits.state import help_call_json
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Event:
     room: dict[str, str] | None = None
     queue: dict[str, Any] | None = None
     appointment: dict[str, str] | None = None
-    help: dict[str, Any] | None = None  # a kiosk's call for help (app/help_calls.py)
+    help: dict[str, Any] | None = None  # a kiosk's call for help (app/desk/help_calls.py)
 
     @classmethod
     def from_stream(cls, event_id: str, fields: dict[str, str]) -> Event:
@@ -46,5 +46,5 @@ class Event:
         if self.appointment is not None:
             body["appointment"] = appointment_json(self.appointment)
         if self.help is not None:
-            body["help"] = help_calls.public(self.help)
+            body["help"] = help_call_json(self.help)
         return body

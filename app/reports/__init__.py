@@ -1,4 +1,7 @@
-"""The day's money and trail, from the per-day audit log (no personal fields).
+"""The day after the fact: its money and trail (here), its numbers and charts with their
+JSON (day_stats, charts, stats_api), and closing it at the site's hour (day_close).
+
+This module: the day's money and trail, from the per-day audit log (no personal fields).
 
 Pure: takes the audit entries (what lib.lua's `emit` wrote) and answers the rows and sums
 the report pages and the CSV show.
@@ -15,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app import timefmt
-from app.desk import PAYMENT_METHODS
+from app.desk.records import PAYMENT_METHODS
 from app.sites import Site
 from app.visits import FLAG_CLEARED, FLAG_LABELS
 

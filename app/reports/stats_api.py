@@ -7,20 +7,19 @@ themselves expired.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 
-from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app import clock, keys
-from app.auth import require
-from app.day_stats import DayStats, day_stats
+from app import clock
+from app.access.auth import require
 from app.errors import invalid
+from app.reports.day_stats import DayStats, day_stats
 from app.sites import Site
+from app.storage.store import Store
 
 DAY_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
@@ -38,16 +37,15 @@ def parse_day(raw: str | None, site: Site) -> str:
     return raw
 
 
-async def load(redis: Redis, site: Site, day: str) -> DayStats:
+async def load(store: Store, site: Site, day: str) -> DayStats:
     """The numbers of one local day of the site."""
-    raw = await redis.lrange(keys.audit(site.id, day), 0, -1)
-    return day_stats(day, (json.loads(r) for r in raw), site.tz)
+    return day_stats(day, await store.audit_log(site, day), site.tz)
 
 
 async def stats(request: Request) -> Response:
     _, site = await require(request, request.path_params["site"], ("desk",))
     day = parse_day(request.query_params.get("date"), site)
-    return JSONResponse((await load(request.app.state.redis, site, day)).to_json())
+    return JSONResponse((await load(request.app.state.store, site, day)).to_json())
 
 
 routes = [Route("/api/v1/sites/{site}/stats", stats)]

@@ -19,7 +19,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth import DEVICE_COOKIE, SESSION_COOKIE
+from app.access.auth import DEVICE_COOKIE, SESSION_COOKIE
 from app.errors import ApiError, error_response
 
 HEADER = "x-csrf-token"

@@ -8,8 +8,9 @@ from datetime import datetime
 
 from redis.asyncio import Redis
 
-from app import clock, keys, scripts
+from app import clock
 from app.sites import Site
+from app.storage import keys, scripts
 
 LIMIT = 300  # a day's appointments read for the board, earliest first
 SHOWN = ("id", "start_ms", "queue", "provider", "first_name", "last_name", "status",

@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.access.auth import require
 from app.api import only, priority_field, read_body, text_field
-from app.auth import require
-from app.desk import NOTE_MAX, DeskStore, parse_amount
+from app.desk.records import NOTE_MAX, DeskStore, parse_amount
 from app.errors import invalid
 
 PREFIX = "/api/v1/sites/{site}/visits/{visit_id}"

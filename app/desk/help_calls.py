@@ -7,33 +7,21 @@ answers is dropped after `OPEN_HOURS`, so a forgotten one does not greet the nex
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from app import clock, keys, scripts
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app import clock
+from app.access.auth import require
+from app.api import only, read_body
 from app.errors import ApiError
-
-if TYPE_CHECKING:  # the store reads calls through app.state, which imports this
-    from app.sites import Site
-    from app.store import Store
-
-OPEN_HOURS = 12
-
-
-def open_calls(raw: Mapping[str, str] | None, now_ms: int) -> tuple[dict[str, Any], ...]:
-    """The open calls from the help hash as the snapshot read it, the oldest first, less
-    those older than `OPEN_HOURS`."""
-    since = now_ms - OPEN_HOURS * 3600_000
-    calls = [c for c in (json.loads(body) for body in (raw or {}).values())
-             if c["at_ms"] >= since]
-    return tuple(sorted(calls, key=lambda c: c["at_ms"]))
-
-
-def public(call: Mapping[str, Any]) -> dict[str, Any]:
-    """A call as the API shows it (docs/api.md): which kiosk, its name, since when."""
-    return {"kiosk": call.get("kiosk"), "name": call.get("name"), "at": call.get("at")}
+from app.sites import Site
+from app.storage import keys, scripts
+from app.storage.store import Store
+from app.visits.state import HELP_OPEN_HOURS as OPEN_HOURS
 
 
 async def ask(store: Store, site: Site, kiosk: str, name: str, actor: str,
@@ -52,9 +40,22 @@ async def answer(store: Store, site: Site, kiosk: str, actor: str) -> None:
 
 
 async def _run(store: Store, site: Site, now: datetime, actor: str, args: dict[str, Any]) -> Any:
-    script = store.redis.register_script(scripts.source("help"))
-    return await scripts.call(script, {
+    return await store.run("help", {
         "help": keys.help_requests(site.id), "events": keys.events(site.id),
         "audit": keys.audit(site.id, clock.local_date(now, site.tz))},
         {**scripts.common(store.settings, now, actor), **args,
          "ttl_ms": OPEN_HOURS * 3600_000})
+
+
+# The API (docs/api.md): a board answers a call.
+
+
+async def answer_call(request: Request) -> Response:
+    principal, site = await require(request, request.path_params["site"], ("desk",))
+    only(await read_body(request), ())
+    kiosk = request.path_params["kiosk"]
+    await answer(request.app.state.store, site, kiosk, principal.actor)
+    return JSONResponse({"kiosk": kiosk, "answered": True})
+
+
+routes = [Route("/api/v1/sites/{site}/help/{kiosk}/answer", answer_call, methods=["POST"])]
