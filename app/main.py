@@ -61,9 +61,13 @@ async def redis_down(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    # Starlette still logs the exception and re-raises it to the server after this.
-    return error_response(request, ApiError(
+    # Starlette still logs the exception and re-raises it to the server after this. Its
+    # answer comes from the outermost middleware, outside SecurityHeaders: set them here.
+    response = error_response(request, ApiError(
         500, "internal", "Something went wrong on the server; it has been logged."))
+    response.headers.update(headers.security_headers(
+        request.url.path, request.app.state.settings.secure_cookies))
+    return response
 
 
 async def home(request: Request) -> Response:

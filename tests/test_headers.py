@@ -91,3 +91,21 @@ async def test_hsts_only_when_the_server_says_it_is_https_only(secure, redis_url
             r = await client.get("/login")
             assert r.status_code == 200
             assert_protected(r, secure=secure)
+
+
+async def test_an_unexpected_failure_answers_500_with_the_headers_too(settings):
+    """A 500 comes from Starlette's outermost middleware, outside SecurityHeaders."""
+    import httpx
+
+    async def broken(request):
+        raise RuntimeError("a bug")
+
+    app = create_app(settings)
+    app.router.routes.append(Route("/broken", broken))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            r = await client.get("/broken", headers={"accept": "application/json"})
+    assert r.status_code == 500
+    assert r.json()["error"] == "internal"
+    assert_protected(r)
