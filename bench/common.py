@@ -210,12 +210,33 @@ def other_cores(cpu: dict[str, float | None]) -> float | None:
     return round(busy - known, 2)
 
 
+def children(pid: int | None) -> list[int]:
+    """The child processes of `pid` (Linux /proc)."""
+    if pid is None:
+        return []
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def server_cores(cpu: dict[str, float | None]) -> float | None:
+    """The server's cores: its process and, with workers, theirs."""
+    parts = [v for k, v in cpu.items()
+             if (k == "server_cores" or k.startswith("worker")) and v is not None]
+    return round(sum(parts), 2) if parts else None
+
+
 def watched_pids(server_port: int, server_pid: int | None) -> dict[str, int | None]:
-    """The server (given, or whoever listens on its port) and, when REDIS_URL names a
+    """The server (given, or whoever listens on its port) and its workers (`worker0`…,
+    summed into the server's cores by `server_cores`) and, when REDIS_URL names a
     loopback Redis, that Redis: their CPU is reported beside the machine's."""
     from bench.serverpid import find_server_pid
 
     pids: dict[str, int | None] = {"server": server_pid or find_server_pid(server_port)}
+    for n, child in enumerate(children(pids["server"])):
+        pids[f"worker{n}"] = child  # `serve --workers N`: the pid found is the supervisor
     url = os.environ.get("REDIS_URL", "")
     if url.startswith("redis://"):
         parts = urlsplit(url)

@@ -49,6 +49,7 @@ from bench.common import (
     perf,
     raise_nofile,
     run_main,
+    server_cores,
     summary_ms,
     token_option,
     watched_pids,
@@ -340,6 +341,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     cpu = cpu_report(cpu_a, cpu_b)
     cpu["other_cores"] = other_cores(cpu)
+    cpu["server_cores"] = server_cores(cpu)  # with its workers' (after: not counted twice)
     cleanup: dict[str, int] = {}
     if not args.no_cleanup:
         called_ids = [c.visit_id for c in calls if c.kind == "call" and c.visit_id]

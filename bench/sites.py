@@ -43,6 +43,7 @@ from bench.common import (
     perf,
     raise_nofile,
     run_main,
+    server_cores,
     summary_ms,
     watched_pids,
 )
@@ -90,24 +91,6 @@ async def make_sites(prefix: str, count: int) -> tuple[list[str], dict[str, tupl
     return ids, tokens, redis
 
 
-def children(pid: int | None) -> list[int]:
-    """The child processes of `pid` (Linux /proc)."""
-    if pid is None:
-        return []
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-
-
-def server_cores(cpu: dict[str, float | None]) -> float | None:
-    """The server's cores: its process and, with workers, theirs."""
-    parts = [v for k, v in cpu.items()
-             if (k == "server_cores" or k.startswith("worker")) and v is not None]
-    return round(sum(parts), 2) if parts else None
-
-
 async def redis_commands(redis: Any) -> int:
     """Commands Redis has processed: on a Cluster, the sum over its masters."""
     from redis.asyncio.cluster import RedisCluster
@@ -145,8 +128,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     raise_nofile(args.sites * args.sockets + 1000)
     ids, tokens, redis = await make_sites(args.prefix, args.sites)
     pids = watched_pids(target.port, args.server_pid)
-    for n, child in enumerate(children(pids.get("server"))):
-        pids[f"worker{n}"] = child  # `serve --workers N`: the pid found is the supervisor
     sockets: dict[str, list[Listener]] = {}
     errors: Counter[str] = Counter()
     gate = asyncio.Semaphore(max(1, args.connect_concurrency // max(1, args.sockets)))

@@ -131,3 +131,31 @@ async def test_sites_matches_every_check_in_to_every_socket_of_its_site(
     assert r["frame_ms"]["count"] == 2 * calls, "one latency per (check-in, socket of its site)"
     assert r["drained"] == {"200": calls}, "its visits were marked left"
     assert r["idle"]["redis_commands_per_s"] is not None
+
+
+
+def test_a_servers_workers_are_watched_and_their_cpu_added() -> None:
+    """`serve --workers N`: the process on the port is a supervisor; the benchmarks watch
+    its children too and report the server's cores as the sum."""
+    from bench.common import server_cores, watched_pids
+
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys\n"
+        "kids = [subprocess.Popen(['sleep', '30']) for _ in range(2)]\n"
+        "[k.wait() for k in kids]")])
+    try:
+        for _ in range(100):
+            pids = watched_pids(0, parent.pid)
+            if len(pids) >= 3:
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+        workers = sorted(k for k in pids if k.startswith("worker"))
+        assert workers == ["worker0", "worker1"]
+        assert parent.pid not in [pids[w] for w in workers]
+    finally:
+        for child in [pids.get(w) for w in ("worker0", "worker1")]:
+            if child:
+                os.kill(child, 15)
+        parent.wait(timeout=10)
+    assert server_cores({"server_cores": 0.1, "worker0_cores": 0.2, "worker1_cores": 0.3,
+                         "redis_cores": 0.5}) == 0.6

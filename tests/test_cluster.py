@@ -10,6 +10,7 @@ slot"), so these tests fail if any of those paths mixes a site's keys with globa
 
 from __future__ import annotations
 
+import asyncio
 import html
 import os
 import subprocess
@@ -20,13 +21,17 @@ import httpx
 import pytest
 from helpers import Desk
 from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 from redis_topologies import Cluster
 from test_kiosk import Kiosk, book
+from test_live_reader import _migrate_slot
 from test_phone import token_for
 from test_websockets import listening, ws_path
 
 from app.access import auth, devices, throttle
 from app.access.auth import create_token
+from app.storage import keys, redis_client
+from app.storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -139,3 +144,59 @@ async def test_the_lobby_and_the_board_are_pushed_each_check_in(live_server, sto
         visit = await Desk(client).check_in(name="Marguerite Okonkwo")
         await lobby.wait_containing(visit["ticket"], since=seen[0])
         await board.wait_containing("Marguerite Okonkwo", since=seen[1])
+
+
+async def test_a_sites_snapshot_follows_its_slot_to_another_master(redis_cluster, store, site):
+    """The snapshot's MULTI goes straight to the master of the site's slot; when the slot
+    has moved (MOVED) it learns the new owner and reads there, and while the slot is
+    half-way between two masters (ASK) it waits for the move to end, then reads it all."""
+
+    def waiting(state) -> list[str]:
+        return [v["id"] for v in state.queue("reg").waiting]
+
+    first, _ = await store.check_in(site, "reg", actor="test")
+    assert waiting(await store.snapshot(site)) == [first["id"]]
+    await asyncio.to_thread(_migrate_slot, redis_cluster, keys.events(site.id))
+    # A write on another client, so this store's client still has the old slot map.
+    other = await redis_client.connect(redis_cluster.url)
+    try:
+        second, _ = await Store(other, store.settings).check_in(site, "reg", actor="test")
+    finally:
+        await other.aclose()
+    state = await store.snapshot(site)
+    assert waiting(state) == [first["id"], second["id"]]
+    assert state.event_id == (await store.events_after(site.id, "0", 100))[-1].id
+
+    # Half-way: the slot is MIGRATING on its owner, one visit's keys already moved.
+    slot, src, dst = await asyncio.to_thread(_start_migrating, redis_cluster,
+                                             keys.visit(site.id, first["id"]))
+    reading = asyncio.create_task(store.snapshot(site))
+    await asyncio.sleep(0.5)
+    assert not reading.done()  # a read now would miss the moved visit
+    await asyncio.to_thread(_finish_migrating, redis_cluster, slot, src, dst)
+    assert waiting(await asyncio.wait_for(reading, 10)) == [first["id"], second["id"]]
+
+
+def _start_migrating(cluster: Cluster, key: str) -> tuple[int, int, int]:
+    """Mark the slot of `key` as leaving its master for the next one and move `key` only."""
+    clients = [node.client() for node in cluster.nodes]
+    slot = key_slot(key.encode())
+    ids = [c.execute_command("CLUSTER", "MYID") for c in clients]
+    src = next(i for i, c in enumerate(clients)
+               if c.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) > 0)
+    dst = (src + 1) % len(clients)
+    clients[dst].execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[src])
+    clients[src].execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[dst])
+    clients[src].execute_command("MIGRATE", "127.0.0.1", cluster.nodes[dst].port, "", 0,
+                                 5000, "KEYS", key)
+    return slot, src, dst
+
+
+def _finish_migrating(cluster: Cluster, slot: int, src: int, dst: int) -> None:
+    clients = [node.client() for node in cluster.nodes]
+    ids = [c.execute_command("CLUSTER", "MYID") for c in clients]
+    while found := clients[src].execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+        clients[src].execute_command("MIGRATE", "127.0.0.1", cluster.nodes[dst].port, "", 0,
+                                     5000, "KEYS", *found)
+    for c in (clients[dst], clients[src], *clients):
+        c.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[dst])

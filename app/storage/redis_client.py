@@ -15,6 +15,7 @@ pipelines and `MULTI` within one hash tag included) and never look at which kind
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +23,14 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.cluster import RedisCluster as SyncRedisCluster
 from redis.connection import parse_url
+from redis.exceptions import AskError, MovedError, RedisClusterException, TryAgainError
 from redis.retry import Retry
 from redis.sentinel import Sentinel as SyncSentinel
 
@@ -149,13 +152,120 @@ async def connect(url: str, *, decode_responses: bool = True, blocking: bool = T
         return _sentinel(url, options)
     probe_options = {k: v for k, v in options.items() if k.startswith("socket_")}
     if await is_cluster(url, **probe_options):
-        return RedisCluster.from_url(url, max_connections=CLUSTER_POOL_SIZE,
-                                     **_cluster_kwargs(url, options))
+        client = Cluster.from_url(url, max_connections=CLUSTER_POOL_SIZE,
+                                  **_cluster_kwargs(url, options))
+        client.node_options = {**parse_url(url), **_cluster_kwargs(url, options)}
+        return client
     if blocking:
         pool = BlockingConnectionPool.from_url(url, max_connections=POOL_SIZE,
                                                timeout=POOL_WAIT, **options)
         return Redis.from_pool(pool)
     return Redis.from_url(url, **options)
+
+
+# A MULTI that met a moved slot, or one half-way between two masters, tries again up to
+# SLOT_TRIES times, after a wait from SLOT_WAIT doubling to SLOT_WAIT_MAX seconds (~9 s
+# in all, as long as a resharding may hold one slot half-moved).
+SLOT_TRIES = 20
+SLOT_WAIT = 0.05
+SLOT_WAIT_MAX = 0.5
+
+
+class Cluster(RedisCluster):
+    """A `RedisCluster` whose `MULTI` pipelines go to the slot's owner over a plain pool.
+
+    redis-py 8's cluster transaction pipeline resolves each queued command's slot on a
+    private event loop in a new thread, and blocks the caller's loop until it ends: a
+    site's snapshot (one `MULTI` of a few reads, run for every change) cost a thread start
+    per command and held up every other request and socket meanwhile, three times the
+    standalone CPU per check-in (profiled; see docs/architecture.md, "Keys and slots").
+    A `MULTI` holds one slot's keys anyway, so `pipeline(transaction=True)` here answers a
+    plain pipeline sent to the master that serves its first key's slot. A moved slot
+    (`MOVED`) is noted in the slot map and the pipeline tries again at its new owner; a
+    slot half-way between two masters (`ASK`, `TRYAGAIN`) cannot be read by one `MULTI`,
+    so the pipeline waits (backing off) until the move ends.
+    Pipelines without `MULTI` and single commands are redis-py's, unchanged."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The URL's and connect()'s options, for the plain clients of the masters.
+        self.node_options: dict[str, Any] = {}
+        self._node_clients: dict[tuple[str, int], Redis] = {}
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
+        if transaction and not shard_hint:
+            return SlotTransaction(self)
+        return super().pipeline(transaction, shard_hint)
+
+    def node_client(self, host: str, port: int) -> Redis:
+        """A plain client of the master at host:port, made once."""
+        client = self._node_clients.get((host, port))
+        if client is None:
+            options = {**self.node_options, "host": host, "port": port}
+            options.pop("db", None)
+            pool = BlockingConnectionPool(max_connections=POOL_SIZE, timeout=POOL_WAIT,
+                                          **options)
+            client = self._node_clients[(host, port)] = Redis.from_pool(pool)
+        return client
+
+    async def aclose(self, *args: Any, **kwargs: Any) -> None:
+        clients, self._node_clients = list(self._node_clients.values()), {}
+        for client in clients:
+            await client.aclose()
+        await super().aclose(*args, **kwargs)
+
+
+def _first_key(args: tuple[Any, ...]) -> Any:
+    """The first key of a queued command: after the name, or after EVAL's script and key
+    count; None when the command names no key."""
+    name = str(args[0]).upper()
+    if name in ("EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"):
+        return args[3] if len(args) > 3 and int(args[2]) > 0 else None
+    return args[1] if len(args) > 1 else None
+
+
+class SlotTransaction(Pipeline):
+    """A `MULTI` pipeline for one slot, sent to its master over that master's plain pool
+    (see `Cluster`). Queuing is redis-py's `Pipeline`; only `execute` differs."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(connection_pool=None, response_callbacks={}, transaction=True,
+                         shard_hint=None)
+        self.cluster = cluster
+
+    async def watch(self, *names: Any) -> Any:
+        raise RedisClusterException("WATCH on a cluster: use pipeline(transaction=False)")
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        stack = list(self.command_stack)
+        if not stack:
+            return []
+        key = _first_key(stack[0][0])
+        if key is None:
+            raise RedisClusterException("a MULTI on a cluster needs a command with a key")
+        cluster = self.cluster
+        wait = SLOT_WAIT
+        for attempt in range(SLOT_TRIES):
+            await cluster.initialize()  # at once unless never done or asked for
+            node = cluster.get_node_from_key(key)
+            client = cluster.node_client(node.host, node.port)
+            self.connection_pool = client.connection_pool
+            self.response_callbacks = client.response_callbacks
+            self.command_stack = list(stack)
+            try:
+                return await super().execute(raise_on_error)
+            except (MovedError, AskError, TryAgainError) as error:
+                if attempt == SLOT_TRIES - 1:
+                    raise
+                if isinstance(error, MovedError):
+                    # The slot's new owner, as redis-py's own commands learn it.
+                    error.host = error.host or node.host
+                    await cluster.nodes_manager.move_slot(error)
+                # ASK or TRYAGAIN: the slot's keys are moving between two masters, and
+                # one MULTI cannot read both; wait for the move to end (then MOVED).
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, SLOT_WAIT_MAX)
+        raise AssertionError("unreachable: the last try raises")
 
 
 class SentinelMaster(Redis):

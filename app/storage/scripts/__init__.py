@@ -19,6 +19,7 @@ from redis.exceptions import NoScriptError, RedisError
 from app import clock
 from app.config import Settings
 from app.errors import ApiError
+from app.storage.redis_client import SlotTransaction
 
 HERE = Path(__file__).parent
 
@@ -45,7 +46,8 @@ async def call(script: AsyncScript, keys: Mapping[str, str], args: Mapping[str, 
     writing script's `args` (from `common`) carry REDIS_WAIT_REPLICAS: when set, the script
     is followed by `WAIT` on the same connection, and answers only once that many replicas
     have the write."""
-    sharded = isinstance(client or script.registered_client, (RedisCluster, ClusterPipeline))
+    sharded = isinstance(client or script.registered_client,
+                         (RedisCluster, ClusterPipeline, SlotTransaction))
     payload = json.dumps({**args, "keys": list(keys),
                           "publish": "SPUBLISH" if sharded else "PUBLISH"})
     replicas = replicas_to_wait(script.registered_client, args.get("wait_replicas", 0))
