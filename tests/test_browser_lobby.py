@@ -381,6 +381,13 @@ async def test_the_lobby_has_no_serious_accessibility_violation_and_a_1080p_scre
     await expect(queue_column(tv, "Registration").get_by_role("heading")).to_contain_text(
         re.compile(r"7 waiting · page 1/[2-4]"))
 
+    # Each ticket's estimate stays inside its own cell: none runs into its neighbour's.
+    spill = await tv.evaluate("""() => [...document.querySelectorAll('.tickets li')]
+        .filter(li => li.offsetParent !== null)
+        .filter(li => [...li.children].some(c => c.getBoundingClientRect().right
+                                                 > li.getBoundingClientRect().right + 1))
+        .map(li => li.textContent.trim())""")
+    assert spill == []
     assert await axe_problems(tv) == []
     ARTIFACTS.mkdir(exist_ok=True)
     await tv.screenshot(path=str(ARTIFACTS / "lobby-1080p.png"))
