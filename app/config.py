@@ -213,6 +213,7 @@ class Settings:
     kiosk_ticket_seconds: int = 20
     staff_idle_minutes: float = 15
     board_undo_seconds: int = 10
+    signin_delay_ms: int = 1000
     prepared_send: bool = True
     redis_wait_replicas: int = 0
     clock_start: datetime | None = None
@@ -250,6 +251,7 @@ class Settings:
             kiosk_ticket_seconds=_int(env, "KIOSK_TICKET_SECONDS", 20, 2, 600),
             staff_idle_minutes=_minutes(env, "STAFF_IDLE_MINUTES", 15),
             board_undo_seconds=_int(env, "BOARD_UNDO_SECONDS", 10, 0, 60),
+            signin_delay_ms=_int(env, "SIGNIN_DELAY_MS", 1000, 0, 10_000),
             prepared_send=_flag(env, "PREPARED_SEND", True),
             redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", 0, 0, 16),
             clock_start=_moment(env, "CLOCK_START"),

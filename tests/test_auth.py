@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -67,7 +68,8 @@ async def app_for(settings, site, store, tmp_path) -> AsyncIterator:
 
 @pytest.fixture
 async def app(app_for):
-    return await app_for()
+    # A hundredth of the real sign-in delay: the tests that fail ten times wait 0.3 s, not 30.
+    return await app_for(SIGNIN_DELAY_MS="10")
 
 
 @pytest.fixture
@@ -178,8 +180,25 @@ def test_the_delay_per_name_grows_and_is_capped():
     delays = [throttle.signin_delay(n) for n in range(30)]
     assert delays[:SIGNIN_NAME.allowed] == [0] * SIGNIN_NAME.allowed
     assert delays[SIGNIN_NAME.allowed:SIGNIN_NAME.allowed + 3] == [1, 2, 4]
-    assert max(delays) == throttle.SIGNIN_DELAY_MAX
+    assert max(delays) == 8
     assert delays == sorted(delays)
+    assert throttle.signin_delay(SIGNIN_NAME.allowed + 1, first=0.25) == 0.5
+
+
+async def test_a_name_being_guessed_makes_its_sign_in_wait(users, app_for):
+    """After five failures for a name, even the right password waits the configured delay
+    (the guesser's tries slow down; the person gets in, a moment later)."""
+    app = await app_for(SIGNIN_DELAY_MS="400")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("127.0.0.2", 1)),
+                                 base_url="http://test") as client:
+        guesser = Browser(client)
+        for _ in range(SIGNIN_NAME.allowed):
+            assert (await guesser.sign_in(users["desk"], "guess")).status_code == 401
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://test") as client:
+        started = time.monotonic()
+        assert (await Browser(client).sign_in(users["desk"])).status_code == 303
+        assert time.monotonic() - started >= 0.4
 
 
 @pytest.mark.parametrize("change", ["password", "enable"])

@@ -85,7 +85,8 @@ async def login(request: Request) -> Response:
                      f"{throttle.minutes(wait)}, then try again."},
             status=429, retry_after=wait)
     failures = (await throttle.name_failures(redis, [name]))[name]
-    await asyncio.sleep(throttle.signin_delay(failures))
+    first = request.app.state.settings.signin_delay_ms / 1000
+    await asyncio.sleep(throttle.signin_delay(failures, first))
     session_id = None
     idle = auth.idle_limit(request.app.state.settings.staff_idle_minutes)
     if name and password and len(name) <= NAME_MAX and len(password) <= auth.PASSWORD_MAX:

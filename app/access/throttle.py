@@ -36,7 +36,7 @@ class Limit:
 SIGNIN_PAIR = Limit("signin-pair", 5, 15 * 60)  # one name from one address
 SIGNIN_ADDRESS = Limit("signin-address", 20, 15 * 60)
 SIGNIN_NAME = Limit("signin-name", 5, 15 * 60)  # only slows: see signin_delay
-SIGNIN_DELAY_MAX = 8.0  # seconds
+SIGNIN_DELAY_STEPS = 3  # the delay doubles this many times, then stays
 PAIR_ADDRESS = Limit("pair-address", 10, 15 * 60)
 
 Check = tuple[Limit, str]
@@ -52,13 +52,14 @@ def signin_checks(name: str, address: str) -> list[Check]:
     return [(SIGNIN_PAIR, f"{name}\n{address}"), (SIGNIN_ADDRESS, address)]
 
 
-def signin_delay(failures: int) -> float:
+def signin_delay(failures: int, first: float = 1.0) -> float:
     """Seconds every sign-in for a name waits before its password is checked, after
     `failures` failures in a row for that name from anywhere: none for the first few
-    (a person mistyping), then 1, 2, 4 seconds, at most SIGNIN_DELAY_MAX."""
+    (a person mistyping), then `first` (the `SIGNIN_DELAY_MS` setting, 1 s), doubling to
+    at most 8 times it."""
     if failures < SIGNIN_NAME.allowed:
         return 0.0
-    return min(2.0 ** (failures - SIGNIN_NAME.allowed), SIGNIN_DELAY_MAX)
+    return first * 2.0 ** min(failures - SIGNIN_NAME.allowed, SIGNIN_DELAY_STEPS)
 
 
 async def name_failures(redis: Redis, names: Sequence[str]) -> dict[str, int]:
