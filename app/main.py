@@ -92,7 +92,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         redis = await redis_client.connect(settings.redis_url)
         store = Store(redis, settings)
         app.state.settings = settings
-        app.state.redis = redis
         app.state.store = store
         app.state.appointments = AppointmentStore(redis, settings)
         app.state.desk = DeskStore(redis, settings)

@@ -70,7 +70,7 @@ async def other_site(store) -> AsyncIterator[str]:
 
 async def state_of(api) -> tuple:
     """What a refused request must not change: the site's stream, visits and users."""
-    redis = api.app.state.redis
+    redis = api.app.state.store.redis
     site = api.site.id
     users = sorted(u["name"] + str(u["disabled"]) for u in await auth.site_users(redis, site))
     return (await redis.xlen(keys.events(site)),

@@ -56,7 +56,7 @@ def test_the_demo_seeds_through_any_node(redis_cluster: Cluster, tmp_path: Path)
 
 
 async def test_check_in_call_room_and_done_through_the_api(api) -> None:
-    assert isinstance(api.app.state.redis, RedisCluster)
+    assert isinstance(api.app.state.store.redis, RedisCluster)
     visit = await api.check_in(name="Ana Lima")
     assert visit["status"] == "waiting" and visit["ticket"]
     called = await api.post(f"/visits/{visit['id']}/call", {"room": "room-3"})

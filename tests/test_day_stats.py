@@ -75,7 +75,7 @@ async def test_the_numbers_of_a_scripted_day(api):
 
 async def test_the_numbers_outlive_the_visits_personal_data(api):
     await script_day(api)
-    redis = api.app.state.redis
+    redis = api.app.state.store.redis
     async for key in redis.scan_iter(match=f"lq:{{{api.site.id}}}:visit:*"):
         await redis.delete(key)  # what RETENTION_DAYS does
     s = (await api.get(f"/stats?date={DAY}")).json()

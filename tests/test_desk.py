@@ -15,7 +15,7 @@ from app.storage import keys
 
 async def audit(api) -> list[dict]:
     day = clock.local_date(clock.now(), api.site.tz)
-    raw = await api.app.state.redis.lrange(keys.audit(api.site.id, day), 0, -1)
+    raw = await api.app.state.store.redis.lrange(keys.audit(api.site.id, day), 0, -1)
     return [json.loads(r) for r in raw]
 
 

@@ -46,7 +46,7 @@ async def test_help_from_the_kiosk_shows_on_the_board_until_a_psr_answers(api, k
 
 
 async def test_help_counts_from_a_kiosk_whose_session_has_timed_out(api, kiosk):
-    redis = api.app.state.redis
+    redis = api.app.state.store.redis
     for key in await redis.keys(keys.kiosk_session(api.site.id, "*")):
         await redis.delete(key)
     screen = await kiosk.tap("help")
@@ -56,7 +56,7 @@ async def test_help_counts_from_a_kiosk_whose_session_has_timed_out(api, kiosk):
 
 async def test_a_call_nobody_answered_for_twelve_hours_is_dropped(api, kiosk):
     await kiosk.tap("help")
-    redis = api.app.state.redis
+    redis = api.app.state.store.redis
     ((kiosk_id, body),) = (await redis.hgetall(keys.help_requests(api.site.id))).items()
     stale = {**json.loads(body), "at_ms": json.loads(body)["at_ms"] - 12 * 3600_000 - 1}
     await redis.hset(keys.help_requests(api.site.id), kiosk_id, json.dumps(stale))

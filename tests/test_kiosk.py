@@ -36,7 +36,7 @@ async def book(api, *, minutes: int = 5, last: str = "Núñez-García", first: s
         id="a" + uuid.uuid4().hex[:10], site=api.site.id, start=start, queue=queue,
         first_name=first, last_name=last, birth_date=born, code=code, status=status,
         provider=provider)
-    await AppointmentStore(api.app.state.redis, api.app.state.settings).save(
+    await AppointmentStore(api.app.state.store.redis, api.app.state.settings).save(
         api.site, [(0, appointment)], "test")
     return appointment
 
@@ -67,7 +67,7 @@ class Kiosk:
     async def visit(self, ticket_html: str) -> dict[str, str]:
         """The stored visit behind the ticket on the screen."""
         number = re.search(r'data-spell="(\w+)"', ticket_html).group(1)
-        redis = self.api.app.state.redis
+        redis = self.api.app.state.store.redis
         for key in await redis.keys(keys.visit(self.api.site.id, "*")):
             fields = await redis.hgetall(key)
             if fields.get("ticket") == number:
@@ -83,7 +83,7 @@ async def kiosk(api) -> Kiosk:
 
 
 async def visits(api) -> list[dict[str, str]]:
-    redis = api.app.state.redis
+    redis = api.app.state.store.redis
     return [await redis.hgetall(k) for k in await redis.keys(keys.visit(api.site.id, "*"))]
 
 
@@ -272,7 +272,7 @@ async def test_start_over_forgets_the_patient(api, kiosk):
     assert kiosk.step(welcome) == "welcome" and 'lang="en"' in welcome
     assert kiosk.api.client.cookies.get("lq_kiosk") != old_cookie
     # The old session is gone from Redis: nothing of the last patient can come back.
-    assert await api.app.state.redis.keys(keys.kiosk_session(api.site.id, "*")) != []
+    assert await api.app.state.store.redis.keys(keys.kiosk_session(api.site.id, "*")) != []
     assert kiosk.step(await kiosk.tap("confirm", answer="yes")) == "welcome"
 
 

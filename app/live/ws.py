@@ -14,6 +14,7 @@ from app.api import parse_after
 from app.errors import ApiError
 from app.live.fanout import Subscriber
 from app.sites import Site
+from app.storage.store import redis_of
 
 SESSION_ENDED = 4403  # close code: the staff session behind the socket ended
 SESSION_CHECK_SECONDS = 5.0
@@ -71,7 +72,7 @@ async def _watch_session(ws: WebSocket, sub: Subscriber, session_id: str) -> Non
     while not sub.closed:
         await asyncio.sleep(SESSION_CHECK_SECONDS)
         try:
-            alive = await session_alive(ws.app.state.redis, session_id)
+            alive = await session_alive(redis_of(ws), session_id)
         except RedisError:
             continue  # Redis away: the screens carry on, as they do for everyone
         if not alive:
