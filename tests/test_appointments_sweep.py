@@ -16,7 +16,7 @@ from redis import asyncio as aioredis
 from app import clock
 from app.appointments.schedule import import_entries
 from app.appointments.store import AppointmentStore
-from app.appointments.sweep import next_sweep, run_sweeper, sweep_once
+from app.appointments.sweep import midnight_offset, next_sweep, run_sweeper, sweep_once
 from app.config import ConfigError, Settings
 from app.sites import Site, site_from_dict
 from app.storage import due, keys
@@ -233,8 +233,13 @@ def test_the_next_sweep_is_just_past_the_next_cutoff_or_at_local_midnight() -> N
     now = at("2026-03-02T09:00:00-06:00")
     assert next_sweep(site, now, at("2026-03-02T10:00:00-06:00"), 30) == \
         at("2026-03-02T10:45:00.001000-06:00")
-    # Nothing booked later today: the next day's appointments are looked up at midnight,
-    # and so is an evening appointment whose cutoff falls after midnight.
-    assert next_sweep(site, now, None, 30) == at("2026-03-03T00:00:00-06:00")
+    # Nothing booked later today: the next day's appointments are looked up after
+    # midnight (each site at its own minute of the first ten), and so is an evening
+    # appointment whose cutoff falls after midnight.
+    midnight = at("2026-03-03T00:00:00-06:00")
+    spread = midnight_offset(site.id)
+    assert timedelta(0) <= spread < timedelta(minutes=10)
+    assert {midnight_offset(f"site-{n}") for n in range(50)} != {spread}
+    assert next_sweep(site, now, None, 30) == midnight + spread
     assert next_sweep(site, now, at("2026-03-02T23:50:00-06:00"), 30) == \
-        at("2026-03-03T00:00:00-06:00")
+        min(midnight + spread, at("2026-03-03T00:35:00.001000-06:00"))

@@ -11,6 +11,7 @@ it, so sweeps that overlap (a process that died mid-pass, the CLI) mark nothing 
 from __future__ import annotations
 
 import asyncio
+import zlib
 from datetime import datetime, time, timedelta
 
 from app.appointments.store import AppointmentStore
@@ -18,6 +19,9 @@ from app.periodic import run_due
 from app.sites import Site
 from app.storage import due
 from app.storage.store import Store
+
+# Sites look up their new day's appointments within this long after local midnight.
+MIDNIGHT_SPREAD_S = 600
 
 
 def noshow_cutoff(site: Site, now: datetime, margin_minutes: int) -> datetime:
@@ -32,13 +36,20 @@ def sweep_days(site: Site, now: datetime) -> tuple[str, str]:
     return (today - timedelta(days=1)).isoformat(), today.isoformat()
 
 
+def midnight_offset(site_id: str) -> timedelta:
+    """How long after local midnight the site looks up its new day's appointments: spread
+    over `MIDNIGHT_SPREAD_S` by its id, so that the sites of one time zone do not all ask
+    in the same minute."""
+    return timedelta(seconds=zlib.crc32(site_id.encode()) % MIDNIGHT_SPREAD_S)
+
+
 def next_sweep(site: Site, now: datetime, next_start: datetime | None,
                margin_minutes: int) -> datetime:
     """When the site next needs a sweep, given the earliest start not yet past the cutoff
-    (`next_start`): just after that appointment's cutoff, or the next local midnight if
-    sooner (a new day's appointments are looked up then)."""
+    (`next_start`): just after that appointment's cutoff, or a little after the next local
+    midnight if sooner (a new day's appointments are looked up then)."""
     midnight = datetime.combine(now.astimezone(site.tz).date() + timedelta(days=1), time(),
-                                site.tz)
+                                site.tz) + midnight_offset(site.id)
     if next_start is None:
         return midnight
     deadline = next_start + (now - noshow_cutoff(site, now, margin_minutes))
