@@ -3,8 +3,9 @@
 The live path reports through one-line calls (`events_read`, `fanout_started` and
 `fanout_done`, `redis_error`); HTTP latency is measured by `HttpMetrics`, labelled by the
 route's template (`/api/v1/sites/{site}/visits/{visit_id}`), never by the path a caller
-sent; sockets per audience, queue lengths and the longest current wait are read when
-scraped. No series carries a name, a ticket or a visit id: site and queue ids at most.
+sent; sockets per audience, queue lengths and the longest current wait are taken when
+scraped from what the process's hubs hold in memory (no Redis command). No series
+carries a name, a ticket or a visit id: site and queue ids at most.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import clock
-from app.storage import keys
 
 REGISTRY = CollectorRegistry()
 EVENTS = Counter("lobbyline_events", "Events read from the sites' streams; rate() gives "
@@ -90,28 +90,23 @@ def count_sockets(hub: Any) -> None:
         SOCKETS.labels(audience).set(n)
 
 
-async def measure_queues(store: Any) -> None:
-    """Set the queue gauges from Redis: every site's queues, read in one pipeline each."""
-    redis = store.redis
+def measure_queues(hub: Any) -> None:
+    """Set the queue gauges from the site states the process's hubs hold for their screens
+    (app/live/hub.py): no Redis command, so a scrape costs what the process follows, not
+    the number of sites. Only the sites with a screen open on this process are reported;
+    each process following a site reports the same figures (docs/operations.md). The
+    longest wait is the longest among the visits a screen lists (the first
+    `SCREEN_LIMIT` of each queue)."""
     now_ms = clock.ms(clock.now())
     QUEUE_LENGTH.clear()
     LONGEST_WAIT.clear()
-    for site_id in sorted(await redis.smembers(keys.sites())):
-        site = await store.get_site(site_id)
-        if site is None:
+    for site_id, site_hub in sorted(list(getattr(hub, "sites", {}).items())):
+        state = site_hub.state
+        if state is None:
             continue
-        async with redis.pipeline(transaction=False) as pipe:
-            for q in site.queues:
-                pipe.zrange(keys.waiting(site_id, q.id), 0, -1)
-            waiting = await pipe.execute()
-        async with redis.pipeline(transaction=False) as pipe:
-            for ids in waiting:
-                for visit_id in ids:
-                    pipe.hget(keys.visit(site_id, visit_id), "checked_in_ms")
-            arrived = iter(await pipe.execute())
-        for q, ids in zip(site.queues, waiting, strict=True):
-            times = [int(t) for t in (next(arrived) for _ in ids) if t]
-            QUEUE_LENGTH.labels(site_id, q.id).set(len(ids))
+        for q in state.queues:
+            times = [int(v["checked_in_ms"]) for v in q.waiting if v.get("checked_in_ms")]
+            QUEUE_LENGTH.labels(site_id, q.id).set(q.total)
             LONGEST_WAIT.labels(site_id, q.id).set(
                 max(0.0, (now_ms - min(times)) / 1000) if times else 0)
 
@@ -119,7 +114,7 @@ async def measure_queues(store: Any) -> None:
 async def metrics(request: Request) -> Response:
     app = request.app
     count_sockets(app.state.hub)
-    await measure_queues(app.state.store)
+    measure_queues(app.state.hub)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import random
 import re
+import time
 from collections import Counter
 from typing import Any
 
@@ -101,6 +104,35 @@ async def redis_commands(redis: Any) -> int:
     return int((await redis.info("stats"))["total_commands_processed"])
 
 
+async def monitor_commands(url: str, stop: asyncio.Event) -> Counter[str]:
+    """Until `stop`, the commands Redis runs on `url`'s database, by name (MONITOR): on a
+    Redis shared with other databases' clients, the server's own commands alone. Commands
+    run inside Lua scripts are counted apart, as `lua:NAME`. Standalone or Sentinel only."""
+    from redis.asyncio import Redis
+
+    # A quiet window may pass without a command: no read timeout.
+    client = Redis.from_url(url, decode_responses=True, socket_timeout=3600)
+    db = str(client.connection_pool.connection_kwargs.get("db", 0))
+    seen: Counter[str] = Counter()
+    try:
+        async with client.monitor() as m:
+            async def listen() -> None:
+                async for entry in m.listen():
+                    if str(entry.get("db")) == db:
+                        name = entry["command"].split(" ", 1)[0].upper()
+                        lua = entry.get("client_type") == "lua"
+                        seen[("lua:" if lua else "") + name] += 1
+
+            task = asyncio.create_task(listen())
+            await stop.wait()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        await client.aclose()
+    return seen
+
+
 class Pool:
     """Keep-alive HTTP connections, one per request in flight, reused."""
 
@@ -150,9 +182,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             raise BenchError(f"no socket opened: {dict(errors)}")
 
         await asyncio.sleep(args.settle)
+        watch_stop = asyncio.Event()
+        watching = (asyncio.create_task(monitor_commands(os.environ["REDIS_URL"], watch_stop))
+                    if args.monitor else None)
         cmd0, cpu0 = await redis_commands(redis), cpu_sample(pids)
         await asyncio.sleep(args.idle)
         cpu1, cmd1 = cpu_sample(pids), await redis_commands(redis)
+        watch_stop.set()
+        seen = await watching if watching is not None else None
         idle_cpu = cpu_report(cpu0, cpu1)
         idle_cpu["other_cores"] = other_cores(idle_cpu)
         idle_cpu["server_cores"] = server_cores(idle_cpu)
@@ -179,7 +216,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         tasks = []
         load0 = cpu_sample(pids)
-        t0 = perf()
+        t0, load_started = perf(), time.time()
         at = 0.0
         while True:
             at += rng.expovariate(args.rate)
@@ -196,6 +233,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         load_cpu["server_cores"] = server_cores(load_cpu)
 
         latencies: list[float] = []
+        slowest: list[tuple[float, float]] = []  # (latency, seconds into the load window)
         missed = pairs = 0
         messages = {id(sock): [m for m in sock.messages()[0] if m.opcode == 0x1]
                     for socks in sockets.values() for sock in socks}
@@ -211,6 +249,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     missed += 1
                 else:
                     latencies.append(hit.at - call["sent"])
+                    slowest.append((hit.at - call["sent"], call["sent"] - t0))
 
         statuses = Counter(str(c.get("status", c.get("error", "?"))) for c in calls)
         drained = Counter()
@@ -237,11 +276,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "sockets": {"per_site": args.sockets, "open": opened, "failed": sum(errors.values()),
                         "errors": dict(errors.most_common(5)), "connect_s": round(connect_s, 1)},
             "idle": {"seconds": args.idle, "cpu": idle_cpu,
-                     "redis_commands_per_s": None if idle_cmds is None else round(idle_cmds, 1)},
+                     "redis_commands_per_s": None if idle_cmds is None else round(idle_cmds, 1),
+                     "db_commands": None if seen is None else _db_commands(seen, args.idle)},
             "load": {"rate": args.rate, "duration_s": args.duration, "calls": len(calls),
+                     "started_unix": round(load_started, 1),
                      "statuses": dict(statuses), "cpu": load_cpu},
             "http_ms": summary_ms(c["done"] - c["sent"] for c in calls if "done" in c),
             "frame_ms": summary_ms(latencies),
+            "slowest": [{"ms": round(lat * 1000, 1), "at_s": round(at_s, 1)}
+                        for lat, at_s in sorted(slowest, reverse=True)[:8]],
             "missed": {"pairs": missed, "of_pairs": pairs},
             "drained": dict(drained),
         }
@@ -250,6 +293,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for sock in socks:
                 sock.close()
         await redis.aclose()
+
+
+def _db_commands(seen: Counter[str], seconds: float) -> dict[str, Any]:
+    """MONITOR's count on the server's database: per second, and the commonest names."""
+    sent = sum(n for name, n in seen.items() if not name.startswith("lua:"))
+    in_lua = sum(seen.values()) - sent
+    return {"per_s": round(sent / seconds, 2), "in_scripts_per_s": round(in_lua / seconds, 2),
+            "total": sent, "top": dict(seen.most_common(8))}
 
 
 def _cores(value: float | None) -> str:
@@ -265,6 +316,10 @@ def report(r: dict[str, Any]) -> str:
         f"  idle {idle['seconds']} s: server {_cores(ic.get('server_cores'))} cores, "
         f"Redis {_cores(ic.get('redis_cores'))} cores, {fmt(idle['redis_commands_per_s'])} "
         f"Redis commands/s (other load on the machine {_cores(ic.get('other_cores'))} cores)",
+        *([] if idle.get("db_commands") is None else [
+            f"  idle, on the server's database (MONITOR): {idle['db_commands']['per_s']} "
+            f"commands/s (+{idle['db_commands']['in_scripts_per_s']}/s inside scripts), "
+            f"{idle['db_commands']['total']} in all; {idle['db_commands']['top']}"]),
         f"  load: {load['calls']} check-ins at {load['rate']}/s for {load['duration_s']} s "
         f"{load['statuses']}; server {_cores(lc.get('server_cores'))} cores, Redis "
         f"{_cores(lc.get('redis_cores'))} (other {_cores(lc.get('other_cores'))})",
@@ -272,6 +327,9 @@ def report(r: dict[str, Any]) -> str:
         f"  call -> frame p50/p95/p99/max {fmt(f['p50'])}/{fmt(f['p95'])}/{fmt(f['p99'])}/"
         f"{fmt(f['max'])} ms over {f['count']} (call, socket) pairs",
         f"  missed (call, socket) pairs: {r['missed']['pairs']} of {r['missed']['of_pairs']}",
+        f"  slowest pairs (ms @ seconds into the load, which began at unix "
+        f"{load.get('started_unix')}): " + ", ".join(
+            f"{w['ms']:g} @ {w['at_s']:g}" for w in r.get("slowest", [])),
     ])
 
 
@@ -294,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connect-concurrency", type=int, default=60,
                    help="sockets connecting at once")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--monitor", action="store_true",
+                   help="also count the idle window's commands on REDIS_URL's database "
+                        "with MONITOR (a Redis shared with other clients)")
     p.add_argument("--server-pid", type=int, help="the server's pid (found from --url if not)")
     p.add_argument("--no-drain", dest="drain", action="store_false",
                    help="keep the check-ins' visits waiting")

@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import wait_for
 from redis import asyncio as aioredis
 
 from app import clock
 from app.appointments.schedule import import_entries
 from app.appointments.store import AppointmentStore
-from app.appointments.sweep import run_sweeper, sweep_once
+from app.appointments.sweep import midnight_offset, next_sweep, run_sweeper, sweep_once
 from app.config import ConfigError, Settings
-from app.sites import Site
-from app.storage import keys
+from app.sites import Site, site_from_dict
+from app.storage import due, keys
 from app.storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,3 +171,75 @@ async def test_run_sweeper_sweeps_every_site_until_stopped(
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
+
+
+async def test_a_site_created_after_the_sweeper_started_is_swept(
+        store: Store, settings: Settings, site: Site) -> None:
+    stop = asyncio.Event()
+    appts = AppointmentStore(store.redis, settings)
+    task = asyncio.create_task(run_sweeper(store, appts, settings.noshow_margin_minutes, stop,
+                                           interval_s=0.05))
+    later = replace(site, id=site.id + "l")
+    try:
+        await asyncio.sleep(0.1)  # the sweeper has made a pass or two without it
+        await store.save_site(later)
+        await import_entries(store.redis, settings, later, [
+            booked(later, "missed", clock.now() - timedelta(hours=2))])
+
+        async def marked() -> bool:
+            return (await appts.get(later, "missed")).status == "noshow"
+
+        await wait_for(marked)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await store.redis.srem(keys.sites(), later.id)
+        async for key in store.redis.scan_iter(match=f"lq:{{{later.id}}}:*"):
+            await store.redis.delete(key)
+
+
+async def test_a_site_is_next_swept_at_its_next_appointments_deadline(
+        store: Store, settings: Settings, site: Site) -> None:
+    now = clock.now()
+    start = now + timedelta(minutes=5)
+    if clock.local_date(start, site.tz) != clock.local_date(now, site.tz):
+        start = now - timedelta(minutes=5)  # just before midnight: keep it today
+    await import_entries(store.redis, settings, site, [booked(site, "next", start)])
+    schedule = due.Schedule(store.redis, due.SWEEP)
+    assert await schedule.next_at(site.id) <= clock.ms(clock.now())  # the import made it due
+    stop = asyncio.Event()
+    appts = AppointmentStore(store.redis, settings)
+    task = asyncio.create_task(run_sweeper(store, appts, MARGIN, stop, interval_s=0.05))
+    try:
+        deadline = start + timedelta(minutes=site.arrival_late_minutes + MARGIN,
+                                     milliseconds=1)
+
+        async def scheduled() -> bool:
+            return await schedule.next_at(site.id) == clock.ms(
+                next_sweep(site, clock.now(), start, MARGIN))
+
+        await wait_for(scheduled)
+        assert await schedule.next_at(site.id) <= clock.ms(deadline)
+        assert (await appts.get(site, "next")).status == "booked"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+def test_the_next_sweep_is_just_past_the_next_cutoff_or_at_local_midnight() -> None:
+    site = site_from_dict({"id": "x", "timezone": "America/Chicago", "arrival_late_minutes": 15,
+                           "queues": [{"id": "q", "name": "Q", "prefix": "A"}]})
+    at = datetime.fromisoformat
+    now = at("2026-03-02T09:00:00-06:00")
+    assert next_sweep(site, now, at("2026-03-02T10:00:00-06:00"), 30) == \
+        at("2026-03-02T10:45:00.001000-06:00")
+    # Nothing booked later today: the next day's appointments are looked up after
+    # midnight (each site at its own minute of the first ten), and so is an evening
+    # appointment whose cutoff falls after midnight.
+    midnight = at("2026-03-03T00:00:00-06:00")
+    spread = midnight_offset(site.id)
+    assert timedelta(0) <= spread < timedelta(minutes=10)
+    assert {midnight_offset(f"site-{n}") for n in range(50)} != {spread}
+    assert next_sweep(site, now, None, 30) == midnight + spread
+    assert next_sweep(site, now, at("2026-03-02T23:50:00-06:00"), 30) == \
+        min(midnight + spread, at("2026-03-03T00:35:00.001000-06:00"))

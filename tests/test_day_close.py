@@ -14,9 +14,15 @@ from datetime import datetime, timedelta
 from helpers import wait_for
 
 from app import clock
-from app.reports.day_close import DayCloser, closing_moment, is_due, run_closer
+from app.reports.day_close import (
+    DayCloser,
+    closing_moment,
+    is_due,
+    next_close,
+    run_closer,
+)
 from app.sites import site_from_dict
-from app.storage import keys
+from app.storage import due, keys
 
 
 async def test_open_visits_become_left_and_no_index_keeps_them(api, store, settings):
@@ -91,6 +97,9 @@ async def test_the_scheduled_close_takes_the_open_visits_from_before_closing_tim
                            clock.ms(clock.now() - timedelta(days=1)))
     today = await api.check_in(name="Arrived Today")
     await store.redis.delete(keys.day_closed(site.id, clock.local_date(clock.now(), site.tz)))
+    # The app's own closer may have closed the day meanwhile (save_site made it due): the
+    # day is open again, so the close is due again.
+    await due.due_now(store.redis, site.id, (due.CLOSE,))
 
     stop = asyncio.Event()
     closer = asyncio.create_task(run_closer(store, DayCloser(store.redis, settings), stop,
@@ -122,6 +131,38 @@ def test_the_close_is_due_from_the_sites_local_closing_time():
     # 02:30 UTC is still the evening of the 2nd in Chicago: that day's 20:00 is the cut.
     assert closing_moment(site, datetime.fromisoformat("2026-03-03T02:30:00+00:00")) == \
         datetime.fromisoformat("2026-03-02T20:00:00-06:00")
+
+
+def test_the_close_is_next_due_at_the_next_local_closing_time():
+    site = site_from_dict({"id": "x", "timezone": "America/Chicago", "day_close": "20:00",
+                           "queues": [{"id": "q", "name": "Q", "prefix": "A"}]})
+    at = datetime.fromisoformat
+    assert next_close(site, at("2026-03-02T08:00:00-06:00")) == at("2026-03-02T20:00:00-06:00")
+    assert next_close(site, at("2026-03-02T20:00:00-06:00")) == at("2026-03-03T20:00:00-06:00")
+    # Across the spring change of clocks: still 20:00 local, now an hour nearer in UTC.
+    assert next_close(site, at("2026-03-07T21:00:00-06:00")) == at("2026-03-08T20:00:00-05:00")
+
+
+async def test_the_closer_schedules_the_next_close(api, store, settings):
+    """After a pass the site's close waits for its next closing time; saving the site (its
+    closing hour changed, say) makes it due at once."""
+    site = replace(api.site, day_close="23:59")
+    await store.save_site(site)
+    schedule = due.Schedule(store.redis, due.CLOSE)
+    assert await schedule.next_at(site.id) <= clock.ms(clock.now())
+    stop = asyncio.Event()
+    closer = asyncio.create_task(run_closer(store, DayCloser(store.redis, settings), stop,
+                                            interval_s=0.05))
+    try:
+        expected = clock.ms(next_close(site, clock.now()))
+
+        async def scheduled() -> bool:
+            return await schedule.next_at(site.id) == expected
+
+        await wait_for(scheduled)
+    finally:
+        stop.set()
+        await closer
 
 
 async def _audit(r, site_id, day):

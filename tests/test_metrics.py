@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import httpx
 import test_websockets as live
 from prometheus_client.parser import text_string_to_metric_families
 from test_websockets import listening, ws_path
+
+from app.storage import keys
 
 # The WebSocket tests' fixtures: a real server, tokens, a desk client.
 server, tokens, desk = live.server, live.tokens, live.desk
@@ -30,13 +33,25 @@ async def scrape(server) -> str:
     return r.text
 
 
-async def test_metrics_expose_each_series_after_real_traffic(server, site, tokens, desk):
-    async with listening(server, ws_path(site.id, "lobby"), tokens["display"]) as lobby:
-        await lobby.wait_for(bool)
-        visit = await desk.check_in("reg", name=NAME)
-        await lobby.wait_containing(visit["ticket"], since=1)
-        await desk.check_in("reg", name="Second Patient")
-        text = await scrape(server)
+async def test_metrics_expose_each_series_after_real_traffic(server, site, tokens, desk,
+                                                            store):
+    # A site with patients waiting that no screen of this server follows: its queues are
+    # not read (a scrape costs what the process follows, not every site).
+    unfollowed = replace(site, id=site.id + "u")
+    await store.save_site(unfollowed)
+    await store.check_in(unfollowed, "reg", actor="test")
+    try:
+        async with listening(server, ws_path(site.id, "lobby"), tokens["display"]) as lobby:
+            await lobby.wait_for(bool)
+            visit = await desk.check_in("reg", name=NAME)
+            await lobby.wait_containing(visit["ticket"], since=1)
+            second = await desk.check_in("reg", name="Second Patient")
+            await lobby.wait_containing(second["ticket"], since=1)
+            text = await scrape(server)
+    finally:
+        await store.redis.srem(keys.sites(), unfollowed.id)
+        async for key in store.redis.scan_iter(match=f"lq:{{{unfollowed.id}}}:*"):
+            await store.redis.delete(key)
 
     got = samples(text)
     assert got[("lobbyline_sockets", (("audience", "lobby"),))] == 1
@@ -48,6 +63,7 @@ async def test_metrics_expose_each_series_after_real_traffic(server, site, token
     assert got[("lobbyline_queue_length", (("queue", "reg"), ("site", site.id)))] == 2
     assert got[("lobbyline_queue_length", (("queue", "lab"), ("site", site.id)))] == 0
     assert got[("lobbyline_longest_wait_seconds", (("queue", "reg"), ("site", site.id)))] >= 0
+    assert not [k for k in got if ("site", unfollowed.id) in k[1]]
     assert got[("lobbyline_redis_errors_total", (("where", "http"),))] == 0
     # No name, ticket or visit id: the routes are templates, the labels ids of sites.
     for secret in ("Zebulon", visit["ticket"], visit["id"]):

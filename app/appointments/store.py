@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
@@ -27,7 +27,7 @@ from app.appointments.model import (
 )
 from app.config import Settings
 from app.sites import Site
-from app.storage import keys, scripts
+from app.storage import due, keys, scripts
 
 SCRIPT = scripts.source("appointments")
 
@@ -97,6 +97,8 @@ class AppointmentStore:
             results = await pipe.execute(raise_on_error=False)
         if replicas:
             await scripts.check_acknowledged(self.redis, results.pop(), replicas)
+        # The sweep works out when the site is next due from what is stored now.
+        await due.due_now(self.redis, site.id, (due.SWEEP,))
         imported = updated = 0
         errors: list[dict[str, Any]] = []
         for (index, appt), result in zip(items, results, strict=True):
@@ -213,3 +215,14 @@ class AppointmentStore:
         return await scripts.call(self._script, keys_, {
             **scripts.common(self.settings, now, actor), "op": "noshow",
             "cutoff_ms": str(clock.ms(cutoff))})
+
+    async def next_start(self, site: Site, days: Sequence[str],
+                         since: datetime) -> datetime | None:
+        """The earliest start at or after `since` among the appointments of `days` (local
+        dates), whatever their status; None when there is none."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for day in days:
+                pipe.zrangebyscore(keys.appointments_day(site.id, day), clock.ms(since),
+                                   "+inf", start=0, num=1, withscores=True)
+            found = [int(score) for rows in await pipe.execute() for _, score in rows]
+        return datetime.fromtimestamp(min(found) / 1000, UTC) if found else None

@@ -1,8 +1,10 @@
 """Closing the day: at the site's `day_close` hour every visit still open becomes `left`
 ("day closed"), is counted in the day's numbers, and leaves every index.
 
-One run of day_close.lua per site and day; it marks the day closed in the same step, so
-any number of processes may run the closer at once and the day closes once.
+The close is scheduled for the site's next closing time (app/periodic.py: one process
+takes it when due; saving the site works it out again). One run of day_close.lua per site
+and day; it marks the day closed in the same step, so closes that overlap (a process that
+died mid-pass, the CLI) close the day once.
 `python -m app day close --site S` closes now (again, if needed: it is harmless).
 """
 
@@ -10,15 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from redis.asyncio import Redis
 
 from app import clock
 from app.config import Settings
-from app.periodic import every_site
+from app.periodic import run_due
 from app.sites import Site
-from app.storage import keys, scripts
+from app.storage import due, keys, scripts
 from app.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,16 @@ def closing_moment(site: Site, now: datetime) -> datetime:
     closer's next pass, or after a restart, is not sent away by a close that was due
     earlier."""
     return datetime.combine(now.astimezone(site.tz).date(), close_time(site), site.tz)
+
+
+def next_close(site: Site, now: datetime) -> datetime:
+    """When the site's close is next due: today's closing time if still ahead, else
+    tomorrow's."""
+    today = closing_moment(site, now)
+    if now < today:
+        return today
+    tomorrow = now.astimezone(site.tz).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, close_time(site), site.tz)
 
 
 class DayCloser:
@@ -91,15 +103,16 @@ class DayCloser:
 
 async def run_closer(store: Store, closer: DayCloser, stop: asyncio.Event,
                      interval_s: float = 60.0) -> None:
-    """Close each site's day once its closing time has passed, checking every
-    `interval_s` seconds until `stop` is set (a task in the lifespan, like the no-show
-    sweep; app/periodic.py)."""
+    """Close each site's day once its closing time has passed, looking for closes that are
+    due every `interval_s` seconds until `stop` is set (a task in the lifespan, like the
+    no-show sweep; app/periodic.py)."""
 
-    async def close_if_due(site: Site, now: datetime) -> None:
+    async def close_if_due(site: Site, now: datetime) -> datetime:
         if is_due(site, now):
             closed = await closer.close(site, now, before=closing_moment(site, now),
                                         only_once=True)
             if closed is not None:
                 log.info("site %s: day closed, %d open visits left", site.id, closed)
+        return next_close(site, now)
 
-    await every_site(store, close_if_due, stop, interval_s, "day close")
+    await run_due(store, due.CLOSE, close_if_due, stop, interval_s, "day close")

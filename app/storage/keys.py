@@ -188,3 +188,9 @@ def devices_seen(site_id: str) -> str:
 def day_closed(site_id: str, date: str) -> str:
     """Set once when the local day has been closed (visits still open became `left`)."""
     return _k(site_id, "closed", date)
+
+
+def due(kind: str) -> str:
+    """Sorted set of site ids scored by when each next needs one kind of periodic work
+    (`sweep`, `close`), in epoch ms: global, read and written by app/storage/due.py only."""
+    return "lq:due:" + kind

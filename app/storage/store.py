@@ -22,7 +22,7 @@ from app import clock
 from app.config import Settings
 from app.errors import ApiError, invalid, not_found
 from app.sites import Site, site_from_stored
-from app.storage import keys, scripts
+from app.storage import due, keys, scripts
 from app.visits import MOVES, estimates, expected, visit_json
 from app.visits.events import Event
 from app.visits.state import SiteState, parse_snapshot
@@ -75,6 +75,8 @@ class Store:
                 site.to_dict()), "site_id": s, "queue_ids": [q.id for q in site.queues],
              "room_ids": [r.id for r in site.rooms]},
         )
+        # Its periodic work is worked out afresh: a new site, another closing hour.
+        await due.due_now(self.redis, s)
 
     async def ping(self) -> None:
         """Raise RedisError (or OSError) unless Redis answers."""
