@@ -553,6 +553,11 @@ async def test_no_step_leaves_a_band_of_empty_screen(browser, server, site, stor
     await book(store, settings, site, minutes=-5, last="Okonkwo", born="1955-12-24")
     await book(store, settings, site, minutes=20, last="Okonkwo", born="1955-12-24",
                provider="Dr. Abebe", queue="lab")
+    # Two services open (the lab closed): the fewer the choices, the more room to fill.
+    token = await create_token(store.redis, site.id, "desk")
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1/sites/{site.id}",
+                                 headers={"Authorization": f"Bearer {token}"}) as api:
+        assert (await api.post("/queues/lab", json={"open": False})).status_code == 200
     ctx = await browser.new_context(viewport=size, device_scale_factor=1)
     page = await paired_kiosk(ctx, server, site, store)
     bands: dict[str, dict[str, Any]] = {}
@@ -567,6 +572,7 @@ async def test_no_step_leaves_a_band_of_empty_screen(browser, server, site, stor
         await measure("welcome")
         await tap(page, "I'm a walk-in")
         await heading(page, "What are you here for?")
+        await expect(page.get_by_role("button", name=re.compile("^Lab"))).to_have_count(0)
         await measure("services")
         await page.get_by_role("button", name=re.compile("^Registration")).click()
         await heading(page, "Your name (optional)")
