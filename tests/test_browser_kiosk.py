@@ -77,7 +77,11 @@ async def paired_kiosk(context, server, site, store) -> Page:
     await page.get_by_role("button", name="Pair").click()
     await expect(page).to_have_url(re.compile(rf"/sites/{site.id}/kiosk$"))
     await heading(page, "Welcome. Please check in here.")
-    await page.wait_for_function("window.htmx !== undefined")
+    # (not wait_for_function: it polls through eval, which the page's CSP refuses)
+    for _ in range(100):
+        if await page.evaluate("() => window.htmx !== undefined"):
+            break
+        await page.wait_for_timeout(50)
     return page
 
 
