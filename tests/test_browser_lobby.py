@@ -397,10 +397,16 @@ async def test_the_lobby_has_no_serious_accessibility_violation_and_a_1080p_scre
     await tv.wait_for_timeout(300)
     assert await broken_ranges(tv) == []
     await tv.screenshot(path=str(ARTIFACTS / "lobby-4k.png"))
-    # A 5:4 screen has the narrowest columns for its height: still whole.
+    # A 5:4 screen has the narrowest columns for its height: still whole, and the recent
+    # calls' rooms not cut short (the three rows are set smaller together).
     await tv.set_viewport_size({"width": 1280, "height": 1024})
     await tv.wait_for_timeout(300)
     assert await broken_ranges(tv) == []
+    cut_rooms = await tv.evaluate("""() => [...document.querySelectorAll(
+        '.recent-calls tr:not([hidden]) .where')]
+        .filter(td => td.scrollWidth > td.clientWidth + 1).map(td => td.textContent)""")
+    assert cut_rooms == []
+    await tv.screenshot(path=str(ARTIFACTS / "lobby-5x4.png"))
 
 
 async def broken_ranges(tv: Page) -> list[str]:
@@ -492,6 +498,11 @@ async def test_a_long_message_never_covers_the_call_at_any_screen_size(
             "p => p.scrollHeight > p.clientHeight + 1 || p.scrollWidth > p.clientWidth + 1")
         assert not cut, (width, height)
         assert text_box["y"] + text_box["height"] <= height
+        # Nor is the called ticket (a 5:4 screen's panel is narrower for its height).
+        ticket = hero.locator(".ticket")
+        assert await ticket.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), (width, height)
+        assert await ticket.evaluate("""e => e.getBoundingClientRect().right
+            <= e.closest('.hero').getBoundingClientRect().right + 1"""), (width, height)
         # The call's room is not cut off by its own panel either.
         room = hero.locator(".where")
         assert await room.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), (width, height)
