@@ -23,7 +23,8 @@ class SiteError(ValueError):
     """The site's configuration is invalid; the message says where."""
 
 
-def _name_in(name: str, names: tuple[tuple[str, str], ...], lang: str) -> str:
+def translated(name: str, names: tuple[tuple[str, str], ...], lang: str) -> str:
+    """`name` in `lang` ("es-MX" reads "es") when `names` gives it, else `name` itself."""
     wanted = (lang or "").split("-")[0].lower()
     return next((text for code, text in names if code == wanted), name)
 
@@ -38,7 +39,7 @@ class Queue:
 
     def name_in(self, lang: str) -> str:
         """The queue's name in `lang` when the site gives one, else its name."""
-        return _name_in(self.name, self.names, lang)
+        return translated(self.name, self.names, lang)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Room:
 
     def name_in(self, lang: str) -> str:
         """The room's name in `lang` when the site gives one, else its name."""
-        return _name_in(self.name, self.names, lang)
+        return translated(self.name, self.names, lang)
 
 
 def _names(value: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -93,6 +94,12 @@ class Site:
 
     def room(self, room_id: str) -> Room | None:
         return next((r for r in self.rooms if r.id == room_id), None)
+
+    @property
+    def language(self) -> str:
+        """The site's own language (`language = "es"`), English by default: the lobby's
+        and the board's, whose queue and room names are shown in it."""
+        return str(self.extra.get("language") or "en")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

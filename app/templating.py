@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import gettext as gettext_module
+import re
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.templating import Jinja2Templates
 
 from app.visits import estimates
@@ -61,6 +63,20 @@ def language(code: str) -> Iterator[None]:
 
 # The estimate macro (estimate_macros.html) asks the maths which ranges read "No wait".
 env.globals["no_wait"] = estimates.no_wait
+
+# A wait's range with its unit at the end of its wording: "0\u201322 min" (an en dash),
+# "60+ min", whatever the language's words before it.
+RANGE_RE = re.compile(r"(\d+(?:\u2013\d+|\+)(?:\s|&nbsp;)+\S+)$")
+
+
+def whole_range(text: Any) -> Markup:
+    """A wait's wording with its range in `<span class="range">`, which a screen keeps on
+    one line ("About" may wrap above it, never the range's dash away from its end)."""
+    escaped = Markup.escape(text)
+    return Markup(RANGE_RE.sub(r'<span class="range">\1</span>', str(escaped), count=1))
+
+
+env.filters["whole_range"] = whole_range
 env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
 
 

@@ -2,7 +2,8 @@
 
 A site writes times on a 12-hour clock ("3:05 PM") or a 24-hour one ("15:05"): its
 `time_format = "12h"` or `"24h"`, by default 12-hour for an English-speaking site and
-24-hour otherwise. Pure.
+24-hour otherwise. A day ("Nov 27", "27 nov") is written as the site's language writes it
+(Babel's CLDR data). Pure.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_skeleton
 
 TIME_FORMATS = ("12h", "24h")
 
@@ -41,3 +45,18 @@ def site_clock_ms(ms: int | str | None, site: Any, seconds: bool = False) -> str
     if not ms:
         return ""
     return site_clock(datetime.fromtimestamp(int(ms) / 1000, UTC), site, seconds)
+
+
+def site_locale(site: Any) -> Locale:
+    """The Babel locale of the site's language (`language`), English if Babel has none."""
+    code = str(site.extra.get("language") or "en").replace("-", "_")
+    try:
+        return Locale.parse(code)
+    except (ValueError, TypeError, UnknownLocaleError):
+        return Locale.parse("en")
+
+
+def site_day(moment: datetime, site: Any) -> str:
+    """The day of `moment` in the site's time zone, its month abbreviated, in the site's
+    language and order: "Nov 27" (en), "27 nov" (es), "27. Nov." (de)."""
+    return format_skeleton("MMMd", moment.astimezone(site.tz), locale=site_locale(site))

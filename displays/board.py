@@ -9,8 +9,9 @@ timestamps in the markup.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from babel import Locale, UnknownLocaleError
 from starlette.requests import Request
@@ -19,11 +20,13 @@ from starlette.routing import Route
 
 from app.access.screens import screen_access
 from app.desk.records import PAYMENT_METHODS
-from app.sites import Site
+from app.sites import Queue, Room, Site
 from app.templating import macro, templates
 from app.timefmt import hour12, site_clock_ms
 from app.visits import DESK_REASONS, FLAG_CLEARED, FLAG_LABELS, MOVES, PRIORITIES
-from app.visits.state import SiteState
+from app.visits.state import QueueState, RoomState, SiteState
+
+T = TypeVar("T", Queue, Room, QueueState, RoomState)
 
 MACROS = "board_macros.html"
 CLEARED = FLAG_CLEARED
@@ -44,7 +47,7 @@ def language_mark(code: str, site: Site) -> dict[str, str] | None:
     """The patient's language beside their name, when it is not the site's own:
     {"code": "ES", "name": "Spanish"}; None otherwise."""
     code = code.strip()
-    ours = str(site.extra.get("language", "en"))
+    ours = site.language
     if not code or code.split("-")[0].lower() == ours.split("-")[0].lower():
         return None
     try:
@@ -74,7 +77,8 @@ def row(v: Mapping[str, Any], site: Site, appts: Mapping[str, Mapping[str, str]]
     return {
         "id": v.get("id"), "ticket": v.get("ticket"), "queue": v.get("queue"),
         "status": status, "name": v.get("name") or "", "priority": int(v.get("priority") or 0),
-        "chips": chips, "room": room.name if room else "", "note": v.get("note") or "",
+        "chips": chips, "room": room.name_in(site.language) if room else "",
+        "note": v.get("note") or "",
         "copay_cents": int(v.get("copay_cents") or 0),
         "since_ms": v.get("called_ms") if status == "called" else v.get("checked_in_ms"),
         "recall_due_ms": int(v["called_ms"]) + RECALL_AFTER_MS
@@ -88,24 +92,37 @@ def row(v: Mapping[str, Any], site: Site, appts: Mapping[str, Mapping[str, str]]
     }
 
 
+def in_site_language(things: Iterable[T], site: Site) -> list[T]:
+    """Queues or rooms (configured or live) named as the site translates them into its
+    own language (`names`), the language the board is read in."""
+    out = []
+    for thing in things:
+        config = site.queue(thing.id) if isinstance(thing, (Queue, QueueState)) \
+            else site.room(thing.id)
+        out.append(replace(thing, name=config.name_in(site.language)) if config else thing)
+    return out
+
+
 def context(state: SiteState) -> dict[str, Any]:
     """What the board's page and its fragments are rendered from."""
     site = state.site
     appts = {a["id"]: a for a in state.appointments}
     queues = [(q, [{**row(v, site, appts, i), "eta": q.eta(i)}
                    for i, v in enumerate(q.waiting, start=1)])
-              for q in state.queues]
+              for q in in_site_language(state.queues, site)]
     active = [row(v, site, appts) for v in state.active]
     expected = [{**a, "time": local_hm(a.get("start_ms"), site)}
                 for a in state.appointments if a.get("status") == "booked"]
-    long_queues = [q for q in state.queues
+    long_queues = [q for q, _ in queues
                    if site.alert_queue_length and q.total > site.alert_queue_length]
     return {
-        "site": site, "queues": queues, "active": active, "rooms": state.rooms,
+        "site": site, "queues": queues, "active": active,
+        "rooms": in_site_language(state.rooms, site),
         "expected": expected, "long_queues": long_queues, "message": state.message,
         "help_calls": [{**c, "time": local_hm(c["at_ms"], site)} for c in state.help_calls],
-        "all_queues": site.queues, "room_list": [r for r in site.rooms],
-        "desks": [r for r in site.rooms if r.kind == "desk"],
+        "all_queues": in_site_language(site.queues, site),
+        "room_list": in_site_language(site.rooms, site),
+        "desks": in_site_language((r for r in site.rooms if r.kind == "desk"), site),
         "priorities": PRIORITIES, "methods": PAYMENT_METHODS, "labels": MOVE_LABELS,
         "providers": sorted({a["provider"] for a in state.appointments if a.get("provider")}),
     }

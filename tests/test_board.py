@@ -106,3 +106,23 @@ def test_a_patients_language_is_marked_unless_it_is_the_sites_own():
     assert board.language_mark("es", spanish) is None
     assert board.language_mark("", english) is None
     assert board.language_mark("zz", english) == {"code": "ZZ", "name": "zz"}
+
+
+def test_a_spanish_site_board_names_its_queues_and_rooms_in_spanish():
+    site = site_from_dict({**BASE, "language": "es", "queues": [
+        {"id": "reg", "name": "Registration", "prefix": "A", "names": {"es": "Registro"}}],
+        "rooms": [{"id": "desk-1", "name": "Desk 1", "kind": "desk",
+                   "names": {"es": "Ventanilla 1"}},
+                  {"id": "room-1", "name": "Room 1", "names": {"es": "Consultorio 1"}}]})
+    waiting = [{"id": "w1", "ticket": "A001", "queue": "reg", "status": "waiting"}]
+    roomed = [{"id": "v9", "ticket": "A009", "queue": "reg", "status": "in_room",
+               "room": "room-1"}]
+    out = board.fragments(_state(site, waiting, roomed))
+    assert ">Registro</h2>" in out["board-queue-reg"]
+    assert "Registration" not in out["board-queue-reg"]
+    assert "Consultorio 1" in out["board-rooms"] and "Room 1" not in out["board-rooms"]
+    assert "Ventanilla 1" in out["board-rooms"]
+    assert "Consultorio 1" in out["board-active"]
+    # An English site keeps the names it configures.
+    english = board.fragments(_state(site_from_dict(BASE), waiting))
+    assert ">Registration</h2>" in english["board-queue-reg"]

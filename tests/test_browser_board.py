@@ -487,13 +487,31 @@ async def test_a_busy_board_screenshot(browser, server, site, store, settings, d
         .to_have_text("ES")
     problems = await axe_problems(page)
     assert not problems, problems
+    # No cell's text runs into the next column (the wait's range under the time included).
+    assert await cells_overflowing(page) == []
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "board.png"))
     assert json.dumps(problems) == "[]"
     await page.set_viewport_size({"width": 1366, "height": 768})
     await page.wait_for_timeout(300)
+    assert await cells_overflowing(page) == []
     await page.screenshot(path=str(ARTIFACTS / "board-1366x768.png"))
     assert await axe_problems(page) == []
+
+
+async def cells_overflowing(page) -> list[str]:
+    """The visits tables' cells whose contents reach past the cell's left or right edge
+    (but the actions': their More panel opens over the page, as a dialog)."""
+    return await page.evaluate("""() => [...document.querySelectorAll('.visits td:not(.actions)')]
+        .filter(td => td.offsetParent !== null)
+        .filter(td => {
+          const box = td.getBoundingClientRect();
+          const range = document.createRange();
+          range.selectNodeContents(td);
+          return [...range.getClientRects()].some(
+            r => r.width && (r.right > box.right + 1 || r.left < box.left - 1));
+        })
+        .map(td => td.className + ': ' + td.textContent.trim().replace(/\\s+/g, ' '))""")
 
 
 async def test_a_1366x768_laptop_shows_the_basics_without_scrolling(browser, server, site,

@@ -388,12 +388,54 @@ async def test_the_lobby_has_no_serious_accessibility_violation_and_a_1080p_scre
                                                  > li.getBoundingClientRect().right + 1))
         .map(li => li.textContent.trim())""")
     assert spill == []
+    # ... and its range ("0-22 min", "60+ min") is never broken over two lines.
+    assert await broken_ranges(tv) == []
     assert await axe_problems(tv) == []
     ARTIFACTS.mkdir(exist_ok=True)
     await tv.screenshot(path=str(ARTIFACTS / "lobby-1080p.png"))
     await tv.set_viewport_size({"width": 3840, "height": 2160})
     await tv.wait_for_timeout(300)
+    assert await broken_ranges(tv) == []
     await tv.screenshot(path=str(ARTIFACTS / "lobby-4k.png"))
+    # A 5:4 screen has the narrowest columns for its height: still whole, and the recent
+    # calls' rooms not cut short (the three rows are set smaller together).
+    await tv.set_viewport_size({"width": 1280, "height": 1024})
+    await tv.wait_for_timeout(300)
+    assert await broken_ranges(tv) == []
+    cut_rooms = await tv.evaluate("""() => [...document.querySelectorAll(
+        '.recent-calls tr:not([hidden]) .where')]
+        .filter(td => td.scrollWidth > td.clientWidth + 1).map(td => td.textContent)""")
+    assert cut_rooms == []
+    await tv.screenshot(path=str(ARTIFACTS / "lobby-5x4.png"))
+
+
+async def broken_ranges(tv: Page) -> list[str]:
+    """The shown waiting tickets whose wait range's characters do not all sit on one
+    line (measured per character, whatever the markup)."""
+    return await tv.evaluate(r"""() => {
+      const bad = [];
+      for (const eta of document.querySelectorAll('.tickets .eta')) {
+        if (eta.offsetParent === null) continue;
+        const walker = document.createTreeWalker(eta, NodeFilter.SHOW_TEXT);
+        const chars = [];
+        for (let n = walker.nextNode(); n; n = walker.nextNode())
+          for (let i = 0; i < n.data.length; i++) chars.push([n, i]);
+        const text = chars.map(([n, i]) => n.data[i]).join('');
+        const m = /\d+(\s*[\u2013-]\s*\d+|\+)\s*\S+$/.exec(text);
+        if (!m) { bad.push('no range: ' + text); continue; }
+        const tops = new Set();
+        for (let k = m.index; k < text.length; k++) {
+          const [n, i] = chars[k];
+          if (/\s/.test(n.data[i])) continue;
+          const r = document.createRange();
+          r.setStart(n, i); r.setEnd(n, i + 1);
+          const box = r.getBoundingClientRect();
+          if (box.height) tops.add(Math.round(box.top / 4));
+        }
+        if (tops.size > 1) bad.push(text);
+      }
+      return bad;
+    }""")
 
 
 async def test_board_shows_a_check_in_and_calls_it_with_one_click(page: Page, server, site,
@@ -456,6 +498,11 @@ async def test_a_long_message_never_covers_the_call_at_any_screen_size(
             "p => p.scrollHeight > p.clientHeight + 1 || p.scrollWidth > p.clientWidth + 1")
         assert not cut, (width, height)
         assert text_box["y"] + text_box["height"] <= height
+        # Nor is the called ticket (a 5:4 screen's panel is narrower for its height).
+        ticket = hero.locator(".ticket")
+        assert await ticket.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), (width, height)
+        assert await ticket.evaluate("""e => e.getBoundingClientRect().right
+            <= e.closest('.hero').getBoundingClientRect().right + 1"""), (width, height)
         # The call's room is not cut off by its own panel either.
         room = hero.locator(".where")
         assert await room.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), (width, height)

@@ -111,6 +111,40 @@ def test_the_calls_carry_what_to_say_in_the_sites_language_then_the_patients():
     assert "pase a la ventanilla 1" in markup and "Zebulon" not in markup
 
 
+def test_a_translated_room_and_queue_are_shown_and_said_in_each_language():
+    state = _calls_state()
+    site = site_from_dict({
+        "id": "s2", "name": "Clinic", "language": "es",
+        "queues": [{"id": "reg", "name": "Registration", "prefix": "A",
+                    "names": {"es": "Registro"}},
+                   {"id": "lab", "name": "Lab", "prefix": "L", "names": {"es": "Laboratorio"}}],
+        "rooms": [{"id": "room-3", "name": "Draw chair 3",
+                   "names": {"es": "Sillón de extracción 3"}},
+                  {"id": "desk-1", "name": "Desk 1", "kind": "desk"}],
+    })
+    state = dataclasses.replace(state, site=site)
+    view = lobby_view(state)
+    # The lobby is in the site's language: its names, shown and said.
+    assert [q.label for q in view.queues] == ["Registro", "Laboratorio"]
+    a004 = view.recent[0]
+    assert a004.room == "Sillón de extracción 3"
+    assert [(a.lang, a.text) for a in a004.says] == [
+        ("es", "Número A, 0, 0, 4, pase a Sillón de extracción 3.")]
+    # A patient who chose English hears it the English way (the configured name, read as
+    # a numbered room, as ever).
+    moved = dataclasses.replace(state, active=tuple(
+        {**v, "room": "room-3"} if v["id"] == "a3" else v for v in state.active))
+    lab = next(c for c in lobby_view(moved).recent if c.ticket == "L003")
+    assert [(a.lang, a.text) for a in lab.says] == [
+        ("es", "Número L, 0, 0, 3, pase a Sillón de extracción 3."),
+        ("en", "Ticket L, 0, 0, 3, please go to room 3.")]
+    markup = lobby_fragments(state)
+    assert ">Registro</span>" in markup["queue-reg"]
+    assert "Sillón de extracción 3" in markup["calling"]
+    # The kiosk in English still names the queue as configured.
+    assert view.queues[1].name_in("en") == "Lab"
+
+
 def test_a_view_limited_to_a_queue_has_only_its_column_and_calls():
     view = lobby_view(_calls_state(), only=("lab",))
     assert [q.id for q in view.queues] == ["lab"]

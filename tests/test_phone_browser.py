@@ -78,3 +78,27 @@ async def test_a_waiting_phone_page_has_no_serious_accessibility_violation(phone
         .to_be_visible()
     await expect(phone.locator("html")).to_have_attribute("lang", "es")
     assert await axe_problems(phone) == []
+
+
+async def test_a_spanish_page_says_it_cannot_reach_the_clinic_in_spanish(phone: Page, server,
+                                                                         site, desk):
+    visit = await desk.check_in("lab", language="es")
+    await phone.goto(link(server, site, visit))
+    await expect(phone.get_by_role("heading", name="Usted es el número 1 en la fila")) \
+        .to_be_visible()
+    # The network drops: two refreshes fail (the page refreshes on "online" at once).
+    await phone.route("**/status", lambda route: route.abort())
+    for _ in range(2):
+        await phone.evaluate("window.dispatchEvent(new Event('online'))")
+        await phone.wait_for_timeout(300)
+    status = phone.locator("#phone-link")
+    await expect(status).to_have_text(
+        "No hay conexión con la clínica en este momento; lo seguimos intentando. "
+        "Su lugar en la fila se mantiene.")
+    # The link ends (a 404): said in Spanish too.
+    await phone.unroute("**/status")
+    await phone.route("**/status", lambda route: route.fulfill(status=404, body=""))
+    await phone.evaluate("window.dispatchEvent(new Event('online'))")
+    await expect(status).to_have_text(
+        "Este enlace ya no es válido. Por favor, pregunte en la recepción.")
+    assert await axe_problems(phone) == []

@@ -78,6 +78,19 @@ def test_a_site_writes_times_one_way_chosen_or_from_its_language():
         site_from_dict({**base, "time_format": "am/pm"})
 
 
+def test_the_admin_pages_write_a_day_in_the_sites_language():
+    from app.access.admin import local_time
+
+    base = {"id": "x", "name": "X", "timezone": "America/Chicago",
+            "queues": [{"id": "q", "name": "Q", "prefix": "A"}]}
+    at = "2026-11-27T20:05:00+00:00"  # 2:05 PM in Chicago
+    assert local_time(at, site_from_dict(base)) == "Nov 27, 2:05 PM"
+    assert local_time(at, site_from_dict({**base, "language": "es"})) == "27 nov, 14:05"
+    assert local_time(at, site_from_dict({**base, "language": "de"})) == "27. Nov., 14:05"
+    assert local_time(at, site_from_dict({**base, "language": "zz"})) == "Nov 27, 14:05"
+    assert local_time("", site_from_dict(base)) == ""
+
+
 def test_queues_and_rooms_can_carry_names_per_language():
     site = site_from_toml("""
 id = "x"

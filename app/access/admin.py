@@ -25,17 +25,18 @@ from app.errors import ApiError, error_page
 from app.sites import Site
 from app.storage.store import redis_of
 from app.templating import templates
-from app.timefmt import site_clock
+from app.timefmt import site_clock, site_day
 
 FORM_MAX = 1000
 
 
 def local_time(iso: str, site: Site) -> str:
-    """An ISO time as the site's clock shows it ("Nov 27, 14:05"); "" for none."""
+    """An ISO time as the site writes a day and a time ("Nov 27, 2:05 PM", in Spanish
+    "27 nov, 14:05"); "" for none."""
     if not iso:
         return ""
     moment = datetime.fromisoformat(iso).astimezone(site.tz)
-    return f"{moment:%b} {moment.day}, {site_clock(moment, site)}"
+    return f"{site_day(moment, site)}, {site_clock(moment, site)}"
 
 
 async def _admin(request: Request) -> tuple[Principal, Site] | Response:

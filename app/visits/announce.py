@@ -70,15 +70,20 @@ def sentence(lang: str, ticket: str, room_name: str | None, room_kind: str | Non
 
 
 def announcements(site_lang: str, patient_lang: str | None, ticket: str,
-                  room_name: str | None, room_kind: str | None) -> tuple[Announcement, ...]:
+                  room_name: str | None, room_kind: str | None,
+                  room_names: tuple[tuple[str, str], ...] = ()) -> tuple[Announcement, ...]:
     """The call in the site's language, then in the patient's when it is another one the
-    announcements speak."""
+    announcements speak; each names the room as the site translates it into that language
+    (`room_names`, the room's `names`), if it does."""
     langs = [site_lang]
     other = language_code(patient_lang)
     if other and other != site_lang:
         langs.append(other)
     out = []
     for lang in langs:
-        text = sentence(lang, ticket, room_name, room_kind)
+        # A name the site translates is said as written ("pase a Sillón 3"); otherwise a
+        # numbered room takes the language's word for its kind ("consultorio 3").
+        own = dict(room_names).get(lang) if room_name else None
+        text = sentence(lang, ticket, own or room_name, None if own else room_kind)
         out.append(Announcement(lang, text, f"{PHRASES[lang]['recall']} {text}"))
     return tuple(out)

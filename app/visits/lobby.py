@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.sites import Site
+from app.sites import Site, translated
 from app.timefmt import hour12, site_clock_ms
 from app.visits.announce import Announcement, announcements, site_language
 from app.visits.state import SiteState
@@ -57,17 +57,18 @@ class LobbyCall:
 @dataclass(frozen=True)
 class LobbyQueue:
     id: str
-    label: str  # the queue's name; no lobby type has a field called "name" at all
+    label: str  # the queue's name in the lobby's (the site's) language; no lobby type has
+    # a field called "name" at all
     open: bool
     tickets: tuple[LobbyTicket, ...]
     waiting: int  # all waiting, including those beyond `tickets`
     new_eta: tuple[int, int]  # the wait of someone checking in now, low to high
-    names: tuple[tuple[str, str], ...] = ()  # the site's translations of `label`
+    names: tuple[tuple[str, str], ...] = ()  # the site's translations of the queue's name
+    configured: str = ""  # its name as configured, for a language `names` does not give
 
     def name_in(self, lang: str) -> str:
         """The queue's name in `lang` when the site gives one (the kiosk's screens)."""
-        wanted = (lang or "").split("-")[0].lower()
-        return next((text for code, text in self.names if code == wanted), self.label)
+        return translated(self.configured or self.label, self.names, lang)
 
 
 @dataclass(frozen=True)
@@ -141,17 +142,21 @@ def lobby_view(state: SiteState, only: tuple[str, ...] = ()) -> LobbyView:
             tickets.append(LobbyTicket(visit["ticket"], eta["low"], eta["high"]))
         new = q.eta(q.total + 1)
         config = state.site.queue(q.id)
-        queues.append(LobbyQueue(q.id, q.name, q.open, tuple(tickets), q.total,
-                                 (new["low"], new["high"]), config.names if config else ()))
+        # The lobby is in the site's language: a queue's name as the site translates it.
+        label = config.name_in(state.site.language) if config else q.name
+        queues.append(LobbyQueue(q.id, label, q.open, tuple(tickets), q.total,
+                                 (new["low"], new["high"]), config.names if config else (),
+                                 q.name))
 
     def call(ticket: str, room_id: str, ms: int, at: str, queue: str, language: str | None,
              current: bool, kind: str) -> LobbyCall:
         room = rooms.get(room_id)
-        name = room.name if room else None
         return LobbyCall(
-            ticket, name, at, ms, queue, site_clock_ms(ms, state.site), current,
+            ticket, room.name_in(state.site.language) if room else None, at, ms, queue,
+            site_clock_ms(ms, state.site), current,
             kind=kind, hold_until_ms=ms + ROOM_CALL_HOLD_MS if kind == "room" else 0,
-            says=announcements(lang, language, ticket, name, room.kind if room else None))
+            says=announcements(lang, language, ticket, room.name if room else None,
+                               room.kind if room else None, room.names if room else ()))
 
     active = {v.get("id"): v for v in state.active}
     calls = []

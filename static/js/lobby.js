@@ -71,6 +71,10 @@
     });
     var calm = section.querySelector(".hero .calm");
     if (calm) calm.hidden = hero !== null;
+    if (hero) {  // a call just shown was hidden when the text was last fitted
+      fit(hero.querySelector(".ticket"), TICKET_FLOOR, tooWide);
+      fit(hero.querySelector(".where"), ROOM_FLOOR, tooWide);
+    }
     var heroKey = hero && hero.getAttribute("data-call");
     var shown = 0;
     section.querySelectorAll(".recent-calls tbody tr").forEach(function (row) {
@@ -315,20 +319,45 @@
     });
   }
 
-  // Text that must be seen whole (the broadcast line, the called room) is set smaller,
-  // step by step down to a floor, until it fits its box, instead of being cut.
-  function fitText() {
+  // Text that must be seen whole (the broadcast line, the called ticket and room, the
+  // recent calls' rooms) is set smaller, step by step down to a floor (in rem), until it
+  // fits its box, instead of being cut: on a 5:4 screen the columns are narrower for the
+  // same height. `cut` says whether the text is cut; by default `el`'s own overflow. The
+  // called ticket and room are one line each at line-height 1, whose glyphs reach past
+  // their line box (not a cut): only their width counts.
+  var TICKET_FLOOR = 12, ROOM_FLOOR = 7;
+  var FITTED = [[".broadcast p", 3.6], [".hero-call .ticket", TICKET_FLOOR, tooWide],
+                [".hero-call .where", ROOM_FLOOR, tooWide], [".hero .label", 3.2]];
+
+  function overflows(el) {
+    return el.scrollHeight > el.clientHeight + 1 || tooWide(el);
+  }
+
+  function tooWide(el) {
+    return el.scrollWidth > el.clientWidth + 1;
+  }
+
+  function fit(el, floor, cut) {
     var rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 10;
-    [[".broadcast p", 3.6], [".hero-call .where", 8], [".hero .label", 3.2]].forEach(function (pair) {
-      document.querySelectorAll(pair[0]).forEach(function (el) {
-        el.style.fontSize = "";
-        if (el.hidden || el.offsetParent === null) return;
-        var size = parseFloat(getComputedStyle(el).fontSize);
-        while ((el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1) &&
-               size > pair[1] * rem) {
-          size = Math.max(pair[1] * rem, size * 0.92);
-          el.style.fontSize = size + "px";
-        }
+    if (!el) return;
+    el.style.fontSize = "";
+    if (el.hidden || el.offsetParent === null) return;
+    var size = parseFloat(getComputedStyle(el).fontSize);
+    while ((cut || overflows)(el) && size > floor * rem) {
+      size = Math.max(floor * rem, size * 0.92);
+      el.style.fontSize = size + "px";
+    }
+  }
+
+  function fitText() {
+    FITTED.forEach(function (pair) {
+      document.querySelectorAll(pair[0]).forEach(function (el) { fit(el, pair[1], pair[2]); });
+    });
+    // The recent calls shrink together, until no shown row's room is cut short.
+    document.querySelectorAll(".recent-calls").forEach(function (table) {
+      fit(table, 6, function () {
+        return Array.prototype.some.call(table.querySelectorAll("tr:not([hidden]) .where"),
+                                         tooWide);
       });
     });
   }

@@ -1,6 +1,8 @@
 // The patient's phone page: htmx refreshes the status in place (phone_macros.html says
 // how often); this buzzes the phone once when the ticket is called, and says so when the
-// page cannot reach the clinic. `window.lobbyline.vibrations` is for the tests.
+// page cannot reach the clinic, in the page's language: the sentences come translated from
+// the template (#phone-link's data-ended, data-offline). `window.lobbyline.vibrations` is
+// for the tests.
 (function () {
   "use strict";
   var hook = window.lobbyline = window.lobbyline || {};
@@ -13,9 +15,10 @@
     return el ? el.getAttribute("data-status") : null;
   }
 
-  function showLink(text) {
+  function showLink(which) {
     var el = document.getElementById("phone-link");
     if (!el) return;
+    var text = which ? el.getAttribute("data-" + which) : "";
     el.textContent = text || "";
     el.hidden = !text;
   }
@@ -37,11 +40,11 @@
   });
   document.addEventListener("htmx:responseError", function (e) {
     if (e.detail && e.detail.xhr && e.detail.xhr.status === 404) {
-      showLink("This ticket link has ended. Please ask at the front desk.");
+      showLink("ended");
     }
   });
   document.addEventListener("htmx:sendError", function () {
     failures += 1;
-    if (failures >= 2) showLink("Can't reach the clinic right now; retrying. Your place in line is kept.");
+    if (failures >= 2) showLink("offline");
   });
 })();
