@@ -2,18 +2,18 @@
 
 A site writes times on a 12-hour clock ("3:05 PM") or a 24-hour one ("15:05"): its
 `time_format = "12h"` or `"24h"`, by default 12-hour for an English-speaking site and
-24-hour otherwise. A day ("Nov 27", "27 nov") is written as the site's language writes it
-(Babel's CLDR data). Pure.
+24-hour otherwise. A day ("Nov 27", "27 nov") and a weekday ("Monday", "lunes") are
+written as the site's language writes them (Babel's CLDR data). Pure.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_skeleton
+from babel.dates import format_date, format_skeleton
 
 TIME_FORMATS = ("12h", "24h")
 
@@ -60,3 +60,8 @@ def site_day(moment: datetime, site: Any) -> str:
     """The day of `moment` in the site's time zone, its month abbreviated, in the site's
     language and order: "Nov 27" (en), "27 nov" (es), "27. Nov." (de)."""
     return format_skeleton("MMMd", moment.astimezone(site.tz), locale=site_locale(site))
+
+
+def site_weekday(day: date, site: Any) -> str:
+    """The weekday of `day` in full, in the site's language: "Monday" (en), "lunes" (es)."""
+    return format_date(day, "EEEE", locale=site_locale(site))

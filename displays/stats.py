@@ -13,6 +13,7 @@ from app import clock
 from app.reports import charts, day_stats
 from app.reports.stats_api import load
 from app.templating import templates
+from app.timefmt import site_weekday
 from displays.reports import open_report, unreadable_date
 
 DAY_HOURS = range(7, 20)  # the hours always shown; an earlier or later arrival widens it
@@ -37,7 +38,7 @@ async def stats_page(request: Request) -> Response:
     before = await load(store, site, week_ago)
     hours = _hours(today.arrivals_by_hour, today.done_by_hour, before.arrivals_by_hour)
     labels = [f"{h:02d}" for h in hours]
-    weekday = date.fromisoformat(day).strftime("%A")
+    weekday = site_weekday(date.fromisoformat(day), site)
     context = {
         "site": site, "day": day, "error": error, "stats": today.to_json(), "hours": hours,
         "previous": (date.fromisoformat(day) - timedelta(days=1)).isoformat(),

@@ -8,9 +8,13 @@ import io
 import re
 from datetime import date, datetime, timedelta
 
+from helpers import TEST_SITE
+
 from app import clock
 from app.reports import charts
 from app.reports.day_stats import day_stats, percentile
+from app.sites import site_from_dict
+from app.timefmt import site_weekday
 
 # Two days ago, so that the visits checked in then are still within RETENTION_DAYS (they
 # expire that long after their check-in) while the moves are scripted.
@@ -18,6 +22,7 @@ _DAY = date.today() - timedelta(days=2)
 DAY = _DAY.isoformat()
 WEEK_AGO = (_DAY - timedelta(days=7)).isoformat()
 WEEKDAY = _DAY.strftime("%A")
+SPANISH_WEEKDAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
 
 
 def at(site, day: str, hhmm: str) -> datetime:
@@ -111,6 +116,24 @@ async def test_the_page_draws_its_charts_with_their_data_and_the_csv_matches(api
     assert rows["all"]["arrivals"] == "3" and rows["all"]["wait_median"] == "7.0"
     assert rows["queue:lab"]["left_without_being_seen"] == "1"
     assert rows["priority:urgent"]["wait_median"] == "7.0"
+
+
+async def test_a_spanish_site_names_the_weekdays_in_spanish(api, store):
+    spanish = site_from_dict({"id": api.site.id, **TEST_SITE, "language": "es"})
+    await store.save_site(spanish)
+    page = await api.client.get(f"/sites/{api.site.id}/reports/stats",
+                                params={"date": DAY}, headers=api.auth())
+    assert page.status_code == 200
+    weekday = SPANISH_WEEKDAYS[_DAY.weekday()]
+    assert f"{weekday} {DAY} against {weekday} {WEEK_AGO}" in page.text
+    assert WEEKDAY not in page.text
+
+
+def test_a_weekday_is_written_in_the_sites_language():
+    monday = date(2026, 11, 30)
+    assert site_weekday(monday, site_from_dict({"id": "s", **TEST_SITE})) == "Monday"
+    assert site_weekday(monday, site_from_dict({"id": "s", **TEST_SITE, "language": "de"})) \
+        == "Montag"
 
 
 def test_a_day_with_no_entries_is_all_zeros_and_no_durations():
