@@ -479,6 +479,10 @@ async def test_a_long_message_never_covers_the_call_at_any_screen_size(
         page_factory, server, site, store, desk):
     tv = await page_factory(TV_ARGS, SPEECH_STUB)
     visit = await desk.check_in("reg")
+    # Queues long enough to be shown a page at a time: "7 waiting · page 1/4".
+    for queue, n in (("reg", 7), ("nurse", 3), ("lab", 2)):
+        for _ in range(n):
+            await desk.check_in(queue)
     r = await desk.client.post("/message", json={"text": LONG_MESSAGE, "minutes": 30})
     assert r.status_code == 200, r.text
     await pair_display(tv, server, site, store)
@@ -486,6 +490,8 @@ async def test_a_long_message_never_covers_the_call_at_any_screen_size(
     hero = now_calling(tv).locator(".hero-call").filter(has_text=visit["ticket"])
     await expect(hero).to_contain_text("Room 3", timeout=SHORT)
     message = tv.get_by_role("status").filter(has_text="Thank you")
+    await expect(queue_column(tv, "Registration").get_by_role("heading")).to_contain_text(
+        re.compile(r"7 waiting.*1/\d"))
     for width, height in SCREENS:
         await tv.set_viewport_size({"width": width, "height": height})
         await tv.wait_for_timeout(200)  # the message's size is fitted after a resize
@@ -509,6 +515,42 @@ async def test_a_long_message_never_covers_the_call_at_any_screen_size(
         assert (await room.bounding_box())["y"] + (await room.bounding_box())["height"] \
             <= (await now_calling(tv).bounding_box())["y"] \
             + (await now_calling(tv).bounding_box())["height"] + 1, (width, height)
+        # Each queue's heading ("7 waiting · page 1/4") stays inside its own column, not
+        # cut, and leaves the column room for its tickets.
+        assert await spilt_headings(tv) == [], (width, height)
+        assert await queues_showing_no_ticket(tv) == [], (width, height)
+
+
+async def spilt_headings(tv: Page) -> list[str]:
+    """The queue headings any of whose text reaches past its column's content box or is
+    cut short (measured on the text itself, so hidden overflow counts too)."""
+    return await tv.evaluate("""() => [...document.querySelectorAll('.queue h2')]
+        .filter(h => {
+          const q = h.closest('.queue'), box = q.getBoundingClientRect(), css = getComputedStyle(q);
+          const left = box.left + parseFloat(css.paddingLeft);
+          const right = box.right - parseFloat(css.paddingRight);
+          const range = document.createRange();
+          range.selectNodeContents(h);
+          const text = [...range.getClientRects()].filter(r => r.width);
+          return text.some(r => r.left < left - 1 || r.right > right + 1)
+            || [h, ...h.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1);
+        })
+        .map(h => h.textContent.replace(/\\s+/g, ' ').trim())""")
+
+
+async def queues_showing_no_ticket(tv: Page) -> list[str]:
+    """The queues with tickets waiting whose column shows none of them whole."""
+    return await tv.evaluate("""() => [...document.querySelectorAll('.queue')]
+        .filter(q => q.querySelector('.tickets li'))
+        .filter(q => {
+          const list = q.querySelector('.tickets').getBoundingClientRect();
+          return ![...q.querySelectorAll('.tickets li')].some(li => {
+            if (li.offsetParent === null) return false;
+            const r = li.getBoundingClientRect();
+            return r.top >= list.top - 1 && r.bottom <= list.bottom + 1;
+          });
+        })
+        .map(q => q.dataset.queue)""")
 
 
 async def test_recent_calls_are_big_enough_to_read_from_across_the_room(

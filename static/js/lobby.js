@@ -373,22 +373,50 @@
     }
   }
 
+  // A queue's heading keeps to its column: wrapped, it left a 5:4 screen's column no room
+  // for a ticket. Where "7 waiting · page 1/4" is too wide the page count is shortened
+  // ("7 waiting · 1/4"), then the count and the queue's name are set smaller, down to
+  // HEADING_FLOOR (rem), like the other fitted text.
+  var HEADING_FLOOR = 3.6;
+
+  function fitHeading(queue, pageOf) {
+    var count = queue.querySelector(".count");
+    var label = queue.querySelector(".count .pages");
+    if (label) label.textContent = pageOf ? " · page " + pageOf : "";
+    if (count && label && pageOf) {
+      count.style.fontSize = "";
+      if (tooWide(count)) label.textContent = " · " + pageOf;
+    }
+    fit(count, HEADING_FLOOR, tooWide);
+    fit(queue.querySelector(".qname"), HEADING_FLOOR, tooWide);
+  }
+
+  function ticketsThatFit(list) {
+    var n = 0;
+    list.querySelectorAll("li").forEach(function (li) {
+      if (li.offsetTop + li.offsetHeight <= list.clientHeight + 1) n += 1;
+    });
+    return n;
+  }
+
   // A queue longer than its column shows it a page at a time, turning every few seconds,
   // and says which page it is on.
   function showPages() {
-    document.querySelectorAll(".queue .tickets").forEach(function (list) {
+    document.querySelectorAll(".queue").forEach(function (queue) {
+      var list = queue.querySelector(".tickets");
+      if (!list) { fitHeading(queue, ""); return; }
       var items = list.querySelectorAll("li");
-      var label = list.parentNode.querySelector(".count .pages");
       items.forEach(function (li) { li.hidden = false; });
-      var fit = 0;
-      items.forEach(function (li) {
-        if (li.offsetTop + li.offsetHeight <= list.clientHeight + 1) fit += 1;
-      });
-      var pages = fit === 0 ? 1 : Math.ceil(items.length / fit);
-      if (label) label.textContent = pages < 2 ? "" : " · page " + (page % pages + 1) + "/" + pages;
+      var pages = 1, shown = 0;
+      // Twice: the heading's size, fitted to its page count, changes the room left.
+      for (var pass = 0; pass < 2; pass++) {
+        shown = ticketsThatFit(list);
+        pages = shown === 0 ? 1 : Math.ceil(items.length / shown);
+        fitHeading(queue, pages < 2 ? "" : (page % pages + 1) + "/" + pages);
+      }
       if (pages < 2) return;
-      var first = (page % pages) * fit;
-      items.forEach(function (li, i) { li.hidden = i < first || i >= first + fit; });
+      var first = (page % pages) * shown;
+      items.forEach(function (li, i) { li.hidden = i < first || i >= first + shown; });
     });
   }
 
