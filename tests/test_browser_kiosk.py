@@ -630,6 +630,74 @@ async def test_no_step_leaves_a_band_of_empty_screen(browser, server, site, stor
     assert not too_big, (limit, too_big)
 
 
+@pytest.mark.parametrize("size", KIOSK_SIZES, ids=["1080x1920", "768x1366"])
+async def test_a_single_open_service_fills_its_step_too(browser, server, site, store, size):
+    # The fewest choices there can be: one service open, nurse and lab closed.
+    token = await create_token(store.redis, site.id, "desk")
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1/sites/{site.id}",
+                                 headers={"Authorization": f"Bearer {token}"}) as api:
+        for queue in ("nurse", "lab"):
+            assert (await api.post(f"/queues/{queue}", json={"open": False})).status_code == 200
+    ctx = await browser.new_context(viewport=size, device_scale_factor=1)
+    try:
+        page = await paired_kiosk(ctx, server, site, store)
+        await tap(page, "I'm a walk-in")
+        await heading(page, "What are you here for?")
+        services = page.get_by_role("button", name=re.compile("^(Registration|Nurse|Lab)"))
+        await expect(services).to_have_count(1)
+        await page.wait_for_timeout(150)
+        band = await largest_empty_band(page)
+        await page.screenshot(path=str(SHOTS / f"band-{size['width']}-one-service.png"))
+        await check_axe(page)
+    finally:
+        await ctx.close()
+    assert band["px"] <= EMPTY_BAND_MAX * size["height"], band
+
+
+async def hidden_controls(page: Page) -> list[str]:
+    """The controls on the screen (buttons, fields) not wholly on its first screen, or with
+    a part under something else (the sticky bottom bar): tested at the centre and the
+    corners, just inside each control's edge."""
+    return await page.evaluate("""() => {
+      const H = window.innerHeight, W = window.innerWidth, bad = [];
+      for (const el of document.querySelectorAll('#kiosk-screen button, #kiosk-screen input')) {
+        const st = getComputedStyle(el);
+        if (el.closest('[hidden], .kpanel') || st.display === 'none') continue;
+        if (st.opacity === '0' && el.closest('.kmonth, .kcheck')) continue;  // drawn by a span
+        const r = el.getBoundingClientRect();
+        if (!r.width || !r.height) continue;
+        const name = el.textContent.trim() || el.id || el.name;
+        if (r.top < 0 || r.bottom > H || r.left < 0 || r.right > W) {
+          bad.push(name + ' off screen');
+          continue;
+        }
+        const d = Math.max(4, parseFloat(st.borderTopLeftRadius) || 0);  // inside a round corner
+        const points = [[r.left + r.width / 2, r.top + r.height / 2],
+                        [r.left + d, r.top + d], [r.right - d, r.top + d],
+                        [r.left + d, r.bottom - d], [r.right - d, r.bottom - d]];
+        if (points.some(([x, y]) => { const top = document.elementFromPoint(x, y);
+                                     return !top || !(top === el || el.contains(top)); }))
+          bad.push(name + ' covered');
+      }
+      return bad;
+    }""")
+
+
+@pytest.mark.parametrize("size", KIOSK_SIZES, ids=["1080x1920", "768x1366"])
+async def test_every_control_of_the_welcome_screen_is_on_it_and_uncovered(browser, server, site,
+                                                                         store, size):
+    ctx = await browser.new_context(viewport=size, device_scale_factor=1)
+    try:
+        page = await paired_kiosk(ctx, server, site, store)
+        await page.wait_for_timeout(150)
+        await page.screenshot(path=str(SHOTS / f"welcome-{size['width']}.png"))
+        assert await page.get_by_label("Or scan the code on your appointment letter or phone") \
+            .count() == 1
+        assert await hidden_controls(page) == []
+    finally:
+        await ctx.close()
+
+
 async def test_help_is_on_the_first_screen_of_the_longest_step_and_calls_the_desk(
         context, server, site, store):
     # (Empty bands on every step: test_no_step_leaves_a_band_of_empty_screen.)
