@@ -44,6 +44,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 LOCAL_REDIS = "redis://127.0.0.1:6379/15"
 
 
+def _local_redis() -> str:
+    """Database 15, or one below it per parallel worker (`pytest -n 2`: gw0 15, gw1 14):
+    each worker's tests see only their own keys, as one run alone does."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return f"redis://127.0.0.1:6379/{15 - int(worker.removeprefix('gw'))}"
+
+
 def _unavailable(reason: str, opt_out: str) -> NoReturn:
     """Fail, saying what is missing: a run that silently skips the browser or Redis tests
     looks green while testing much less. Skip only when `opt_out` is set to 1."""
@@ -88,8 +95,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url := os.environ.get("REDIS_URL"):
         yield url
         return
-    if _answers_ping(LOCAL_REDIS):
-        yield LOCAL_REDIS
+    if _answers_ping(local := _local_redis()):
+        yield local
         return
     server = EmbeddedRedis(tmp_path_factory.mktemp("session-redis"))
     try:
