@@ -96,6 +96,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
         return
     if _answers_ping(local := _local_redis()):
+        # The tests' own database: what an earlier run that crashed left in it goes first.
+        with _sync_client(local) as client:
+            client.flushdb()
         yield local
         return
     server = EmbeddedRedis(tmp_path_factory.mktemp("session-redis"))
