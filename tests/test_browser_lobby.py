@@ -509,6 +509,9 @@ async def test_a_long_message_never_covers_the_call_at_any_screen_size(
         assert await ticket.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), (width, height)
         assert await ticket.evaluate("""e => e.getBoundingClientRect().right
             <= e.closest('.hero').getBoundingClientRect().right + 1"""), (width, height)
+        # Nor is its label, in both languages ("Now calling · Llamando").
+        label = now_calling(tv).locator(".label")
+        assert await label.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), (width, height)
         # The call's room is not cut off by its own panel either.
         room = hero.locator(".where")
         assert await room.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), (width, height)

@@ -353,6 +353,12 @@
     FITTED.forEach(function (pair) {
       document.querySelectorAll(pair[0]).forEach(function (el) { fit(el, pair[1], pair[2]); });
     });
+    // The call's label, at its floor and still too wide (a 5:4 screen), takes two lines:
+    // "Now calling" above "· Llamando", rather than losing the second language.
+    document.querySelectorAll(".hero .label").forEach(function (el) {
+      el.classList.remove("wraps");
+      if (tooWide(el)) el.classList.add("wraps");
+    });
     // The recent calls shrink together, until no shown row's room is cut short.
     document.querySelectorAll(".recent-calls").forEach(function (table) {
       fit(table, 6, function () {
