@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app import api, clock, metrics, openapi
+from app import api, clock, collector, metrics, openapi
 from app.access import admin, auth, body_limit, csrf, headers, log_redact, signin
 from app.appointments import routes as appointment_routes
 from app.appointments import sweep
@@ -108,9 +108,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             name="no-show sweep")
         closer = asyncio.create_task(
             run_closer(store, DayCloser(redis, settings), stop), name="day close")
+        restore_collector = collector.tune()
         try:
             yield
         finally:
+            restore_collector()
             stop.set()
             for task in (sweeper, closer):
                 task.cancel()

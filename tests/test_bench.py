@@ -159,3 +159,17 @@ def test_a_servers_workers_are_watched_and_their_cpu_added() -> None:
         parent.wait(timeout=10)
     assert server_cores({"server_cores": 0.1, "worker0_cores": 0.2, "worker1_cores": 0.3,
                          "redis_cores": 0.5}) == 0.6
+
+
+def test_gclog_logs_a_servers_collections_and_sums_them(live_server, tmp_path) -> None:
+    log = tmp_path / "gc.jsonl"
+    server = live_server({"PYTHONPATH": str(ROOT / "bench" / "gc_hook"), "GC_LOG": str(log)})
+    mine = [json.loads(x) for x in log.read_text().splitlines()
+            if json.loads(x)["pid"] == server.pid]
+    # The app's start-up collects everything once before freezing it (app/collector.py).
+    assert any(x["gen"] == 2 for x in mine)
+    assert all(x["cpu_ms"] >= 0 and x["counts"][x["gen"]] >= 1 for x in mine)
+    proc = subprocess.run([sys.executable, "-m", "bench.gclog", str(log)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=True)
+    line = next(x for x in proc.stdout.splitlines() if x.startswith(f"pid {server.pid}:"))
+    assert f"gen2 {mine[-1]['counts'][2]} in" in line
