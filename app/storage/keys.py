@@ -66,6 +66,12 @@ def service(site_id: str, queue: str) -> str:
     return _k(site_id, "service", queue)
 
 
+def durations(site_id: str, queue: str, hour: int) -> str:
+    """List of the seconds the queue's services that started in local hour `hour` (0-23)
+    took, over the days, newest first, capped (app/visits/estimates.py): no visit, no time."""
+    return _k(site_id, "durations", queue, f"{hour:02d}")
+
+
 def idempotency(site_id: str, digest: str) -> str:
     return _k(site_id, "idem", digest)
 

@@ -7,9 +7,10 @@ ends), the time, and the queue's configured minutes per patient. From it:
 - the servers (rooms or desks; the caller when a call named neither) serving the queue
   now: those with a patient now, and those that finished one in the last
   `RECENT_SERVER_MINUTES` or two services, whichever is longer;
-- how long a service takes: a trimmed mean and a quartile spread of the finished services
-  of the same hour of day when there are enough of them, else of all recent ones, else
-  the configured default (the cold start);
+- how long a service takes: a trimmed mean and a quartile spread of the durations of the
+  services that started in the same hour of day, over the days (the queue's per-hour
+  history, also written by move.lua) when there are enough of them, else of the record's
+  recent ones, else the configured default (the cold start);
 - per position in line, when a server will be free for that patient: every busy server is
   free after what is left of its service, then each takes one service per patient, the
   earliest free first.
@@ -26,11 +27,12 @@ import heapq
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
 
 RECORD_ENTRIES = 160  # a queue's record keeps its newest entries, starts and ends
 MIN_SAMPLES = 5  # finished services before the record replaces the configured default
-HOUR_SAMPLES = 8  # of the same hour of day before that hour's are used alone
+HOUR_SAMPLES = 8  # in the hour's history before it is used instead of the record
+HOUR_HISTORY = 100  # durations kept per queue and hour of day, newest first, over the days
+HISTORY_DAYS = 28  # an hour's history is dropped this long after its last service ended
 RECENT_SERVER_MINUTES = 20.0
 STALE_SERVICE_MINUTES = 240.0  # an unfinished service older than this is not a busy server
 Z = 1.6  # spread multiplier of the range: ~89 % two-sided for a normal error
@@ -86,11 +88,6 @@ def _parse(entries: tuple[str, ...]) -> tuple[Service, ...]:
     return tuple(out)
 
 
-def _hour(ms: int, offset_ms: int) -> int:
-    """The hour of day at `ms` in a zone `offset_ms` from UTC."""
-    return (ms + offset_ms) // 3_600_000 % 24
-
-
 def _quantile(values: Sequence[float], q: float) -> float:
     """Linear-interpolated quantile of sorted `values`."""
     pos = (len(values) - 1) * q
@@ -114,24 +111,37 @@ def service_minutes(durations: Sequence[float], default: float) -> tuple[float, 
     return max(mean, 0.1), max(spread, mean / 10), True
 
 
-def model(record: Iterable[Service], now_ms: int, tz: tzinfo, default_minutes: float,
-          closed: Iterable[str] = (), samples: int = 60) -> QueueModel:
+def parse_history(entries: Iterable[str]) -> tuple[float, ...]:
+    """An hour's history as stored (seconds, newest first) in minutes; malformed entries
+    are skipped."""
+    return _parse_history(tuple(entries))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_history(entries: tuple[str, ...]) -> tuple[float, ...]:
+    out = []
+    for entry in entries:
+        try:
+            out.append(int(entry) / 60)
+        except ValueError:
+            continue
+    return tuple(out)
+
+
+def model(record: Iterable[Service], now_ms: int, default_minutes: float,
+          closed: Iterable[str] = (), history: Sequence[float] = (),
+          samples: int = 60) -> QueueModel:
     """What the record says about the queue at `now_ms` (see the module's docstring).
     A room or desk in `closed` serves nobody new (its provider has gone to lunch), though
-    a patient still in it keeps it busy. `samples` caps the finished services learned
-    from, the newest first."""
-    services = list(record)
-    finished = [s for s in services if s.end_ms is not None and s.counted
-                and s.end_ms >= s.start_ms][:samples]
-    # Today's offset for every service: one taken across a change of clocks is an hour off.
-    offset = datetime.fromtimestamp(now_ms / 1000, UTC).astimezone(tz).utcoffset()
-    offset_ms = int(offset.total_seconds() * 1000) if offset else 0
-    hour = _hour(now_ms, offset_ms)
-    same_hour = [s for s in finished if _hour(s.start_ms, offset_ms) == hour]
-    chosen = same_hour if len(same_hour) >= HOUR_SAMPLES else finished
-    minutes, spread, learned = service_minutes(
-        [(s.end_ms - s.start_ms) / 60_000 for s in chosen if s.end_ms is not None],
-        default_minutes)
+    a patient still in it keeps it busy. `history` is the durations (minutes) of the
+    services that started in the current hour of day, over the days: with at least
+    `HOUR_SAMPLES` they say how long a service takes; else the newest `samples` finished
+    services of the record do."""
+    services = tuple(record)
+    if len(history) >= HOUR_SAMPLES:
+        minutes, spread, learned = _typical(tuple(history), default_minutes)
+    else:
+        minutes, spread, learned = _recent_typical(services, default_minutes, samples)
 
     stale_ms = STALE_SERVICE_MINUTES * 60_000
     ongoing = [s for s in services if s.end_ms is None and 0 <= now_ms - s.start_ms < stale_ms]
@@ -145,6 +155,22 @@ def model(record: Iterable[Service], now_ms: int, tz: tzinfo, default_minutes: f
     remaining = tuple(sorted(max(minutes - (now_ms - s.start_ms) / 60_000, minutes / 4)
                              for s in ongoing))
     return QueueModel(servers, remaining, minutes, spread, learned)
+
+
+# A record or an hour's history changes only when a service ends: every redraw in between
+# asks again about the same one.
+@functools.lru_cache(maxsize=256)
+def _typical(durations: tuple[float, ...], default: float) -> tuple[float, float, bool]:
+    return service_minutes(durations, default)
+
+
+@functools.lru_cache(maxsize=256)
+def _recent_typical(services: tuple[Service, ...], default: float,
+                    samples: int) -> tuple[float, float, bool]:
+    finished = [s for s in services if s.end_ms is not None and s.counted
+                and s.end_ms >= s.start_ms][:samples]
+    return service_minutes(tuple((s.end_ms - s.start_ms) / 60_000 for s in finished
+                                 if s.end_ms is not None), default)
 
 
 def expected_waits(m: QueueModel, count: int) -> list[float]:

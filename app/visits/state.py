@@ -123,6 +123,7 @@ def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int
     waiting = data["waiting"] or {}
     totals = data["totals"] or {}
     service = data.get("service") or {}
+    history = data.get("history") or {}
     room_status = data["rooms"] or {}
     room_visits = data["room_visits"] or {}
     closed = [r for r, status in room_status.items() if status == "closed"]
@@ -133,8 +134,10 @@ def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int
             prefix=q.prefix,
             open=queue_open.get(q.id) == "open",
             waiting=tuple(v for v in _list(waiting.get(q.id)) if v),
-            model=estimates.model(estimates.parse_record(_list(service.get(q.id))), now_ms,
-                                  site.tz, q.minutes_per_patient, closed),
+            model=estimates.model(
+                estimates.parse_record(_list(service.get(q.id))), now_ms,
+                q.minutes_per_patient, closed,
+                estimates.parse_history(_list(history.get(q.id)))),
             total=int(totals.get(q.id, 0)),
         )
         for q in site.queues
