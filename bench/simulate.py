@@ -36,7 +36,7 @@ import secrets
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -395,6 +395,11 @@ def report(*days: Day) -> dict[str, Any]:
             "median_wait": round(waits[len(waits) // 2], 1) if waits else None,
             "longest_wait": round(waits[-1], 1) if waits else None,
         }
+    # Where the provider's errors come from: the new estimate by the hour one joined.
+    out[PROVIDER]["by_hour"] = {
+        f"{(OPEN + h * 60) // 60}:00": accuracy(
+            [x for x in shown if x.queue == PROVIDER and h * 60 <= x.at < h * 60 + 60], "new")
+        for h in range(math.ceil(max((x.at for x in shown), default=0) / 60))}
     return out
 
 
@@ -483,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, default=1,
                    help="days in a row on one site, the seed counting up (default: 1)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--dump", type=Path,
+                   help="write every measured wait to this file, a JSON object a line")
     args = p.parse_args(argv)
 
     site = "sim-" + secrets.token_hex(4)
@@ -507,6 +514,11 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
     finally:
         _forget(args.redis_url, site)
+    if args.dump:
+        with args.dump.open("w") as out:
+            for n, d in enumerate(days):
+                for x in d.shown:
+                    out.write(json.dumps({"day": n + 1, **asdict(x)}) + "\n")
     result = report(*days)
     result["scenario"] = {"speed": args.speed, "minutes": args.minutes, "seed": args.seed,
                           "days": args.days}
@@ -566,6 +578,9 @@ def format_report(r: dict[str, Any]) -> str:
             lines.append(f"  {kind:8} {a['patients']} waits, inside the range {inside}, "
                          f"MAE of the middle {a['mae_minutes']} min (bias "
                          f"{a['bias_minutes']})")
+    lines.append("  provider, new, by the hour patients joined: " + ", ".join(
+        f"{hour} {a['patients']} waits MAE {a['mae_minutes']} (bias {a['bias_minutes']})"
+        for hour, a in r[PROVIDER]["by_hour"].items() if a["patients"]))
     return "\n".join(lines)
 
 
