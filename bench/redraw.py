@@ -5,7 +5,8 @@
 A redraw is the hub's read of a site's state (`Store.snapshot`, one `snapshot.lua`) and
 the lobby's render of it (`displays.lobby.fragments`). This builds a site of three queues,
 each with a full service record (`estimates.RECORD_ENTRIES` entries of services ending
-over the last hours at four rooms) and a dozen patients waiting, then times `--runs`
+over the last hours at four rooms), a full history by hour of day (60 durations and four
+rooms every hour) and a dozen patients waiting, then times `--runs`
 redraws in a row and prints the median and the 90th percentile in milliseconds. Nothing
 changes between redraws, as between two ticks of a lobby whose queues only wait; `--churn`
 adds a service's end to one queue's record before every redraw instead (every redraw then
@@ -60,11 +61,13 @@ async def fill(store: Store, site_id: str, waiting: int, entries: int) -> None:
     for q in QUEUES:
         if entries:
             await store.redis.rpush(keys.service(site_id, q), *record(now_ms, entries))
-        history = getattr(keys, "durations", None)
-        if history is not None and entries:  # the per-hour history, where the code keeps one
+        if entries:  # the history by hour of day: four rooms every hour of every day
             for hour in range(24):
-                await store.redis.rpush(history(site_id, q, hour),
+                await store.redis.rpush(keys.durations(site_id, q, hour),
                                         *[str(8 * 60 + i % 7 * 30) for i in range(60)])
+            await store.redis.hset(keys.staffing(site_id, q), mapping={
+                f"{hour:02d}|room-{r}": "2026-12-01,2026-11-30"
+                for hour in range(24) for r in range(1, 5)})
         for _ in range(waiting):
             await store.check_in(site, q, actor="bench")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
+
 from app.visits import estimates
 from app.visits.estimates import Service, model
 
@@ -142,3 +145,34 @@ def test_the_stored_record_is_read_newest_first_with_ends_merged_into_starts() -
 def test_classic_is_position_times_average_over_servers() -> None:
     assert estimates.classic(6, 10, 3) == 20
     assert estimates.classic(2, 10, 0) == 20
+
+
+# Staffing: who served the queue at which hour on the last earlier day.
+
+TODAY = datetime(2026, 12, 7, 11, 30)
+STAFFING = {  # yesterday: three rooms at 11:00, one over lunch, three from 13:00
+    **{f"{h}|room{r}": "2026-12-06," for h in ("11", "13") for r in (1, 2, 3)},
+    "11|room1": "2026-12-07,2026-12-06",  # today too: yesterday's still counts
+    "12|room2": "2026-12-06,2026-12-04",
+    "12|room1": "2026-11-30,",  # a week ago someone else stayed: not the last day
+    "14|room1": "2026-12-07,",  # today's own: not an earlier day
+}
+
+
+def test_the_last_days_staffing_says_when_servers_leave_and_come_back() -> None:
+    assert estimates.staffing_changes(STAFFING, TODAY) == ((30.0, -2), (90.0, 2))
+    # Nothing known after 13:00 (today's 14:00 does not count): no forecast past it.
+    assert estimates.staffing_changes(STAFFING, TODAY.replace(hour=13)) == ()
+    assert estimates.staffing_changes({}, TODAY) == ()
+
+
+def test_servers_leaving_for_lunch_finish_their_patient_and_take_no_other() -> None:
+    four = estimates.QueueModel(4, (), 10.0, 2.0, True)
+    assert estimates.expected_waits(four, 8) == [0, 0, 0, 0, 10, 10, 10, 10]
+    lunch = replace(four, changes=((5.0, -2),))
+    assert estimates.expected_waits(lunch, 8) == [0, 0, 0, 0, 10, 10, 20, 20]
+    back = replace(four, changes=((5.0, -2), (15.0, 2)))
+    assert estimates.expected_waits(back, 8) == [0, 0, 0, 0, 10, 10, 15, 15]
+    # The last server never leaves.
+    alone = estimates.QueueModel(1, (), 10.0, 2.0, True, ((5.0, -3),))
+    assert estimates.expected_waits(alone, 3) == [0, 10, 20]

@@ -4,6 +4,7 @@ and history, read again only once a service has ended (real Redis, real scripts)
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from app import clock
@@ -23,16 +24,17 @@ def at(site, day: date, hhmm: str) -> datetime:
 
 async def serve(store: Store, site, queue: str, start: datetime, minutes: float,
                 count: int, room: str = "room-1") -> None:
-    """`count` patients of `queue`, one after the other at `room`, `minutes` each."""
+    """`count` patients of `queue`, one after the other at `room`, `minutes` each (the
+    clock stands still at each step, so a duration is exact)."""
     try:
         for i in range(count):
             began = start + timedelta(minutes=i * minutes)
-            clock.configure(began)
+            clock.configure(began, speed=0)
             visit, _ = await store.check_in(site, queue, actor="test")
             called = await store.move(site, None, "call", actor="test", room=room,
                                       next_queue=queue)
             assert called is not None and called["id"] == visit["id"]
-            clock.configure(began + timedelta(minutes=minutes))
+            clock.configure(began + timedelta(minutes=minutes), speed=0)
             await store.move(site, visit["id"], "done", actor="test")
     finally:
         clock.configure()
@@ -107,5 +109,39 @@ async def test_a_redraw_sees_a_service_end_though_the_record_is_kept(store, chic
         # Another process (its own Store) that reads everything agrees.
         other = (await Store(store.redis, settings).snapshot(site)).queue("lab")
         assert other is not None and other.model == after.model
+    finally:
+        clock.configure()
+
+
+async def test_yesterdays_lunch_closing_is_expected_today(store, chicago_site):
+    site = chicago_site
+    # Day 1: three rooms see lab patients in the 11 o'clock hour, one over lunch.
+    for room in ("room-1", "room-2", "room-3"):
+        await serve(store, site, "lab", at(site, DAY1, "11:00"), 10, 2, room)
+    await serve(store, site, "lab", at(site, DAY1, "12:00"), 10, 2, "room-2")
+    staffing = await store.redis.hgetall(keys.staffing(site.id, "lab"))
+    day1 = DAY1.isoformat() + ","
+    assert staffing == {"11|room-1": day1, "11|room-2": day1, "11|room-3": day1,
+                        "12|room-2": day1}
+    assert await store.redis.ttl(keys.staffing(site.id, "lab")) > 27 * 86400
+
+    # Day 2 at 11:40, the three rooms busy and eight waiting: two rooms go at noon.
+    try:
+        for room in ("room-1", "room-2", "room-3"):
+            clock.configure(at(site, DAY2, "11:35"), speed=0)
+            await store.check_in(site, "lab", actor="test")
+            await store.move(site, None, "call", actor="test", room=room, next_queue="lab")
+        clock.configure(at(site, DAY2, "11:40"), speed=0)
+        waiting = [(await store.check_in(site, "lab", actor="test"))[0] for _ in range(8)]
+        lab = (await store.snapshot(site)).queue("lab")
+        assert lab is not None and lab.model.changes == ((20.0, -2),)
+        assert await store.redis.hget(keys.staffing(site.id, "lab"), "11|room-1") == \
+            f"{DAY2.isoformat()},{DAY1.isoformat()}"
+        last = waiting[-1]["eta_minutes"]
+        assert lab.eta(8) == last
+        # Three rooms free at 11:45, 11:55, 12:05; at 12:05 two of them go: the eighth is
+        # called at 12:15, not 12:05 as three rooms to the end would have it.
+        assert estimates.expected_waits(lab.model, 8)[-2:] == [25, 35]
+        assert estimates.expected_waits(replace(lab.model, changes=()), 8)[-2:] == [25, 25]
     finally:
         clock.configure()

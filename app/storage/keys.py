@@ -72,6 +72,13 @@ def durations(site_id: str, queue: str, hour: int) -> str:
     return _k(site_id, "durations", queue, f"{hour:02d}")
 
 
+def staffing(site_id: str, queue: str) -> str:
+    """Hash of who serves the queue at which hour of day: "HH|server" -> the last two local
+    dates that server started one of its services in hour HH, newest first and separated
+    by a comma (app/visits/estimates.py)."""
+    return _k(site_id, "staffing", queue)
+
+
 def idempotency(site_id: str, digest: str) -> str:
     return _k(site_id, "idem", digest)
 

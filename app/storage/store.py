@@ -37,6 +37,7 @@ SNAPSHOT_TRIES = 5  # strict snapshots before one that takes its event id from i
 # Queues whose service record and hour's history a Store keeps between snapshots, so a
 # redraw reads them again only once they have changed (snapshot.lua's `seen`).
 RECORDS_KEPT = 512
+Held = tuple[str, int, list[str], list[str], dict[str, str]]
 
 
 def redis_of(conn: HTTPConnection) -> Redis:
@@ -53,9 +54,8 @@ class Store:
         self.redis = redis
         self.settings = settings
         self._scripts = {name: redis.register_script(scripts.source(name)) for name in SCRIPTS}
-        # (site, queue) -> (record's newest entry, hour, record, hour's history)
-        self._records: OrderedDict[tuple[str, str], tuple[str, int, list[str], list[str]]] = \
-            OrderedDict()
+        # (site, queue) -> (record's newest entry, hour, record, hour's history, staffing)
+        self._records: OrderedDict[tuple[str, str], Held] = OrderedDict()
 
     async def run(self, name: str, keys_: dict[str, str], args: dict[str, Any]) -> Any:
         """Run the script `name` (one of SCRIPTS, loaded once for this Redis) with `keys_`
@@ -163,6 +163,7 @@ class Store:
             "visit": keys.visit(s, visit_id),
             "waiting": keys.waiting(s, queue), "service": keys.service(s, queue),
             "durations": keys.durations(s, queue, hour_of_day(now, site)[0]),
+            "staffing": keys.staffing(s, queue),
             "ticket": keys.ticket_counter(s, date, queue), "day": keys.day(s, date),
             "events": keys.events(s), "audit": keys.audit(s, date),
             "stats": keys.stats(s, date), "seq": keys.sequence(s), "idem": idem,
@@ -238,7 +239,8 @@ class Store:
         if queue:
             base |= {"target_waiting": keys.waiting(s, queue),
                      "target_service": keys.service(s, queue),
-                     "target_durations": keys.durations(s, queue, hour)}
+                     "target_durations": keys.durations(s, queue, hour),
+                     "target_staffing": keys.staffing(s, queue)}
         args = {
             **scripts.common(self.settings, now, actor), "visit_id": visit_id or "",
             "action": action, "allowed_from": sorted(move.allowed_from), "to": move.to,
@@ -247,6 +249,7 @@ class Store:
             "desks": [r.id for r in site.rooms if r.kind == "desk"],
             "lobby_calls_kept": LOBBY_CALLS_KEPT, "record_max": estimates.RECORD_ENTRIES,
             "hour_start_ms": hour_start_ms, "history_max": estimates.HOUR_HISTORY,
+            "hour": f"{hour:02d}", "date": date,
             "history_ttl": estimates.HISTORY_DAYS * 86400,
         }
 
@@ -271,7 +274,8 @@ class Store:
                 keys_ |= {"waiting": keys.waiting(s, current),
                           "service": keys.service(s, current),
                           "durations": keys.durations(s, current, hour),
-                          "durations_before": keys.durations(s, current, (hour - 1) % 24)}
+                          "durations_before": keys.durations(s, current, (hour - 1) % 24),
+                          "staffing": keys.staffing(s, current)}
             for id_ in (*ids, *([holder] if holder else [])):
                 keys_["visit:" + id_] = keys.visit(s, id_)
             return await self.run("move", keys_, {
@@ -296,11 +300,12 @@ class Store:
                 pipe.hgetall(keys.room_status(site.id))
                 pipe.lrange(keys.durations(site.id, fields["queue"],
                                            hour_of_day(clock.now(), site)[0]), 0, -1)
-                rank, record, rooms, history = await pipe.execute()
+                pipe.hgetall(keys.staffing(site.id, fields["queue"]))
+                rank, record, rooms, history, staffing = await pipe.execute()
             if rank is not None:
                 position = rank + 1
                 closed = [r for r, status in rooms.items() if status == "closed"]
-                eta = _eta(site, fields["queue"], position, record, closed, history)
+                eta = _eta(site, fields["queue"], position, record, closed, history, staffing)
         return visit_json(fields, position, eta)
 
     async def snapshot(self, site: Site, limit: int | None = None) -> SiteState:
@@ -319,7 +324,8 @@ class Store:
                 "help": keys.help_requests(s), "lobby_calls": keys.lobby_calls(s)}
         for q in queue_ids:
             base |= {"waiting:" + q: keys.waiting(s, q), "service:" + q: keys.service(s, q),
-                     "durations:" + q: keys.durations(s, q, hour)}
+                     "durations:" + q: keys.durations(s, q, hour),
+                     "staffing:" + q: keys.staffing(s, q)}
         for tries_left in range(SNAPSHOT_TRIES, -1, -1):
             # The visits listed now, and the last event before them: the script declares
             # their keys and, if the lists changed in between, reads again.
@@ -353,20 +359,22 @@ class Store:
         raise AssertionError("unreachable: the last snapshot try is lenient")
 
     def _remember_records(self, site_id: str, hour: int, data: dict[str, Any],
-                          held: dict[str, tuple[str, int, list[str], list[str]]]) -> None:
-        """Put the records and histories the snapshot left out (unchanged since `held`:
-        false) back into `data`, and keep those it read for the next one."""
-        service, history = data.get("service") or {}, data.get("history") or {}
+                          held: dict[str, Held]) -> None:
+        """Put the records, histories and staffing the snapshot left out (unchanged since
+        `held`: false) back into `data`, and keep those it read for the next one."""
+        service, history = data.setdefault("service", {}), data.setdefault("history", {})
+        staffing = data.setdefault("staffing", {})
         for q, record in service.items():
             key = (site_id, q)
             if record is False:
-                service[q], history[q] = held[q][2], held[q][3]
+                service[q], history[q], staffing[q] = held[q][2:]
                 if key in self._records:
                     self._records.move_to_end(key)
             elif isinstance(record, list) and record:
-                got = history.get(q)
+                got, staff = history.get(q), staffing.get(q)
                 self._records[key] = (record[0], hour, record,
-                                      got if isinstance(got, list) else [])
+                                      got if isinstance(got, list) else [],
+                                      staff if isinstance(staff, dict) else {})
                 self._records.move_to_end(key)
                 if len(self._records) > RECORDS_KEPT:
                     self._records.popitem(last=False)
@@ -386,13 +394,15 @@ def hour_of_day(now: datetime, site: Site) -> tuple[int, int]:
     return local.hour, clock.ms(local.replace(minute=0, second=0, microsecond=0))
 
 
-def _eta(site: Site, queue_id: str, position: int, record: list[str],
-         closed: list[str], history: list[str]) -> dict[str, int] | None:
+def _eta(site: Site, queue_id: str, position: int, record: list[str], closed: list[str],
+         history: list[str], staffing: dict[str, str]) -> dict[str, int] | None:
     queue = site.queue(queue_id)
     if queue is None:
         return None
-    m = estimates.model(estimates.parse_record(record), clock.ms(clock.now()),
-                        queue.minutes_per_patient, closed, estimates.parse_history(history))
+    now = clock.now()
+    m = estimates.model(estimates.parse_record(record), clock.ms(now),
+                        queue.minutes_per_patient, closed, estimates.parse_history(history),
+                        estimates.staffing_changes(staffing, now.astimezone(site.tz)))
     return estimates.etas(m, position)[-1]
 
 
@@ -400,12 +410,13 @@ def _script_visit(site: Site, result: list[Any]) -> dict[str, Any]:
     """The staff view of the visit a script answered with, its estimate included."""
     fields = json.loads(result[3])
     position = int(fields["position"]) if fields.get("position") else None
-    record, closed, history = (json.loads(x) for x in result[4:7])
+    record, closed, history, staffing = (json.loads(x) for x in result[4:8])
     eta = None
     if position is not None and fields.get("status") == "waiting":
         eta = _eta(site, fields["queue"], position, record if isinstance(record, list) else [],
                    closed if isinstance(closed, list) else [],
-                   history if isinstance(history, list) else [])
+                   history if isinstance(history, list) else [],
+                   staffing if isinstance(staffing, dict) else {})
     return visit_json(fields, position, eta)
 
 

@@ -25,8 +25,9 @@ from __future__ import annotations
 import functools
 import heapq
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 RECORD_ENTRIES = 160  # a queue's record keeps its newest entries, starts and ends
 MIN_SAMPLES = 5  # finished services before the record replaces the configured default
@@ -58,6 +59,10 @@ class QueueModel:
     minutes: float  # a typical service (robust mean)
     spread: float  # its spread (quartiles), minutes
     learned: bool  # False: the configured default stands in
+    # How the number of servers is expected to change ahead, from the last earlier day's
+    # staffing at the same hours (`staffing_changes`): (minutes from now, servers gained,
+    # or lost when negative), in time order.
+    changes: tuple[tuple[float, int], ...] = ()
 
 
 def parse_record(entries: Iterable[str]) -> tuple[Service, ...]:
@@ -130,13 +135,13 @@ def _parse_history(entries: tuple[str, ...]) -> tuple[float, ...]:
 
 def model(record: Iterable[Service], now_ms: int, default_minutes: float,
           closed: Iterable[str] = (), history: Sequence[float] = (),
-          samples: int = 60) -> QueueModel:
+          changes: tuple[tuple[float, int], ...] = (), samples: int = 60) -> QueueModel:
     """What the record says about the queue at `now_ms` (see the module's docstring).
     A room or desk in `closed` serves nobody new (its provider has gone to lunch), though
     a patient still in it keeps it busy. `history` is the durations (minutes) of the
     services that started in the current hour of day, over the days: with at least
     `HOUR_SAMPLES` they say how long a service takes; else the newest `samples` finished
-    services of the record do."""
+    services of the record do. `changes`: `staffing_changes`."""
     services = tuple(record)
     if len(history) >= HOUR_SAMPLES:
         minutes, spread, learned = _typical(tuple(history), default_minutes)
@@ -154,7 +159,7 @@ def model(record: Iterable[Service], now_ms: int, default_minutes: float,
     # never less than a quarter of it (one that has run long is not about to end).
     remaining = tuple(sorted(max(minutes - (now_ms - s.start_ms) / 60_000, minutes / 4)
                              for s in ongoing))
-    return QueueModel(servers, remaining, minutes, spread, learned)
+    return QueueModel(servers, remaining, minutes, spread, learned, changes)
 
 
 # A record or an hour's history changes only when a service ends: every redraw in between
@@ -176,7 +181,10 @@ def _recent_typical(services: tuple[Service, ...], default: float,
 def expected_waits(m: QueueModel, count: int) -> list[float]:
     """Minutes until a server is free for each of the first `count` positions in line.
 
-    With nobody serving, one server is assumed to start after one typical service."""
+    With nobody serving, one server is assumed to start after one typical service. A
+    server lost in `m.changes` (a room that closes for lunch) finishes its patient and
+    takes no other, the first to be free after the change leaving first; one gained is
+    free from the change on. The last server never leaves."""
     free: list[float]
     if m.servers == 0:
         free = [m.minutes]
@@ -184,12 +192,62 @@ def expected_waits(m: QueueModel, count: int) -> list[float]:
         idle = max(m.servers - len(m.busy_remaining), 0)
         free = [0.0] * idle + list(m.busy_remaining)
     heapq.heapify(free)
-    waits = []
-    for _ in range(count):
+    changes = list(m.changes) if m.servers else []
+    leaving = 0
+    waits: list[float] = []
+    while len(waits) < count:
         start = heapq.heappop(free)
+        if changes and changes[0][0] <= start:
+            at, delta = changes.pop(0)
+            heapq.heappush(free, start)
+            back = min(leaving, max(delta, 0))  # a gain first cancels a loss still due
+            leaving += back - delta if delta < 0 else -back
+            for _ in range(max(delta, 0) - back):
+                heapq.heappush(free, max(at, 0.0))
+            continue
+        if leaving and free:
+            leaving -= 1
+            continue
         waits.append(start)
         heapq.heappush(free, start + m.minutes)
     return waits
+
+
+def staffing_changes(staffing: Mapping[str, str], now: datetime,
+                     ahead: int = 4) -> tuple[tuple[float, int], ...]:
+    """The changes in servers expected over the next `ahead` hours, from the queue's
+    staffing as move.lua keeps it (``"HH|server"`` -> ``"date,date"``, the last two local
+    dates that server started a service of the queue in hour HH): on the most recent
+    earlier day with any, how many servers started one in each hour, against the current
+    hour's. Nothing when the current hour has no earlier day; no forecast past an hour
+    that had none (after closing, say: the queue is still served until it is empty).
+    `now`: the site's local time."""
+    counts = _servers_by_hour(tuple(staffing.items()), now.date().isoformat())
+    minutes_into_hour = now.minute + now.second / 60
+    before = counts[now.hour]
+    out: list[tuple[float, int]] = []
+    for k in range(1, ahead + 1) if before else ():
+        servers = counts[(now.hour + k) % 24]
+        if not servers:
+            break
+        if servers != before:
+            out.append((k * 60 - minutes_into_hour, servers - before))
+            before = servers
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _servers_by_hour(staffing: tuple[tuple[str, str], ...], today: str) -> tuple[int, ...]:
+    """Per hour of day, the servers that started a service on its last day before
+    `today` (the staffing changes only when a service starts)."""
+    days: dict[int, dict[str, int]] = {}
+    for field, dates in staffing:
+        hh, _, _ = field.partition("|")
+        earlier = [d for d in dates.split(",") if d and d < today]
+        if earlier and hh.isdigit():
+            per_day = days.setdefault(int(hh) % 24, {})
+            per_day[earlier[0]] = per_day.get(earlier[0], 0) + 1
+    return tuple(per_day[max(per_day)] if (per_day := days.get(h)) else 0 for h in range(24))
 
 
 def eta_range(m: QueueModel, position: int, wait: float) -> dict[str, int]:

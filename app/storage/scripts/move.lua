@@ -6,13 +6,15 @@
 --      target_waiting, target_service
 --      of a transfer's queue; durations and durations_before (the visit's queue's history
 --      of the current and the previous local hour, a.hour_start_ms being when the current
---      began) and target_durations (the transfer's queue's, current hour);
+--      began) and target_durations (the transfer's queue's, current hour); staffing and
+--      target_staffing (the same queues' servers by hour of day);
 --      appt (the visit's appointment, if any); "visit:<id>" for the
 --      visit, or for each of the first ids of the queue on a call-next, and for the visit
 --      holding a.room.
 -- Answers {"moved", visit_id, event_id, visit JSON, JSON of the service record of the
 -- queue the visit is in now, JSON of the rooms now closed, JSON of that queue's history of
--- the current hour}, {"empty"}, or {"retry"} when what the caller read has changed; refusals are
+-- the current hour, JSON of its staffing}, {"empty"}, or {"retry"} when what the caller read
+-- has changed; refusals are
 -- error replies.
 local visit_id = a.visit_id
 
@@ -123,6 +125,14 @@ if status == "waiting" and (a.action == "call" or a.action == "room") then
   redis.call("LPUSH", K.service, table.concat({"s", a.now_ms, server, visit_id}, "|"))
   redis.call("LTRIM", K.service, 0, a.record_max - 1)
   redis.call("HSET", visit_key, "served_ms", a.now_ms, "served_by", server)
+  if K.staffing then
+    -- "HH|server" -> the last two local dates it started a service in that hour, newest
+    -- first: today's own does not hide the last earlier day's.
+    local field = a.hour .. "|" .. server
+    local last = (redis.call("HGET", K.staffing, field) or ""):match("^[^,]*")
+    if last ~= a.date then redis.call("HSET", K.staffing, field, a.date .. "," .. last) end
+    redis.call("EXPIRE", K.staffing, a.history_ttl)
+  end
   local waited = tonumber(a.now_ms) - tonumber(redis.call("HGET", visit_key, "checked_in_ms"))
   redis.call("HINCRBY", K.stats, "served:" .. queue, 1)
   redis.call("HINCRBY", K.stats, "wait_ms:" .. queue, waited)
@@ -151,6 +161,7 @@ elseif a.action == "return" or a.action == "transfer" then
 end
 
 local waiting_key, service_key, history_key = K.waiting, K.service, K.durations
+local staffing_key = K.staffing
 if a.action == "call" then
   redis.call("HSET", visit_key, "called_at", a.now, "called_ms", a.now_ms)
   if a.room ~= "" then
@@ -175,7 +186,7 @@ else
     redis.call("HSET", visit_key, "queue", a.target_queue, "score", score,
                "transferred_from", queue)
     queue, waiting_key, service_key = a.target_queue, K.target_waiting, K.target_service
-    history_key = K.target_durations
+    history_key, staffing_key = K.target_durations, K.target_staffing
   end
 end
 
@@ -211,4 +222,5 @@ redis.call("HINCRBY", K.stats, a.action, 1)
 redis.call("EXPIRE", K.stats, a.audit_ttl)
 return {"moved", visit_id, event_id, visit_json,
   list_json(redis.call("LRANGE", service_key, 0, -1)), closed_rooms(),
-  history_key and list_json(redis.call("LRANGE", history_key, 0, -1)) or "[]"}
+  history_key and list_json(redis.call("LRANGE", history_key, 0, -1)) or "[]",
+  staffing_key and cjson.encode(hash(staffing_key)) or "{}"}
