@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from app.access.codes import ALPHABET
+from app.storage import keys
 from app.storage.redis_server import free_port
 from app.visits.estimates import classic
 
@@ -559,6 +560,7 @@ def _forget(redis_url: str, site: str) -> None:
     client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter(match=f"lq:{{{site}}}:*", count=500):
         client.delete(key)
+    client.srem(keys.sites(), site)
     client.close()
 
 
