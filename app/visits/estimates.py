@@ -13,7 +13,8 @@ ends), the time, and the queue's configured minutes per patient. From it:
   recent ones, else the configured default (the cold start);
 - per position in line, when a server will be free for that patient: every busy server is
   free after what is left of its service, then each takes one service per patient, the
-  earliest free first.
+  earliest free first; servers come and go over the next hours as they did on the last
+  earlier day (the queue's staffing by hour, also written by move.lua).
 
 The answer is a range, wider the further back in line, because a single number would be
 a promise the desk cannot keep. `docs/estimates.md` says how the range was tuned and how
