@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
+from dataclasses import replace
+from datetime import datetime
 
 from app.visits import estimates
 from app.visits.estimates import Service, model
 
-UTC = ZoneInfo("UTC")
 MIN = 60_000
 NOON = 1_796_558_400_000  # 2026-12-07 12:00 UTC
 
@@ -22,12 +22,12 @@ def finished(n: int, minutes: float, server: str = "r1", end: int = NOON) -> lis
 
 
 def test_cold_start_uses_the_configured_default_and_says_so() -> None:
-    m = model([], NOON, UTC, default_minutes=10)
+    m = model([], NOON, default_minutes=10)
     assert (m.minutes, m.learned, m.servers) == (10, False, 0)
 
 
 def test_learned_service_time_replaces_the_default() -> None:
-    m = model(finished(10, 6), NOON, UTC, default_minutes=20)
+    m = model(finished(10, 6), NOON, default_minutes=20)
     assert m.learned
     assert round(m.minutes, 6) == 6
     assert m.servers == 1
@@ -35,18 +35,31 @@ def test_learned_service_time_replaces_the_default() -> None:
 
 def test_one_very_long_service_barely_moves_the_typical_time() -> None:
     record = [*finished(19, 5), Service("long", "r1", NOON - 300 * MIN, NOON - 180 * MIN)]
-    m = model(record, NOON, UTC, default_minutes=5)
+    m = model(record, NOON, default_minutes=5)
     assert m.minutes < 5.5  # a plain mean would say 10.75
 
 
-def test_same_hour_services_win_when_there_are_enough() -> None:
-    morning = finished(10, 4, end=NOON - 3 * 60 * MIN)  # 8:20-9:00, 4 min each
-    noon = [Service(f"n{i}", "r1", NOON + i * 6 * MIN, NOON + (i * 6 + 5) * MIN)
-            for i in range(estimates.HOUR_SAMPLES)]
-    m = model(noon[::-1] + morning, NOON + 50 * MIN, UTC, default_minutes=4)
-    assert round(m.minutes, 6) == 5
-    an_hour_later = model(noon[::-1] + morning, NOON + 70 * MIN, UTC, default_minutes=4)
-    assert 4 < an_hour_later.minutes < 5  # no 13:00 services yet: all of them
+def test_the_hours_history_over_the_days_wins_when_it_has_enough() -> None:
+    # Today's record: 4-minute services. This hour, over the last days: 7 minutes.
+    today = finished(10, 4)
+    hour = (7.0,) * estimates.HOUR_SAMPLES
+    m = model(today, NOON, default_minutes=4, history=hour)
+    assert round(m.minutes, 6) == 7 and m.learned
+    assert m.servers == 1  # who serves now still comes from the record
+    too_few = model(today, NOON, default_minutes=4, history=hour[1:])
+    assert round(too_few.minutes, 6) == 4
+
+
+def test_the_history_alone_replaces_the_default_at_opening() -> None:
+    # The first patient of the day: nothing in today's record, a history of 12 minutes.
+    m = model([], NOON, default_minutes=5, history=(12.0,) * 20)
+    assert (round(m.minutes, 6), m.learned, m.servers) == (12, True, 0)
+    first = estimates.etas(m, 1)[0]
+    assert first["low"] <= 12 <= first["high"]  # nobody serving yet: after one service
+
+
+def test_the_stored_history_is_seconds_newest_first() -> None:
+    assert estimates.parse_history(["600", "90", "x", ""]) == (10.0, 1.5)
 
 
 def test_servers_are_those_busy_now_and_those_that_finished_recently() -> None:
@@ -56,7 +69,7 @@ def test_servers_are_those_busy_now_and_those_that_finished_recently() -> None:
         Service("c", "room3", NOON - 200 * MIN, NOON - 192 * MIN),  # long gone home
         *finished(5, 8, "room2", end=NOON - 10 * MIN),
     ]
-    m = model(record, NOON, UTC, default_minutes=8)
+    m = model(record, NOON, default_minutes=8)
     assert m.servers == 2
     assert m.busy_remaining == (5.0,)  # 8 typical, 3 gone
 
@@ -64,15 +77,15 @@ def test_servers_are_those_busy_now_and_those_that_finished_recently() -> None:
 def test_a_free_server_means_no_wait_for_the_next_patient() -> None:
     freed = Service("b", "room2", NOON - 10 * MIN, NOON - 2 * MIN)
     record = [freed, *finished(5, 8, "room2", end=NOON - 10 * MIN)]
-    m = model(record, NOON, UTC, default_minutes=8)
+    m = model(record, NOON, default_minutes=8)
     first, second = estimates.etas(m, 2)
     assert estimates.no_wait(**first)
     assert second["low"] <= 8 <= second["high"]  # after one service of ~8 minutes
 
 
 def test_waits_grow_with_position_and_shrink_with_servers() -> None:
-    one = model(finished(10, 10, "r1"), NOON, UTC, default_minutes=10)
-    two = model(finished(10, 10, "r1") + finished(10, 10, "r2"), NOON, UTC, default_minutes=10)
+    one = model(finished(10, 10, "r1"), NOON, default_minutes=10)
+    two = model(finished(10, 10, "r1") + finished(10, 10, "r2"), NOON, default_minutes=10)
     assert estimates.expected_waits(one, 4) == [0, 10, 20, 30]
     assert estimates.expected_waits(two, 4) == [0, 0, 10, 10]
     far_one, far_two = estimates.etas(one, 6)[-1], estimates.etas(two, 6)[-1]
@@ -82,7 +95,7 @@ def test_waits_grow_with_position_and_shrink_with_servers() -> None:
 def test_the_range_widens_further_back_in_line() -> None:
     record = [Service(f"v{i}", "r1", NOON - (i + 1) * 8 * MIN, NOON - i * 8 * MIN - i * MIN)
               for i in range(12)]
-    m = model(record, NOON, UTC, default_minutes=8)
+    m = model(record, NOON, default_minutes=8)
     widths = [e["high"] - e["low"] for e in estimates.etas(m, 8)]
     assert widths[-1] > widths[1]
 
@@ -93,13 +106,13 @@ def test_a_closed_room_serves_nobody_new_but_a_patient_in_it_keeps_it_busy() -> 
         Service("b", "room2", NOON - 10 * MIN, NOON - 2 * MIN),  # freed, then closed
         *finished(5, 8, "room3", end=NOON - 5 * MIN),
     ]
-    m = model(record, NOON, UTC, default_minutes=8, closed=["room1", "room2"])
+    m = model(record, NOON, default_minutes=8, closed=["room1", "room2"])
     assert (m.servers, m.busy_remaining) == (2, (5.0,))  # room1 busy, room3 free
 
 
 def test_a_queue_nobody_serves_never_says_no_wait() -> None:
     # A record from this morning only: nobody has served the queue for hours.
-    m = model(finished(10, 5, end=NOON - 4 * 60 * MIN), NOON, UTC, default_minutes=5)
+    m = model(finished(10, 5, end=NOON - 4 * 60 * MIN), NOON, default_minutes=5)
     assert m.servers == 0
     first = estimates.etas(m, 1)[0]
     assert not estimates.no_wait(**first)
@@ -108,7 +121,7 @@ def test_a_queue_nobody_serves_never_says_no_wait() -> None:
 
 def test_a_patient_sent_back_frees_the_server_but_teaches_nothing() -> None:
     record = [Service("a", "r1", NOON - 30 * MIN, NOON - MIN, counted=False)]
-    m = model(record + finished(5, 6, "r1", end=NOON - 40 * MIN), NOON, UTC, default_minutes=6)
+    m = model(record + finished(5, 6, "r1", end=NOON - 40 * MIN), NOON, default_minutes=6)
     assert m.busy_remaining == ()
     assert round(m.minutes, 6) == 6
 
@@ -132,3 +145,34 @@ def test_the_stored_record_is_read_newest_first_with_ends_merged_into_starts() -
 def test_classic_is_position_times_average_over_servers() -> None:
     assert estimates.classic(6, 10, 3) == 20
     assert estimates.classic(2, 10, 0) == 20
+
+
+# Staffing: who served the queue at which hour on the last earlier day.
+
+TODAY = datetime(2026, 12, 7, 11, 30)
+STAFFING = {  # yesterday: three rooms at 11:00, one over lunch, three from 13:00
+    **{f"{h}|room{r}": "2026-12-06," for h in ("11", "13") for r in (1, 2, 3)},
+    "11|room1": "2026-12-07,2026-12-06",  # today too: yesterday's still counts
+    "12|room2": "2026-12-06,2026-12-04",
+    "12|room1": "2026-11-30,",  # a week ago someone else stayed: not the last day
+    "14|room1": "2026-12-07,",  # today's own: not an earlier day
+}
+
+
+def test_the_last_days_staffing_says_when_servers_leave_and_come_back() -> None:
+    assert estimates.staffing_changes(STAFFING, TODAY) == ((30.0, -2), (90.0, 2))
+    # Nothing known after 13:00 (today's 14:00 does not count): no forecast past it.
+    assert estimates.staffing_changes(STAFFING, TODAY.replace(hour=13)) == ()
+    assert estimates.staffing_changes({}, TODAY) == ()
+
+
+def test_servers_leaving_for_lunch_finish_their_patient_and_take_no_other() -> None:
+    four = estimates.QueueModel(4, (), 10.0, 2.0, True)
+    assert estimates.expected_waits(four, 8) == [0, 0, 0, 0, 10, 10, 10, 10]
+    lunch = replace(four, changes=((5.0, -2),))
+    assert estimates.expected_waits(lunch, 8) == [0, 0, 0, 0, 10, 10, 20, 20]
+    back = replace(four, changes=((5.0, -2), (15.0, 2)))
+    assert estimates.expected_waits(back, 8) == [0, 0, 0, 0, 10, 10, 15, 15]
+    # The last server never leaves.
+    alone = estimates.QueueModel(1, (), 10.0, 2.0, True, ((5.0, -3),))
+    assert estimates.expected_waits(alone, 3) == [0, 10, 20]

@@ -66,6 +66,19 @@ def service(site_id: str, queue: str) -> str:
     return _k(site_id, "service", queue)
 
 
+def durations(site_id: str, queue: str, hour: int) -> str:
+    """List of the seconds the queue's services that started in local hour `hour` (0-23)
+    took, over the days, newest first, capped (app/visits/estimates.py): no visit, no time."""
+    return _k(site_id, "durations", queue, f"{hour:02d}")
+
+
+def staffing(site_id: str, queue: str) -> str:
+    """Hash of who serves the queue at which hour of day: "HH|server" -> the last two local
+    dates that server started one of its services in hour HH, newest first and separated
+    by a comma (app/visits/estimates.py)."""
+    return _k(site_id, "staffing", queue)
+
+
 def idempotency(site_id: str, digest: str) -> str:
     return _k(site_id, "idem", digest)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections import OrderedDict
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,10 @@ HEAD = 16  # ids a call-next declares from the head of its queue
 # the returns and transfers that withdraw some of them.
 LOBBY_CALLS_KEPT = 60
 SNAPSHOT_TRIES = 5  # strict snapshots before one that takes its event id from its pre-read
+# Queues whose service record and hour's history a Store keeps between snapshots, so a
+# redraw reads them again only once they have changed (snapshot.lua's `seen`).
+RECORDS_KEPT = 512
+Held = tuple[str, int, list[str], list[str], dict[str, str]]
 
 
 def redis_of(conn: HTTPConnection) -> Redis:
@@ -49,6 +54,8 @@ class Store:
         self.redis = redis
         self.settings = settings
         self._scripts = {name: redis.register_script(scripts.source(name)) for name in SCRIPTS}
+        # (site, queue) -> (record's newest entry, hour, record, hour's history, staffing)
+        self._records: OrderedDict[tuple[str, str], Held] = OrderedDict()
 
     async def run(self, name: str, keys_: dict[str, str], args: dict[str, Any]) -> Any:
         """Run the script `name` (one of SCRIPTS, loaded once for this Redis) with `keys_`
@@ -157,6 +164,8 @@ class Store:
             "queues": keys.queue_state(s), "rooms": keys.room_status(s),
             "visit": keys.visit(s, visit_id),
             "waiting": keys.waiting(s, queue), "service": keys.service(s, queue),
+            "durations": keys.durations(s, queue, hour_of_day(now, site)[0]),
+            "staffing": keys.staffing(s, queue),
             "ticket": keys.ticket_counter(s, date, queue), "day": keys.day(s, date),
             "events": keys.events(s), "audit": keys.audit(s, date),
             "stats": keys.stats(s, date), "seq": keys.sequence(s), "idem": idem,
@@ -228,9 +237,12 @@ class Store:
             "queues": keys.queue_state(s), "seq": keys.sequence(s),
             "lobby_calls": keys.lobby_calls(s),
         }
+        hour, hour_start_ms = hour_of_day(now, site)
         if queue:
             base |= {"target_waiting": keys.waiting(s, queue),
-                     "target_service": keys.service(s, queue)}
+                     "target_service": keys.service(s, queue),
+                     "target_durations": keys.durations(s, queue, hour),
+                     "target_staffing": keys.staffing(s, queue)}
         args = {
             **scripts.common(self.settings, now, actor), "visit_id": visit_id or "",
             "action": action, "allowed_from": sorted(move.allowed_from), "to": move.to,
@@ -238,6 +250,9 @@ class Store:
             "clean_after_use": site.clean_after_use,
             "desks": [r.id for r in site.rooms if r.kind == "desk"],
             "lobby_calls_kept": LOBBY_CALLS_KEPT, "record_max": estimates.RECORD_ENTRIES,
+            "hour_start_ms": hour_start_ms, "history_max": estimates.HOUR_HISTORY,
+            "hour": f"{hour:02d}", "date": date,
+            "history_ttl": estimates.HISTORY_DAYS * 86400,
         }
 
         async def attempt() -> Any:
@@ -259,7 +274,10 @@ class Store:
                 current, appointment_id, ids = next_queue, "", found
             if current:
                 keys_ |= {"waiting": keys.waiting(s, current),
-                          "service": keys.service(s, current)}
+                          "service": keys.service(s, current),
+                          "durations": keys.durations(s, current, hour),
+                          "durations_before": keys.durations(s, current, (hour - 1) % 24),
+                          "staffing": keys.staffing(s, current)}
             for id_ in (*ids, *([holder] if holder else [])):
                 keys_["visit:" + id_] = keys.visit(s, id_)
             return await self.run("move", keys_, {
@@ -282,26 +300,34 @@ class Store:
                 pipe.zrank(keys.waiting(site.id, fields["queue"]), visit_id)
                 pipe.lrange(keys.service(site.id, fields["queue"]), 0, -1)
                 pipe.hgetall(keys.room_status(site.id))
-                rank, record, rooms = await pipe.execute()
+                pipe.lrange(keys.durations(site.id, fields["queue"],
+                                           hour_of_day(clock.now(), site)[0]), 0, -1)
+                pipe.hgetall(keys.staffing(site.id, fields["queue"]))
+                rank, record, rooms, history, staffing = await pipe.execute()
             if rank is not None:
                 position = rank + 1
                 closed = [r for r, status in rooms.items() if status == "closed"]
-                eta = _eta(site, fields["queue"], position, record, closed)
+                eta = _eta(site, fields["queue"], position, record, closed, history, staffing)
         return visit_json(fields, position, eta)
 
     async def snapshot(self, site: Site, limit: int | None = None) -> SiteState:
         """The site's live state as one atomic read, with the id of the last event it
         includes; `limit` caps each queue's list (the screens show a few dozen, however
-        long the queue). Ids whose visit has expired are dropped on the way."""
+        long the queue). Ids whose visit has expired are dropped on the way. A queue's
+        service record and hour's history are read only when they have changed since this
+        Store last read them."""
         s = site.id
         last = -1 if limit is None else limit - 1
         queue_ids = [q.id for q in site.queues]
+        hour = hour_of_day(clock.now(), site)[0]
         base = {"queues": keys.queue_state(s), "rooms": keys.room_status(s),
                 "room_visit": keys.room_visit(s), "active": keys.active(s),
                 "events": keys.events(s), "message": keys.message(s),
                 "help": keys.help_requests(s), "lobby_calls": keys.lobby_calls(s)}
         for q in queue_ids:
-            base |= {"waiting:" + q: keys.waiting(s, q), "service:" + q: keys.service(s, q)}
+            base |= {"waiting:" + q: keys.waiting(s, q), "service:" + q: keys.service(s, q),
+                     "durations:" + q: keys.durations(s, q, hour),
+                     "staffing:" + q: keys.staffing(s, q)}
         for tries_left in range(SNAPSHOT_TRIES, -1, -1):
             # The visits listed now, and the last event before them: the script declares
             # their keys and, if the lists changed in between, reads again.
@@ -320,15 +346,42 @@ class Store:
             # between and answers the event id read before them, so those come as deltas:
             # every event carries its whole record, so applying one again is harmless.
             lenient = tries_left == 0
+            held = {q: kept for q in queue_ids
+                    if (kept := self._records.get((s, q))) and kept[1] == hour}
             data = json.loads(await self.run(
-                "snapshot", keys_, {"queue_ids": queue_ids, "limit": last, "lenient": lenient}))
+                "snapshot", keys_, {"queue_ids": queue_ids, "limit": last, "lenient": lenient,
+                                    "seen": {q: kept[0] for q, kept in held.items()}}))
             if not data.get("retry"):
                 if lenient:
                     data["event_id"] = first[0][0] if first else "0-0"
+                self._remember_records(s, hour, data, held)
                 now = clock.now()
                 state = parse_snapshot(site, data, clock.ms(now))
                 return replace(state, appointments=await expected.today(self.redis, site, now))
         raise AssertionError("unreachable: the last snapshot try is lenient")
+
+    def _remember_records(self, site_id: str, hour: int, data: dict[str, Any],
+                          held: dict[str, Held]) -> None:
+        """Put the records, histories and staffing the snapshot left out (unchanged since
+        `held`: false) back into `data`, and keep those it read for the next one."""
+        service, history = data.setdefault("service", {}), data.setdefault("history", {})
+        staffing = data.setdefault("staffing", {})
+        for q, record in service.items():
+            key = (site_id, q)
+            if record is False:
+                service[q], history[q], staffing[q] = held[q][2:]
+                if key in self._records:
+                    self._records.move_to_end(key)
+            elif isinstance(record, list) and record:
+                got, staff = history.get(q), staffing.get(q)
+                self._records[key] = (record[0], hour, record,
+                                      got if isinstance(got, list) else [],
+                                      staff if isinstance(staff, dict) else {})
+                self._records.move_to_end(key)
+                if len(self._records) > RECORDS_KEPT:
+                    self._records.popitem(last=False)
+            else:
+                self._records.pop(key, None)
 
     async def events_after(self, site_id: str, after: str, limit: int) -> list[Event]:
         """Events after `after` ("0" for the oldest the stream holds), oldest first."""
@@ -336,13 +389,22 @@ class Store:
         return [Event.from_stream(i, f) for i, f in entries]
 
 
-def _eta(site: Site, queue_id: str, position: int, record: list[str],
-         closed: list[str]) -> dict[str, int] | None:
+def hour_of_day(now: datetime, site: Site) -> tuple[int, int]:
+    """The site's local hour at `now` (0-23) and when it began (epoch ms): which hour's
+    history of service times a script reads or writes."""
+    local = now.astimezone(site.tz)
+    return local.hour, clock.ms(local.replace(minute=0, second=0, microsecond=0))
+
+
+def _eta(site: Site, queue_id: str, position: int, record: list[str], closed: list[str],
+         history: list[str], staffing: dict[str, str]) -> dict[str, int] | None:
     queue = site.queue(queue_id)
     if queue is None:
         return None
-    m = estimates.model(estimates.parse_record(record), clock.ms(clock.now()), site.tz,
-                        queue.minutes_per_patient, closed)
+    now = clock.now()
+    m = estimates.model(estimates.parse_record(record), clock.ms(now),
+                        queue.minutes_per_patient, closed, estimates.parse_history(history),
+                        estimates.staffing_changes(staffing, now.astimezone(site.tz)))
     return estimates.etas(m, position)[-1]
 
 
@@ -350,11 +412,13 @@ def _script_visit(site: Site, result: list[Any]) -> dict[str, Any]:
     """The staff view of the visit a script answered with, its estimate included."""
     fields = json.loads(result[3])
     position = int(fields["position"]) if fields.get("position") else None
-    record, closed = json.loads(result[4]), json.loads(result[5])
+    record, closed, history, staffing = (json.loads(x) for x in result[4:8])
     eta = None
     if position is not None and fields.get("status") == "waiting":
         eta = _eta(site, fields["queue"], position, record if isinstance(record, list) else [],
-                   closed if isinstance(closed, list) else [])
+                   closed if isinstance(closed, list) else [],
+                   history if isinstance(history, list) else [],
+                   staffing if isinstance(staffing, dict) else {})
     return visit_json(fields, position, eta)
 
 

@@ -7,12 +7,14 @@ ends), the time, and the queue's configured minutes per patient. From it:
 - the servers (rooms or desks; the caller when a call named neither) serving the queue
   now: those with a patient now, and those that finished one in the last
   `RECENT_SERVER_MINUTES` or two services, whichever is longer;
-- how long a service takes: a trimmed mean and a quartile spread of the finished services
-  of the same hour of day when there are enough of them, else of all recent ones, else
-  the configured default (the cold start);
+- how long a service takes: a trimmed mean and a quartile spread of the durations of the
+  services that started in the same hour of day, over the days (the queue's per-hour
+  history, also written by move.lua) when there are enough of them, else of the record's
+  recent ones, else the configured default (the cold start);
 - per position in line, when a server will be free for that patient: every busy server is
   free after what is left of its service, then each takes one service per patient, the
-  earliest free first.
+  earliest free first; servers come and go over the next hours as they did on the last
+  earlier day (the queue's staffing by hour, also written by move.lua).
 
 The answer is a range, wider the further back in line, because a single number would be
 a promise the desk cannot keep. `docs/estimates.md` says how the range was tuned and how
@@ -24,13 +26,15 @@ from __future__ import annotations
 import functools
 import heapq
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime
 
 RECORD_ENTRIES = 160  # a queue's record keeps its newest entries, starts and ends
 MIN_SAMPLES = 5  # finished services before the record replaces the configured default
-HOUR_SAMPLES = 8  # of the same hour of day before that hour's are used alone
+HOUR_SAMPLES = 8  # in the hour's history before it is used instead of the record
+HOUR_HISTORY = 100  # durations kept per queue and hour of day, newest first, over the days
+HISTORY_DAYS = 28  # an hour's history is dropped this long after its last service ended
 RECENT_SERVER_MINUTES = 20.0
 STALE_SERVICE_MINUTES = 240.0  # an unfinished service older than this is not a busy server
 Z = 1.6  # spread multiplier of the range: ~89 % two-sided for a normal error
@@ -56,6 +60,10 @@ class QueueModel:
     minutes: float  # a typical service (robust mean)
     spread: float  # its spread (quartiles), minutes
     learned: bool  # False: the configured default stands in
+    # How the number of servers is expected to change ahead, from the last earlier day's
+    # staffing at the same hours (`staffing_changes`): (minutes from now, servers gained,
+    # or lost when negative), in time order.
+    changes: tuple[tuple[float, int], ...] = ()
 
 
 def parse_record(entries: Iterable[str]) -> tuple[Service, ...]:
@@ -86,11 +94,6 @@ def _parse(entries: tuple[str, ...]) -> tuple[Service, ...]:
     return tuple(out)
 
 
-def _hour(ms: int, offset_ms: int) -> int:
-    """The hour of day at `ms` in a zone `offset_ms` from UTC."""
-    return (ms + offset_ms) // 3_600_000 % 24
-
-
 def _quantile(values: Sequence[float], q: float) -> float:
     """Linear-interpolated quantile of sorted `values`."""
     pos = (len(values) - 1) * q
@@ -114,24 +117,37 @@ def service_minutes(durations: Sequence[float], default: float) -> tuple[float, 
     return max(mean, 0.1), max(spread, mean / 10), True
 
 
-def model(record: Iterable[Service], now_ms: int, tz: tzinfo, default_minutes: float,
-          closed: Iterable[str] = (), samples: int = 60) -> QueueModel:
+def parse_history(entries: Iterable[str]) -> tuple[float, ...]:
+    """An hour's history as stored (seconds, newest first) in minutes; malformed entries
+    are skipped."""
+    return _parse_history(tuple(entries))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_history(entries: tuple[str, ...]) -> tuple[float, ...]:
+    out = []
+    for entry in entries:
+        try:
+            out.append(int(entry) / 60)
+        except ValueError:
+            continue
+    return tuple(out)
+
+
+def model(record: Iterable[Service], now_ms: int, default_minutes: float,
+          closed: Iterable[str] = (), history: Sequence[float] = (),
+          changes: tuple[tuple[float, int], ...] = (), samples: int = 60) -> QueueModel:
     """What the record says about the queue at `now_ms` (see the module's docstring).
     A room or desk in `closed` serves nobody new (its provider has gone to lunch), though
-    a patient still in it keeps it busy. `samples` caps the finished services learned
-    from, the newest first."""
-    services = list(record)
-    finished = [s for s in services if s.end_ms is not None and s.counted
-                and s.end_ms >= s.start_ms][:samples]
-    # Today's offset for every service: one taken across a change of clocks is an hour off.
-    offset = datetime.fromtimestamp(now_ms / 1000, UTC).astimezone(tz).utcoffset()
-    offset_ms = int(offset.total_seconds() * 1000) if offset else 0
-    hour = _hour(now_ms, offset_ms)
-    same_hour = [s for s in finished if _hour(s.start_ms, offset_ms) == hour]
-    chosen = same_hour if len(same_hour) >= HOUR_SAMPLES else finished
-    minutes, spread, learned = service_minutes(
-        [(s.end_ms - s.start_ms) / 60_000 for s in chosen if s.end_ms is not None],
-        default_minutes)
+    a patient still in it keeps it busy. `history` is the durations (minutes) of the
+    services that started in the current hour of day, over the days: with at least
+    `HOUR_SAMPLES` they say how long a service takes; else the newest `samples` finished
+    services of the record do. `changes`: `staffing_changes`."""
+    services = tuple(record)
+    if len(history) >= HOUR_SAMPLES:
+        minutes, spread, learned = _typical(tuple(history), default_minutes)
+    else:
+        minutes, spread, learned = _recent_typical(services, default_minutes, samples)
 
     stale_ms = STALE_SERVICE_MINUTES * 60_000
     ongoing = [s for s in services if s.end_ms is None and 0 <= now_ms - s.start_ms < stale_ms]
@@ -144,13 +160,32 @@ def model(record: Iterable[Service], now_ms: int, tz: tzinfo, default_minutes: f
     # never less than a quarter of it (one that has run long is not about to end).
     remaining = tuple(sorted(max(minutes - (now_ms - s.start_ms) / 60_000, minutes / 4)
                              for s in ongoing))
-    return QueueModel(servers, remaining, minutes, spread, learned)
+    return QueueModel(servers, remaining, minutes, spread, learned, changes)
+
+
+# A record or an hour's history changes only when a service ends: every redraw in between
+# asks again about the same one.
+@functools.lru_cache(maxsize=256)
+def _typical(durations: tuple[float, ...], default: float) -> tuple[float, float, bool]:
+    return service_minutes(durations, default)
+
+
+@functools.lru_cache(maxsize=256)
+def _recent_typical(services: tuple[Service, ...], default: float,
+                    samples: int) -> tuple[float, float, bool]:
+    finished = [s for s in services if s.end_ms is not None and s.counted
+                and s.end_ms >= s.start_ms][:samples]
+    return service_minutes(tuple((s.end_ms - s.start_ms) / 60_000 for s in finished
+                                 if s.end_ms is not None), default)
 
 
 def expected_waits(m: QueueModel, count: int) -> list[float]:
     """Minutes until a server is free for each of the first `count` positions in line.
 
-    With nobody serving, one server is assumed to start after one typical service."""
+    With nobody serving, one server is assumed to start after one typical service. A
+    server lost in `m.changes` (a room that closes for lunch) finishes its patient and
+    takes no other, the first to be free after the change leaving first; one gained is
+    free from the change on. The last server never leaves."""
     free: list[float]
     if m.servers == 0:
         free = [m.minutes]
@@ -158,12 +193,62 @@ def expected_waits(m: QueueModel, count: int) -> list[float]:
         idle = max(m.servers - len(m.busy_remaining), 0)
         free = [0.0] * idle + list(m.busy_remaining)
     heapq.heapify(free)
-    waits = []
-    for _ in range(count):
+    changes = list(m.changes) if m.servers else []
+    leaving = 0
+    waits: list[float] = []
+    while len(waits) < count:
         start = heapq.heappop(free)
+        if changes and changes[0][0] <= start:
+            at, delta = changes.pop(0)
+            heapq.heappush(free, start)
+            back = min(leaving, max(delta, 0))  # a gain first cancels a loss still due
+            leaving += back - delta if delta < 0 else -back
+            for _ in range(max(delta, 0) - back):
+                heapq.heappush(free, max(at, 0.0))
+            continue
+        if leaving and free:
+            leaving -= 1
+            continue
         waits.append(start)
         heapq.heappush(free, start + m.minutes)
     return waits
+
+
+def staffing_changes(staffing: Mapping[str, str], now: datetime,
+                     ahead: int = 4) -> tuple[tuple[float, int], ...]:
+    """The changes in servers expected over the next `ahead` hours, from the queue's
+    staffing as move.lua keeps it (``"HH|server"`` -> ``"date,date"``, the last two local
+    dates that server started a service of the queue in hour HH): on the most recent
+    earlier day with any, how many servers started one in each hour, against the current
+    hour's. Nothing when the current hour has no earlier day; no forecast past an hour
+    that had none (after closing, say: the queue is still served until it is empty).
+    `now`: the site's local time."""
+    counts = _servers_by_hour(tuple(staffing.items()), now.date().isoformat())
+    minutes_into_hour = now.minute + now.second / 60
+    before = counts[now.hour]
+    out: list[tuple[float, int]] = []
+    for k in range(1, ahead + 1) if before else ():
+        servers = counts[(now.hour + k) % 24]
+        if not servers:
+            break
+        if servers != before:
+            out.append((k * 60 - minutes_into_hour, servers - before))
+            before = servers
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _servers_by_hour(staffing: tuple[tuple[str, str], ...], today: str) -> tuple[int, ...]:
+    """Per hour of day, the servers that started a service on its last day before
+    `today` (the staffing changes only when a service starts)."""
+    days: dict[int, dict[str, int]] = {}
+    for field, dates in staffing:
+        hh, _, _ = field.partition("|")
+        earlier = [d for d in dates.split(",") if d and d < today]
+        if earlier and hh.isdigit():
+            per_day = days.setdefault(int(hh) % 24, {})
+            per_day[earlier[0]] = per_day.get(earlier[0], 0) + 1
+    return tuple(per_day[max(per_day)] if (per_day := days.get(h)) else 0 for h in range(24))
 
 
 def eta_range(m: QueueModel, position: int, wait: float) -> dict[str, int]:

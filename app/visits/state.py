@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -115,6 +116,10 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int) -> SiteState:
     """Build a SiteState from snapshot.lua's JSON (or its decoded form), in the site's
     configured order."""
@@ -123,6 +128,9 @@ def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int
     waiting = data["waiting"] or {}
     totals = data["totals"] or {}
     service = data.get("service") or {}
+    history = data.get("history") or {}
+    staffing = data.get("staffing") or {}
+    local = datetime.fromtimestamp(now_ms / 1000, site.tz)
     room_status = data["rooms"] or {}
     room_visits = data["room_visits"] or {}
     closed = [r for r, status in room_status.items() if status == "closed"]
@@ -133,8 +141,11 @@ def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int
             prefix=q.prefix,
             open=queue_open.get(q.id) == "open",
             waiting=tuple(v for v in _list(waiting.get(q.id)) if v),
-            model=estimates.model(estimates.parse_record(_list(service.get(q.id))), now_ms,
-                                  site.tz, q.minutes_per_patient, closed),
+            model=estimates.model(
+                estimates.parse_record(_list(service.get(q.id))), now_ms,
+                q.minutes_per_patient, closed,
+                estimates.parse_history(_list(history.get(q.id))),
+                estimates.staffing_changes(_dict(staffing.get(q.id)), local)),
             total=int(totals.get(q.id, 0)),
         )
         for q in site.queues

@@ -1,6 +1,8 @@
 -- Check a patient in: a new visit, its ticket, its place in the queue, its appointment's
 -- arrival, and the events, in one atomic step.
--- KEYS queues, rooms, visit (the new one), waiting, service, ticket, day, events, audit, stats, seq,
+-- KEYS queues, rooms, visit (the new one), waiting, service, durations (the queue's history of
+--      the current local hour), staffing (its servers by hour), ticket, day, events, audit,
+--      stats, seq,
 --      idem, and as the caller found them just before: appt, linked (the visit the
 --      appointment already has), idem_visit (the visit the idempotency key names).
 -- a: visit_id, site, queue, prefix, name, priority, flags, language, appointment_id,
@@ -10,7 +12,8 @@
 --    Optional: consented_at (when the patient acknowledged the site's consent texts) and
 --    desk_reason (why the kiosk sent the patient to the desk), kept on the visit.
 -- Answers {"created", visit_id, event_id, visit JSON, JSON of the queue's service
--- record, JSON of the rooms now closed}, {"existing", visit_id} for a repeat, or {"retry"} when a link the caller read
+-- record, JSON of the rooms now closed, JSON of the queue's history of the hour, JSON of its
+-- staffing}, {"existing", visit_id} for a repeat, or {"retry"} when a link the caller read
 -- changed in between.
 
 if a.use_idem then
@@ -96,4 +99,5 @@ redis.call("HINCRBY", K.stats, "checked_in", 1)
 redis.call("HINCRBY", K.stats, "checked_in:" .. a.queue, 1)
 redis.call("EXPIRE", K.stats, a.audit_ttl)
 return {"created", visit_id, event_id, visit, list_json(redis.call("LRANGE", K.service, 0, -1)),
-  closed_rooms()}
+  closed_rooms(), list_json(redis.call("LRANGE", K.durations, 0, -1)),
+  cjson.encode(hash(K.staffing))}

@@ -4,11 +4,17 @@
 -- KEYS active, rooms, room_visit, events, audit, stats, queues, seq, lobby_calls; waiting
 --      and service of the visit's queue (as the caller read it: a.queue) and
 --      target_waiting, target_service
---      of a transfer's queue; appt (the visit's appointment, if any); "visit:<id>" for the
+--      of a transfer's queue; durations and durations_before (the visit's queue's history
+--      of the current and the previous local hour, a.hour_start_ms being when the current
+--      began) and target_durations (the transfer's queue's, current hour); staffing and
+--      target_staffing (the same queues' servers by hour of day);
+--      appt (the visit's appointment, if any); "visit:<id>" for the
 --      visit, or for each of the first ids of the queue on a call-next, and for the visit
 --      holding a.room.
 -- Answers {"moved", visit_id, event_id, visit JSON, JSON of the service record of the
--- queue the visit is in now, JSON of the rooms now closed}, {"empty"}, or {"retry"} when what the caller read has changed; refusals are
+-- queue the visit is in now, JSON of the rooms now closed, JSON of that queue's history of
+-- the current hour, JSON of its staffing}, {"empty"}, or {"retry"} when what the caller read
+-- has changed; refusals are
 -- error replies.
 local visit_id = a.visit_id
 
@@ -102,6 +108,15 @@ if (status == "called" or status == "in_room") and a.action ~= "recall" and
     redis.call("LPUSH", K.service, table.concat({kind, served_ms, a.now_ms,
       redis.call("HGET", visit_key, "served_by") or "", visit_id}, "|"))
     redis.call("LTRIM", K.service, 0, a.record_max - 1)
+    -- The queue's history by hour of day (the hour the service started) keeps its length.
+    local history = tonumber(served_ms) >= tonumber(a.hour_start_ms) and K.durations or
+      K.durations_before
+    if kind == "e" and history then
+      local seconds = math.floor((tonumber(a.now_ms) - tonumber(served_ms)) / 1000)
+      redis.call("LPUSH", history, math.max(seconds, 0))
+      redis.call("LTRIM", history, 0, a.history_max - 1)
+      redis.call("EXPIRE", history, a.history_ttl)
+    end
   end
 end
 
@@ -110,6 +125,14 @@ if status == "waiting" and (a.action == "call" or a.action == "room") then
   redis.call("LPUSH", K.service, table.concat({"s", a.now_ms, server, visit_id}, "|"))
   redis.call("LTRIM", K.service, 0, a.record_max - 1)
   redis.call("HSET", visit_key, "served_ms", a.now_ms, "served_by", server)
+  if K.staffing then
+    -- "HH|server" -> the last two local dates it started a service in that hour, newest
+    -- first: today's own does not hide the last earlier day's.
+    local field = a.hour .. "|" .. server
+    local last = (redis.call("HGET", K.staffing, field) or ""):match("^[^,]*")
+    if last ~= a.date then redis.call("HSET", K.staffing, field, a.date .. "," .. last) end
+    redis.call("EXPIRE", K.staffing, a.history_ttl)
+  end
   local waited = tonumber(a.now_ms) - tonumber(redis.call("HGET", visit_key, "checked_in_ms"))
   redis.call("HINCRBY", K.stats, "served:" .. queue, 1)
   redis.call("HINCRBY", K.stats, "wait_ms:" .. queue, waited)
@@ -137,7 +160,8 @@ elseif a.action == "return" or a.action == "transfer" then
   lobby_call("withdrawn", "")
 end
 
-local waiting_key, service_key = K.waiting, K.service
+local waiting_key, service_key, history_key = K.waiting, K.service, K.durations
+local staffing_key = K.staffing
 if a.action == "call" then
   redis.call("HSET", visit_key, "called_at", a.now, "called_ms", a.now_ms)
   if a.room ~= "" then
@@ -162,6 +186,7 @@ else
     redis.call("HSET", visit_key, "queue", a.target_queue, "score", score,
                "transferred_from", queue)
     queue, waiting_key, service_key = a.target_queue, K.target_waiting, K.target_service
+    history_key, staffing_key = K.target_durations, K.target_staffing
   end
 end
 
@@ -196,4 +221,6 @@ end
 redis.call("HINCRBY", K.stats, a.action, 1)
 redis.call("EXPIRE", K.stats, a.audit_ttl)
 return {"moved", visit_id, event_id, visit_json,
-  list_json(redis.call("LRANGE", service_key, 0, -1)), closed_rooms()}
+  list_json(redis.call("LRANGE", service_key, 0, -1)), closed_rooms(),
+  history_key and list_json(redis.call("LRANGE", history_key, 0, -1)) or "[]",
+  staffing_key and cjson.encode(hash(staffing_key)) or "{}"}

@@ -1,9 +1,12 @@
 -- The whole live state of a site and the id of the last event it includes, read in one
 -- atomic step so a screen's snapshot and the stream line up exactly.
--- KEYS queues, rooms, room_visit, active, events, message, help, lobby_calls; "waiting:<q>" and
---      "service:<q>" for each of a.queue_ids; "visit:<id>" for each visit the caller found
---      listed just before.
--- a: queue_ids, limit (the last index listed per queue; -1 lists them all), lenient.
+-- KEYS queues, rooms, room_visit, active, events, message, help, lobby_calls; "waiting:<q>",
+--      "service:<q>", "durations:<q>" (its history of the current hour) and "staffing:<q>"
+--      for each of a.queue_ids; "visit:<id>" for each visit the caller found listed just
+--      before.
+-- a: queue_ids, limit (the last index listed per queue; -1 lists them all), lenient, seen
+--    (queue id -> the newest entry of its record the caller holds with that history and
+--    staffing: then none has changed and the answer has false for each, not them again).
 -- A visit listed now that the caller did not declare arrived in between: the answer is
 -- {"retry": true} — or, when lenient, the state without it (the caller then gives the
 -- snapshot the event id it read first, so the skipped change comes as a delta).
@@ -25,13 +28,22 @@ local function visits(set_key, ids)
 end
 
 local queues = hash(K.queues)
-local waiting, totals, service = {}, {}, {}
+local waiting, totals, service, history, staffing = {}, {}, {}, {}, {}
+local seen = a.seen or {}
 for _, q in ipairs(a.queue_ids) do
   if queues[q] then
     local key = K["waiting:" .. q]
     waiting[q] = visits(key, redis.call("ZRANGE", key, 0, a.limit))
     totals[q] = redis.call("ZCARD", key)
-    service[q] = redis.call("LRANGE", K["service:" .. q], 0, -1)
+    local record = K["service:" .. q]
+    if seen[q] and redis.call("LINDEX", record, 0) == seen[q] then
+      service[q], history[q], staffing[q] = false, false, false
+    else
+      service[q] = redis.call("LRANGE", record, 0, -1)
+      history[q] = K["durations:" .. q] and redis.call("LRANGE", K["durations:" .. q], 0, -1)
+        or {}
+      staffing[q] = K["staffing:" .. q] and hash(K["staffing:" .. q]) or {}
+    end
   end
 end
 local active = visits(K.active, redis.call("ZRANGE", K.active, 0, -1))
@@ -59,6 +71,8 @@ return cjson.encode({
   waiting = waiting,
   totals = totals,
   service = service,
+  history = history,
+  staffing = staffing,
   active = active,
   rooms = hash(K.rooms),
   room_visits = room_visits,
