@@ -28,7 +28,8 @@ from app.visits import MOVES, estimates, expected, visit_json
 from app.visits.events import Event
 from app.visits.state import SiteState, parse_snapshot
 
-SCRIPTS = ("checkin", "move", "snapshot", "room", "queue", "site", "message", "help")
+SCRIPTS = ("checkin", "move", "snapshot", "room", "queue", "site", "message", "help",
+           "expected")
 HEAD = 16  # ids a call-next declares from the head of its queue
 # The lobby's list of calls holds this many: six per queue for four queues' displays, and
 # the returns and transfers that withdraw some of them.
@@ -357,7 +358,8 @@ class Store:
                 self._remember_records(s, hour, data, held)
                 now = clock.now()
                 state = parse_snapshot(site, data, clock.ms(now))
-                return replace(state, appointments=await expected.today(self.redis, site, now))
+                return replace(state, appointments=await expected.today(
+                    self.redis, self._scripts["expected"], site, now))
         raise AssertionError("unreachable: the last snapshot try is lenient")
 
     def _remember_records(self, site_id: str, hour: int, data: dict[str, Any],
