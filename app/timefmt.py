@@ -23,7 +23,7 @@ def hour12(site: Any) -> bool:
     chosen = site.extra.get("time_format")
     if chosen in TIME_FORMATS:
         return chosen == "12h"
-    return str(site.extra.get("language", "en")).split("-")[0] == "en"
+    return site.language.split("-")[0] == "en"
 
 
 def clock(moment: datetime, tz: ZoneInfo, twelve: bool, seconds: bool = False) -> str:
@@ -49,7 +49,7 @@ def site_clock_ms(ms: int | str | None, site: Any, seconds: bool = False) -> str
 
 def site_locale(site: Any) -> Locale:
     """The Babel locale of the site's language (`language`), English if Babel has none."""
-    code = str(site.extra.get("language") or "en").replace("-", "_")
+    code = site.language.replace("-", "_")
     try:
         return Locale.parse(code)
     except (ValueError, TypeError, UnknownLocaleError):

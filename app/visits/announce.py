@@ -47,7 +47,7 @@ def language_code(value: str | None) -> str | None:
 def site_language(site: Site) -> str:
     """The site's main language (`language = "es"` in its configuration), English when it
     names none or one the announcements do not speak."""
-    return language_code(str(site.extra.get("language") or "")) or DEFAULT_LANGUAGE
+    return language_code(site.language) or DEFAULT_LANGUAGE
 
 
 def spell(ticket: str) -> str:
