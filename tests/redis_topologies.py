@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import redis
+from redis.crc import key_slot
 
 HOST = "127.0.0.1"
 SERVICE = "lobbyline"
@@ -172,6 +173,37 @@ class Cluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+    def start_migrating(self, key: str) -> tuple[int, int, int]:
+        """Mark the slot of `key` as leaving its master for the next one, and move `key`
+        alone: the slot is then half-way, as during a resharding. Answers (slot, source
+        node, destination node) for `finish_migrating`."""
+        clients = [node.client() for node in self.nodes]
+        slot = key_slot(key.encode())
+        ids = [c.execute_command("CLUSTER", "MYID") for c in clients]
+        src = next(i for i, c in enumerate(clients)
+                   if c.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) > 0)
+        dst = (src + 1) % len(clients)
+        clients[dst].execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[src])
+        clients[src].execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[dst])
+        clients[src].execute_command("MIGRATE", HOST, self.nodes[dst].port, "", 0, 5000,
+                                     "KEYS", key)
+        return slot, src, dst
+
+    def finish_migrating(self, slot: int, src: int, dst: int) -> None:
+        """Move the rest of the slot's keys and give every node its new owner."""
+        clients = [node.client() for node in self.nodes]
+        ids = [c.execute_command("CLUSTER", "MYID") for c in clients]
+        while found := clients[src].execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+            clients[src].execute_command("MIGRATE", HOST, self.nodes[dst].port, "", 0, 5000,
+                                         "KEYS", *found)
+        for c in (clients[dst], clients[src], *clients):
+            c.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[dst])
+
+    def migrate_slot(self, key: str) -> None:
+        """Move the slot of `key`, keys and all, to another master, as `redis-cli
+        --cluster reshard` does."""
+        self.finish_migrating(*self.start_migrating(key))
 
 
 def _knows_all(sentinel: Server) -> bool:

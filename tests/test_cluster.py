@@ -21,10 +21,8 @@ import httpx
 import pytest
 from helpers import Desk
 from redis.asyncio.cluster import RedisCluster
-from redis.crc import key_slot
 from redis_topologies import Cluster
 from test_kiosk import Kiosk, book
-from test_live_reader import _migrate_slot
 from test_phone import token_for
 from test_websockets import listening, ws_path
 
@@ -156,7 +154,7 @@ async def test_a_sites_snapshot_follows_its_slot_to_another_master(redis_cluster
 
     first, _ = await store.check_in(site, "reg", actor="test")
     assert waiting(await store.snapshot(site)) == [first["id"]]
-    await asyncio.to_thread(_migrate_slot, redis_cluster, keys.events(site.id))
+    await asyncio.to_thread(redis_cluster.migrate_slot, keys.events(site.id))
     # A write on another client, so this store's client still has the old slot map.
     other = await redis_client.connect(redis_cluster.url)
     try:
@@ -168,35 +166,10 @@ async def test_a_sites_snapshot_follows_its_slot_to_another_master(redis_cluster
     assert state.event_id == (await store.events_after(site.id, "0", 100))[-1].id
 
     # Half-way: the slot is MIGRATING on its owner, one visit's keys already moved.
-    slot, src, dst = await asyncio.to_thread(_start_migrating, redis_cluster,
-                                             keys.visit(site.id, first["id"]))
+    moving = await asyncio.to_thread(redis_cluster.start_migrating,
+                                     keys.visit(site.id, first["id"]))
     reading = asyncio.create_task(store.snapshot(site))
     await asyncio.sleep(0.5)
     assert not reading.done()  # a read now would miss the moved visit
-    await asyncio.to_thread(_finish_migrating, redis_cluster, slot, src, dst)
+    await asyncio.to_thread(redis_cluster.finish_migrating, *moving)
     assert waiting(await asyncio.wait_for(reading, 10)) == [first["id"], second["id"]]
-
-
-def _start_migrating(cluster: Cluster, key: str) -> tuple[int, int, int]:
-    """Mark the slot of `key` as leaving its master for the next one and move `key` only."""
-    clients = [node.client() for node in cluster.nodes]
-    slot = key_slot(key.encode())
-    ids = [c.execute_command("CLUSTER", "MYID") for c in clients]
-    src = next(i for i, c in enumerate(clients)
-               if c.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) > 0)
-    dst = (src + 1) % len(clients)
-    clients[dst].execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[src])
-    clients[src].execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[dst])
-    clients[src].execute_command("MIGRATE", "127.0.0.1", cluster.nodes[dst].port, "", 0,
-                                 5000, "KEYS", key)
-    return slot, src, dst
-
-
-def _finish_migrating(cluster: Cluster, slot: int, src: int, dst: int) -> None:
-    clients = [node.client() for node in cluster.nodes]
-    ids = [c.execute_command("CLUSTER", "MYID") for c in clients]
-    while found := clients[src].execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
-        clients[src].execute_command("MIGRATE", "127.0.0.1", cluster.nodes[dst].port, "", 0,
-                                     5000, "KEYS", *found)
-    for c in (clients[dst], clients[src], *clients):
-        c.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[dst])

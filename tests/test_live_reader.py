@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from helpers import TEST_SITE, make_settings, wait_for
 from redis import asyncio as aioredis
-from redis.crc import key_slot
 from redis.exceptions import RedisError
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -199,24 +198,6 @@ def _node_subscribers(cluster: Any) -> list[list[dict[str, str]]]:
     return [node.client().client_list(_type="pubsub") for node in cluster.nodes]
 
 
-def _migrate_slot(cluster: Any, key: str) -> None:
-    """Move the slot of `key`, keys and all, to another master, as `redis-cli --cluster
-    reshard` does."""
-    clients = [node.client() for node in cluster.nodes]
-    slot = key_slot(key.encode())
-    ids = [c.execute_command("CLUSTER", "MYID") for c in clients]
-    owner = next(i for i, c in enumerate(clients)
-                 if c.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) > 0)
-    dest = (owner + 1) % len(clients)
-    src, dst = clients[owner], clients[dest]
-    dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[owner])
-    src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[dest])
-    while found := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
-        src.execute_command("MIGRATE", "127.0.0.1", cluster.nodes[dest].port, "", 0, 5000,
-                            "KEYS", *found)
-    for c in (dst, src, *clients):
-        c.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[dest])
-
 
 async def test_on_a_cluster_each_master_has_one_subscriber_and_slot_moves_are_followed(
         redis_cluster, live_server):
@@ -239,7 +220,7 @@ async def test_on_a_cluster_each_master_has_one_subscriber_and_slot_moves_are_fo
         # The slot of one site moves to another master: the old one drops the shard
         # channel (SUNSUBSCRIBE), the reader subscribes on the new owner and catches up.
         site = sites[0][0]
-        await asyncio.to_thread(_migrate_slot, redis_cluster, keys.events(site.id))
+        await asyncio.to_thread(redis_cluster.migrate_slot, keys.events(site.id))
         visit, _ = await store.check_in(site, "reg", actor="test")
         await wait_for(lambda: screens.got(site.id, visit["ticket"]), timeout=15,
                        message="the check-in after the slot moved never arrived")

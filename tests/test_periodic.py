@@ -18,7 +18,7 @@ from helpers import wait_for
 
 from app import clock
 from app.errors import ApiError
-from app.periodic import run_due
+from app.periodic import Work, run_due
 from app.sites import Site
 from app.storage import due, keys, redis_client
 from app.storage.store import Store
@@ -44,32 +44,37 @@ async def stopped(stop: asyncio.Event, *loops: asyncio.Task[None]) -> None:
         await asyncio.wait_for(loop, 5)
 
 
+def recording(worked: list[str], after: timedelta = LATER) -> Work:
+    """Work that notes each site it is given, which is then next due `after` later."""
+    async def work(s: Site, now: datetime) -> datetime:
+        worked.append(s.id)
+        return now + after
+
+    return work
+
+
+def start(store: Store, kind: str, work: Work, stop: asyncio.Event) -> asyncio.Task[None]:
+    """`run_due` for `kind` as a task, passing every 0.02 s until `stop` is set."""
+    return asyncio.create_task(run_due(store, kind, work, stop, 0.02, "test work"))
+
+
 async def test_two_instances_on_one_redis_do_a_sites_pass_once(
         store: Store, site: Site, kind: str) -> None:
     other_client = await redis_client.connect(store.settings.redis_url, blocking=False)
     other = Store(other_client, store.settings)
-    worked: list[tuple[str, str]] = []
-
-    def worker(name: str):
-        async def work(s: Site, now: datetime) -> datetime:
-            worked.append((name, s.id))
-            return now + LATER
-
-        return work
-
+    worked: list[str] = []  # by either instance
     stop = asyncio.Event()
-    loops = [asyncio.create_task(run_due(st, kind, worker(name), stop, 0.02, "test work"))
-             for name, st in (("a", store), ("b", other))]
+    loops = [start(st, kind, recording(worked), stop) for st in (store, other)]
     try:
-        await wait_for(lambda: any(s == site.id for _, s in worked))
+        await wait_for(lambda: site.id in worked)
         await asyncio.sleep(0.5)  # some 25 passes of each instance
-        assert [s for _, s in worked].count(site.id) == 1
+        assert worked.count(site.id) == 1
         # Saving the site makes it due again: once more, by one of the two.
         await store.save_site(site)
         await due.due_now(store.redis, site.id, (kind,))
-        await wait_for(lambda: [s for _, s in worked].count(site.id) >= 2)
+        await wait_for(lambda: worked.count(site.id) >= 2)
         await asyncio.sleep(0.5)
-        assert [s for _, s in worked].count(site.id) == 2
+        assert worked.count(site.id) == 2
         await running(*loops)
         next_at = await due.Schedule(store.redis, kind).next_at(site.id)
         assert next_at is not None and next_at > clock.ms(clock.now() + LATER / 2)
@@ -81,13 +86,8 @@ async def test_two_instances_on_one_redis_do_a_sites_pass_once(
 async def test_a_site_created_after_the_loop_started_is_worked(
         store: Store, site: Site, kind: str) -> None:
     worked: list[str] = []
-
-    async def work(s: Site, now: datetime) -> datetime:
-        worked.append(s.id)
-        return now + LATER
-
     stop = asyncio.Event()
-    loop = asyncio.create_task(run_due(store, kind, work, stop, 0.02, "test work"))
+    loop = start(store, kind, recording(worked), stop)
     later = replace(site, id=site.id + "n")
     try:
         await wait_for(lambda: site.id in worked)
@@ -113,7 +113,7 @@ async def test_a_refused_site_is_tried_again_and_the_others_go_on(
         return now + LATER
 
     stop = asyncio.Event()
-    loop = asyncio.create_task(run_due(store, kind, work, stop, 0.02, "test work"))
+    loop = start(store, kind, work, stop)
     try:
         # The refused site is due again at the next pass; the other one, done, is not.
         await wait_for(lambda: worked.count(site.id) >= 3)
@@ -130,13 +130,9 @@ async def test_a_site_whose_configuration_cannot_be_read_does_not_stop_the_other
     await store.redis.sadd(keys.sites(), broken)
     await store.redis.set(keys.site(broken), '{"id": "' + broken + '", "queues": 7}')
     worked: list[str] = []
-
-    async def work(s: Site, now: datetime) -> datetime:
-        worked.append(s.id)
-        return now + timedelta(milliseconds=10)  # due again at a later pass
-
     stop = asyncio.Event()
-    loop = asyncio.create_task(run_due(store, kind, work, stop, 0.02, "test work"))
+    # Due again 10 ms later: worked at every pass.
+    loop = start(store, kind, recording(worked, timedelta(milliseconds=10)), stop)
     try:
         await wait_for(lambda: worked.count(site.id) >= 2)
         await running(loop)
@@ -152,13 +148,8 @@ async def test_a_deleted_site_leaves_the_schedule(store: Store, site: Site, kind
     schedule = due.Schedule(store.redis, kind)
     await due.due_now(store.redis, gone, (kind,))
     worked: list[str] = []
-
-    async def work(s: Site, now: datetime) -> datetime:
-        worked.append(s.id)
-        return now + LATER
-
     stop = asyncio.Event()
-    loop = asyncio.create_task(run_due(store, kind, work, stop, 0.02, "test work"))
+    loop = start(store, kind, recording(worked), stop)
     try:
         await wait_for(lambda: site.id in worked)
         while await schedule.next_at(gone) is not None:
