@@ -122,9 +122,16 @@ async def test_killing_one_of_two_workers_loses_no_screen_and_no_event(
         for _ in range(6):
             page = await (await browser.new_context()).new_page()
             pages.append((page, await pair_display(page, server, site, store)))
+        # Past uvicorn's keep-alive the pages' HTTP connections close, leaving one socket
+        # per page; on a busy machine that close can come late, so wait for it.
         await asyncio.sleep(KEEP_ALIVE_S)
         consumer_ports = {c.port for c in consumers}
-        screens = {w: peers(w, server.port) - consumer_ports for w in workers}
+        deadline = time.monotonic() + SHORT / 1000
+        while True:
+            screens = {w: peers(w, server.port) - consumer_ports for w in workers}
+            if sum(map(len, screens.values())) <= len(pages) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
         victim = max(workers, key=lambda w: len(screens[w]))
         assert screens[victim], f"no lobby socket on either worker: {screens}"
         on_victim = [c for c in consumers if c.port in peers(victim, server.port)]
