@@ -92,6 +92,15 @@ def test_waits_grow_with_position_and_shrink_with_servers() -> None:
     assert far_two["high"] < far_one["low"]
 
 
+def test_one_positions_range_is_the_same_read_alone() -> None:
+    """A check-in answers its own position's range without working out every one ahead."""
+    one = model(finished(10, 10, "r1"), NOON, default_minutes=10)
+    cold = model((), NOON, default_minutes=10)
+    for m in (one, cold):
+        ranges = estimates.etas(m, 40)
+        assert [estimates.eta_at(m, p) for p in range(1, 41)] == ranges
+
+
 def test_the_range_widens_further_back_in_line() -> None:
     record = [Service(f"v{i}", "r1", NOON - (i + 1) * 8 * MIN, NOON - i * 8 * MIN - i * MIN)
               for i in range(12)]

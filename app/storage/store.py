@@ -407,7 +407,7 @@ def _eta(site: Site, queue_id: str, position: int, record: list[str], closed: li
     m = estimates.model(estimates.parse_record(record), clock.ms(now),
                         queue.minutes_per_patient, closed, estimates.parse_history(history),
                         estimates.staffing_changes(staffing, now.astimezone(site.tz)))
-    return estimates.etas(m, position)[-1]
+    return estimates.eta_at(m, position)
 
 
 def _script_visit(site: Site, result: list[Any]) -> dict[str, Any]:

@@ -276,6 +276,12 @@ def etas(m: QueueModel, count: int) -> list[dict[str, int]]:
     return [eta_range(m, i, w) for i, w in enumerate(expected_waits(m, count), start=1)]
 
 
+def eta_at(m: QueueModel, position: int) -> dict[str, int]:
+    """The range of `position` alone: what a check-in or a status read answers, without
+    the range of every position ahead of it (a long queue made that the check-in's cost)."""
+    return eta_range(m, position, expected_waits(m, position)[-1])
+
+
 def no_wait(low: int, high: int) -> bool:
     """A range every screen words as "No wait" (app/templates/estimate_macros.html)."""
     return low == 0 and high <= NO_WAIT_MINUTES
