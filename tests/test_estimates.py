@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from app.visits import estimates
 from app.visits.estimates import Service, model
 
@@ -185,3 +189,53 @@ def test_servers_leaving_for_lunch_finish_their_patient_and_take_no_other() -> N
     # The last server never leaves.
     alone = estimates.QueueModel(1, (), 10.0, 2.0, True, ((5.0, -3),))
     assert estimates.expected_waits(alone, 3) == [0, 10, 20]
+
+
+def _one_at_a_time(m: estimates.QueueModel, count: int) -> list[float]:
+    """The waits as a person at the desk would work them out: patient by patient, each
+    taking the server free soonest, servers leaving and coming at each change."""
+    free = [m.minutes] if m.servers == 0 else (
+        [0.0] * max(m.servers - len(m.busy_remaining), 0) + list(m.busy_remaining))
+    changes, leaving, waits = list(m.changes) if m.servers else [], 0, []
+    while len(waits) < count:
+        free.sort()
+        start = free.pop(0)
+        if changes and changes[0][0] <= start:
+            at, delta = changes.pop(0)
+            free.append(start)
+            back = min(leaving, max(delta, 0))
+            leaving += back - delta if delta < 0 else -back
+            free += [max(at, 0.0)] * (max(delta, 0) - back)
+        elif leaving and free:
+            leaving -= 1
+        else:
+            waits.append(start)
+            free.append(start + m.minutes)
+    return waits
+
+
+@given(servers=st.integers(0, 6),
+       busy=st.lists(st.floats(0.25, 90, allow_nan=False), max_size=6),
+       minutes=st.floats(0.5, 40, allow_nan=False),
+       changes=st.lists(st.tuples(st.floats(0, 240, allow_nan=False), st.integers(-4, 4)),
+                        max_size=4),
+       count=st.integers(1, 120))
+@settings(max_examples=300, deadline=None)
+def test_a_long_line_is_worked_out_in_rounds_with_the_same_waits(
+        servers: int, busy: list[float], minutes: float,
+        changes: list[tuple[float, int]], count: int) -> None:
+    """Past the last staffing change, the servers take patients in turn: the quick way to
+    the back of a long line gives every position the wait a patient-by-patient walk does."""
+    m = estimates.QueueModel(servers, tuple(sorted(busy[:servers])), minutes, 1.0, True,
+                             tuple(sorted(c for c in changes if c[1])))
+    slow = _one_at_a_time(m, count)
+    assert estimates.expected_waits(m, count) == pytest.approx(slow)
+    assert estimates.expected_wait(m, count) == pytest.approx(slow[-1])
+
+
+def test_the_back_of_a_very_long_line_gets_the_rounds_wait() -> None:
+    """Position 100,000 (a flood of check-ins) is worked out from the steady rounds: four
+    servers after the changes, ten minutes a round of four."""
+    m = estimates.QueueModel(3, (4.0, 9.0), 10.0, 2.0, True, ((30.0, -1), (90.0, 2)))
+    far = estimates.expected_wait(m, 100_000)
+    assert far == pytest.approx(_one_at_a_time(m, 2_000)[-1] + (100_000 - 2_000) / 4 * 10)

@@ -186,6 +186,26 @@ def expected_waits(m: QueueModel, count: int) -> list[float]:
     server lost in `m.changes` (a room that closes for lunch) finishes its patient and
     takes no other, the first to be free after the change leaving first; one gained is
     free from the change on. The last server never leaves."""
+    waits, free = _walk(m, count)
+    return waits + [_steady(free, m.minutes, j) for j in range(count - len(waits))]
+
+
+def expected_wait(m: QueueModel, position: int) -> float:
+    """`expected_waits(m, position)[-1]`, without working out every position ahead: a
+    check-in at the back of a long line costs what the staffing changes cost, not the
+    line's length."""
+    waits, free = _walk(m, position)
+    if len(waits) == position:
+        return waits[-1]
+    return _steady(free, m.minutes, position - 1 - len(waits))
+
+
+def _walk(m: QueueModel, count: int) -> tuple[list[float], list[float]]:
+    """The waits of the first positions, each server taking the next patient when it is
+    free, until `count` positions or until the line is steady: no staffing change left
+    to apply and every server free within one service of the others. From there each
+    server takes one patient in turn every `m.minutes` (`_steady`); answers the waits so
+    far and, when steady, the servers' free times, earliest first."""
     free: list[float]
     if m.servers == 0:
         free = [m.minutes]
@@ -197,6 +217,8 @@ def expected_waits(m: QueueModel, count: int) -> list[float]:
     leaving = 0
     waits: list[float] = []
     while len(waits) < count:
+        if not changes and not leaving and max(free) - free[0] <= m.minutes:
+            return waits, sorted(free)
         start = heapq.heappop(free)
         if changes and changes[0][0] <= start:
             at, delta = changes.pop(0)
@@ -211,7 +233,14 @@ def expected_waits(m: QueueModel, count: int) -> list[float]:
             continue
         waits.append(start)
         heapq.heappush(free, start + m.minutes)
-    return waits
+    return waits, sorted(free)
+
+
+def _steady(free: list[float], minutes: float, j: int) -> float:
+    """The wait of the `j`-th position (0-based) after the line became steady with the
+    servers free at `free` (sorted): they take patients in that order, round after round."""
+    rounds, server = divmod(j, len(free))
+    return free[server] + rounds * minutes
 
 
 def staffing_changes(staffing: Mapping[str, str], now: datetime,
@@ -279,7 +308,7 @@ def etas(m: QueueModel, count: int) -> list[dict[str, int]]:
 def eta_at(m: QueueModel, position: int) -> dict[str, int]:
     """The range of `position` alone: what a check-in or a status read answers, without
     the range of every position ahead of it (a long queue made that the check-in's cost)."""
-    return eta_range(m, position, expected_waits(m, position)[-1])
+    return eta_range(m, position, expected_wait(m, position))
 
 
 def no_wait(low: int, high: int) -> bool:
