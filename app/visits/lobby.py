@@ -158,8 +158,11 @@ def lobby_view(state: SiteState, only: tuple[str, ...] = ()) -> LobbyView:
             says=announcements(lang, language, ticket, room.name if room else None,
                                room.kind if room else None, room.names if room else ()))
 
+    # What each call is made of, chosen before any is built: a busy day's list holds
+    # dozens of calls, the lobby shows `RECENT_PER_QUEUE` of each queue, and building one
+    # (its time in the site's words, its announcements) is the costly part.
     active = {v.get("id"): v for v in state.active}
-    calls = []
+    made = []
     seen = set()
     for c in lobby_calls(state):
         v = active.get(c["visit"]) or {}
@@ -169,27 +172,28 @@ def lobby_view(state: SiteState, only: tuple[str, ...] = ()) -> LobbyView:
         else:
             current = status == "called"
         seen.add(c["visit"])
-        calls.append(call(str(c["ticket"]), str(c.get("room") or ""), int(c["ms"]),
-                          str(c.get("at") or ""), str(c.get("queue") or ""),
-                          c.get("lang") or None, current, c["kind"]))
+        made.append((str(c["ticket"]), str(c.get("room") or ""), int(c["ms"]),
+                     str(c.get("at") or ""), str(c.get("queue") or ""),
+                     c.get("lang") or None, current, c["kind"]))
     # A visit called and still called or in its room whose call is not on the list (made
     # more than an hour ago, when the list has expired): from the visit as it stands.
     for v in state.active:
         if v.get("called_ms") and v.get("status") in ("called", "in_room") \
                 and v.get("id") not in seen:
-            calls.append(call(v["ticket"], v.get("room") or "", int(v["called_ms"]),
-                              v.get("called_at", ""), v.get("queue", ""), v.get("language"),
-                              v.get("status") == "called", "call"))
-    calls.sort(key=lambda c: c.called_ms, reverse=True)
+            made.append((v["ticket"], v.get("room") or "", int(v["called_ms"]),
+                         v.get("called_at", ""), v.get("queue", ""), v.get("language"),
+                         v.get("status") == "called", "call"))
+    made.sort(key=lambda m: m[2], reverse=True)
     per_queue: dict[str, int] = {}
     recent = []
-    for c in calls:
-        if only and c.queue not in only:
+    for m in made:
+        queue = m[4]
+        if only and queue not in only:
             continue
-        seen_q = per_queue.get(c.queue, 0)
+        seen_q = per_queue.get(queue, 0)
         if seen_q < RECENT_PER_QUEUE:
-            per_queue[c.queue] = seen_q + 1
-            recent.append(c)
+            per_queue[queue] = seen_q + 1
+            recent.append(call(*m))
     calling = tuple(c for c in recent if c.current)[:CALLING_SHOWN]
     message = state.message or {}
     return LobbyView(state.site.name, state.event_id, tuple(queues), calling, tuple(recent),
