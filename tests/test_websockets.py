@@ -26,6 +26,7 @@ from redis import asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from app import clock
 from app.access.auth import create_token
 from app.sites import site_from_dict
 from app.storage import keys
@@ -619,6 +620,25 @@ async def test_a_screen_joining_after_changes_drawn_only_for_others_gets_them(se
         async with listening(server, ws_path(site.id, "board"), tokens["desk"]) as board:
             await board.wait_for(bool)
             assert "Cornelius Quist" in board.frames[0]
+
+
+async def test_a_board_joining_a_site_drawn_only_for_its_lobby_lists_who_is_expected(
+        server, site, tokens, desk):
+    """While only lobbies listen, a redraw leaves today's appointments unread (the lobby
+    never shows them); the board that opens afterwards must still list them."""
+    start = clock.now().astimezone(site.tz).replace(second=0, microsecond=0)
+    r = await desk.client.post("/appointments", json=[{
+        "id": "ws-exp-1", "start": start.isoformat(), "first_name": "Philippa",
+        "last_name": "Quist", "birth_date": "1970-01-02"}])
+    assert r.status_code == 200 and r.json()["imported"] == 1, r.text
+    async with listening(server, ws_path(site.id, "lobby"), tokens["display"]) as lobby:
+        await lobby.wait_for(bool)
+        visit = await desk.check_in("nurse", name="Cornelius Quist")
+        await lobby.wait_containing(visit["ticket"])
+        async with listening(server, ws_path(site.id, "board"), tokens["desk"]) as board:
+            await board.wait_for(bool)
+            expected = fragment_texts(board.frames[0])["board-expected"]
+            assert "Philippa Quist" in expected
 
 
 def _hub_stops(server, site_id: str) -> int:

@@ -24,11 +24,12 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
-from app import metrics
+from app import clock, metrics
 from app.config import Settings
 from app.live import in_flight
 from app.live.fanout import EventGroup, EventSubscriber, ScreenGroup, ScreenSubscriber
@@ -50,6 +51,9 @@ REVOKED = 4401  # close code for a revoked device's socket: it must pair again
 SCREEN_LIMIT = 100  # visits listed per queue on a screen; the rest are counted
 SCREEN_SHARE = 0.3  # of the process's CPU a site's screens may take while requests wait
 SCREEN_BURST = 0.1  # seconds of CPU the screens may spend at once before that applies
+# The audiences that show today's appointments: a redraw reads them only while one of
+# these has a socket (two round trips and a fifth of a redraw's CPU otherwise).
+SHOW_APPOINTMENTS = ("board",)
 # Stream reads and snapshots the process's hubs make at once. A reconnect wakes every
 # followed site together; unbounded, their reads would take as many pooled connections.
 READS_AT_ONCE = 8
@@ -99,8 +103,10 @@ class SiteHub:
         self.events = EventGroup(settings.socket_backlog)
         self.fragments: dict[str, dict[str, str]] = {name: {} for name in renderers}
         self.state: SiteState | None = None
+        self.with_appointments = False  # whether `state` holds today's appointments
         self.stale: set[str] = set()  # audiences not rendered from `state` (no socket)
         self.dirty = False  # events read that the screens do not show yet
+        self.arrived: set[str] = set()  # visits of the events read since the last snapshot
         self.drawing: asyncio.Task[None] | None = None
         self.idle_seconds = settings.hub_idle_seconds
         self.users = 0  # sockets connecting or connected; see Hub.use()
@@ -117,6 +123,8 @@ class SiteHub:
         """Add a socket of `audience` (lobby, board, kiosk); its first frame is the whole
         current state for that audience, then each change after it."""
         await self.ready.wait()
+        if audience in SHOW_APPOINTMENTS and not self.with_appointments:
+            await self._read_appointments()
         if audience in self.stale:
             self._render(audience)
         full = "".join(self.fragments[audience].values())
@@ -234,6 +242,7 @@ class SiteHub:
                 await self.events.send([json.dumps(e.to_json()) for e in events])
             if any(e.type == "site.updated" for e in events):
                 self.site = await self.store.get_site(self.site.id) or self.site
+            self.arrived.update(e.visit["id"] for e in events if e.visit and "id" in e.visit)
             self.dirty = True
             if self.drawing is None:
                 self.drawing = asyncio.create_task(self._draw(), name=f"draw:{self.site.id}")
@@ -279,13 +288,21 @@ class SiteHub:
     async def _refresh(self, keep_cursor: bool = False) -> None:
         """Read the state once, render each audience that has a socket, hand on what
         changed. An audience with none is only marked stale: join() renders it."""
+        with_appointments = self._shows_appointments()
+        arrived, self.arrived = self.arrived, set()
         async with self.reads:
             with in_flight.work:
-                state = await self.store.snapshot(self.site, limit=SCREEN_LIMIT)
+                state = await self.store.snapshot(self.site, limit=SCREEN_LIMIT,
+                                                  appointments=with_appointments,
+                                                  expect=arrived)
         if not keep_cursor:
             # After a (re)connect: no event before this snapshot needs replaying.
             self.last_id = state.event_id
         self.state = state
+        self.with_appointments = with_appointments
+        if not with_appointments and self._shows_appointments():
+            # A board joined during the read: it must not see an empty Expected list.
+            await self._read_appointments()
         for audience, group in self.screens.items():
             if not group:
                 self.stale.add(audience)
@@ -295,6 +312,20 @@ class SiteHub:
             self.budget.spend(time.thread_time() - started)
             if self.ready.is_set():
                 group.publish(changed)
+
+    def _shows_appointments(self) -> bool:
+        return any(self.screens[a] for a in SHOW_APPOINTMENTS if a in self.screens)
+
+    async def _read_appointments(self) -> None:
+        """Add today's appointments to the state held (read without them while no board
+        listened), and have the audiences that show them rendered again."""
+        async with self.reads:
+            with in_flight.work:
+                appointments = await self.store.appointments(self.site, clock.now())
+        assert self.state is not None
+        self.state = replace(self.state, appointments=appointments)
+        self.with_appointments = True
+        self.stale.update(a for a in SHOW_APPOINTMENTS if a in self.screens)
 
     def _render(self, audience: str) -> dict[str, str]:
         """Render `audience` from the last state read; answers the fragments that changed,

@@ -11,12 +11,13 @@ import hashlib
 import json
 import secrets
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import AskError, ClusterError, ResponseError, TryAgainError
 from starlette.requests import HTTPConnection
 
 from app import clock
@@ -57,6 +58,8 @@ class Store:
         self._scripts = {name: redis.register_script(scripts.source(name)) for name in SCRIPTS}
         # (site, queue) -> (record's newest entry, hour, record, hour's history, staffing)
         self._records: OrderedDict[tuple[str, str], Held] = OrderedDict()
+        # site -> the ids of the visits its last snapshot listed (see snapshot())
+        self._listed: OrderedDict[str, frozenset[str]] = OrderedDict()
 
     async def run(self, name: str, keys_: dict[str, str], args: dict[str, Any]) -> Any:
         """Run the script `name` (one of SCRIPTS, loaded once for this Redis) with `keys_`
@@ -311,12 +314,15 @@ class Store:
                 eta = _eta(site, fields["queue"], position, record, closed, history, staffing)
         return visit_json(fields, position, eta)
 
-    async def snapshot(self, site: Site, limit: int | None = None) -> SiteState:
+    async def snapshot(self, site: Site, limit: int | None = None,
+                       appointments: bool = True, expect: Iterable[str] = ()) -> SiteState:
         """The site's live state as one atomic read, with the id of the last event it
         includes; `limit` caps each queue's list (the screens show a few dozen, however
         long the queue). Ids whose visit has expired are dropped on the way. A queue's
         service record and hour's history are read only when they have changed since this
-        Store last read them."""
+        Store last read them. Today's appointments (the board's) are read after it, unless
+        `appointments` is false: then the state has none. `expect`: ids of visits the
+        caller has seen appear since its last snapshot (from the events)."""
         s = site.id
         last = -1 if limit is None else limit - 1
         queue_ids = [q.id for q in site.queues]
@@ -329,38 +335,71 @@ class Store:
             base |= {"waiting:" + q: keys.waiting(s, q), "service:" + q: keys.service(s, q),
                      "durations:" + q: keys.durations(s, q, hour),
                      "staffing:" + q: keys.staffing(s, q)}
+        guess = self._listed.get(s)
         for tries_left in range(SNAPSHOT_TRIES, -1, -1):
-            # The visits listed now, and the last event before them: the script declares
-            # their keys and, if the lists changed in between, reads again.
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.xrevrange(keys.events(s), count=1)
-                for q in queue_ids:
-                    pipe.zrange(keys.waiting(s, q), 0, last)
-                pipe.zrange(keys.active(s), 0, -1)
-                pipe.hvals(keys.room_visit(s))
-                first, *listed = await pipe.execute()
+            first: list[Any] = []
+            guessed = guess is not None
+            if guess is not None:
+                # The visits this Store saw listed last time and those the caller knows
+                # are new (a check-in's): most often every one listed now, and the
+                # pre-read's round trip is saved; if not, the script says retry.
+                ids, guess = guess | set(expect), None
+            else:
+                # The visits listed now, and the last event before them: the script
+                # declares their keys and, if the lists changed in between, reads again.
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.xrevrange(keys.events(s), count=1)
+                    for q in queue_ids:
+                        pipe.zrange(keys.waiting(s, q), 0, last)
+                    pipe.zrange(keys.active(s), 0, -1)
+                    pipe.hvals(keys.room_visit(s))
+                    first, *listed = await pipe.execute()
+                ids = frozenset(i for group in listed for i in group)
             keys_ = dict(base)
-            for ids in listed:
-                for id_ in ids:
-                    keys_["visit:" + id_] = keys.visit(s, id_)
+            for id_ in ids:
+                keys_["visit:" + id_] = keys.visit(s, id_)
             # Under a flood of changes the last try leaves out the visits that arrived in
             # between and answers the event id read before them, so those come as deltas:
             # every event carries its whole record, so applying one again is harmless.
             lenient = tries_left == 0
             held = {q: kept for q in queue_ids
                     if (kept := self._records.get((s, q))) and kept[1] == hour}
-            data = json.loads(await self.run(
-                "snapshot", keys_, {"queue_ids": queue_ids, "limit": last, "lenient": lenient,
-                                    "seen": {q: kept[0] for q, kept in held.items()}}))
+            args = {"queue_ids": queue_ids, "limit": last, "lenient": lenient,
+                    "seen": {q: kept[0] for q, kept in held.items()}}
+            try:
+                data = json.loads(await self.run("snapshot", keys_, args))
+            except (AskError, ClusterError, TryAgainError):
+                if not guessed:
+                    raise
+                # A guess met the site's slot half-way between two Cluster masters: the
+                # pre-read's MULTI waits for the move to end (app/storage/redis_client.py).
+                continue
             if not data.get("retry"):
                 if lenient:
                     data["event_id"] = first[0][0] if first else "0-0"
                 self._remember_records(s, hour, data, held)
+                self._remember_listed(s, data)
                 now = clock.now()
                 state = parse_snapshot(site, data, clock.ms(now))
-                return replace(state, appointments=await expected.today(
-                    self.redis, self._scripts["expected"], site, now))
+                if not appointments:
+                    return state
+                return replace(state, appointments=await self.appointments(site, now))
         raise AssertionError("unreachable: the last snapshot try is lenient")
+
+    async def appointments(self, site: Site, now: datetime) -> tuple[dict[str, str], ...]:
+        """Today's appointments at `now`, as the board shows them (app/visits/expected.py)."""
+        return await expected.today(self.redis, self._scripts["expected"], site, now)
+
+    def _remember_listed(self, site_id: str, data: dict[str, Any]) -> None:
+        """Keep the ids of the visits this snapshot listed, for the next one's guess."""
+        ids = {v["id"] for group in (data.get("waiting") or {}).values()
+               for v in (group or []) if isinstance(v, dict) and "id" in v}
+        ids.update(v["id"] for v in data.get("active") or [] if isinstance(v, dict) and "id" in v)
+        ids.update(i for i in (data.get("room_visits") or {}).values() if isinstance(i, str))
+        self._listed[site_id] = frozenset(ids)
+        self._listed.move_to_end(site_id)
+        if len(self._listed) > RECORDS_KEPT:
+            self._listed.popitem(last=False)
 
     def _remember_records(self, site_id: str, hour: int, data: dict[str, Any],
                           held: dict[str, Held]) -> None:
