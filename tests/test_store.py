@@ -154,6 +154,24 @@ async def test_snapshot_event_id_is_the_last_event_it_includes(store, site):
     assert (await store.snapshot(site)).event_id == events[-1].id
 
 
+async def test_a_snapshot_lists_what_another_process_changed_since_the_last(store, site):
+    """A Store guesses a snapshot's visits from its last one: a check-in, a call and a
+    done made by another process in between are all in the next, the same as a Store
+    that guesses nothing reads."""
+    kept, _ = await store.check_in(site, "reg", actor="t")
+    gone, _ = await store.check_in(site, "lab", actor="t")
+    await store.snapshot(site)
+    other = Store(store.redis, store.settings)
+    new, _ = await other.check_in(site, "reg", actor="t")
+    await other.move(site, gone["id"], "call", actor="t")
+    await other.move(site, gone["id"], "done", actor="t")
+    guessed = await store.snapshot(site)
+    fresh = await Store(store.redis, store.settings).snapshot(site)
+    assert [v["id"] for v in guessed.queue("reg").waiting] == [kept["id"], new["id"]]
+    assert guessed.queue("lab").waiting == () and guessed.active == ()
+    assert guessed == fresh
+
+
 async def test_arrivals_in_the_same_instant_keep_their_order(store, site):
     made = [(await store.check_in(site, "nurse", actor="t", name=f"P{i}"))[0]["id"]
             for i in range(30)]
