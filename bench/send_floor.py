@@ -1,13 +1,23 @@
-"""The machine's floor for a fan-out: what writing one frame to each of N loopback TCP
-sockets costs one process, with no HTTP, WebSocket, Starlette or app code at all.
+"""The machine's floor for a fan-out: from the instant a change is ready to the moment a
+reader has it on every one of N loopback TCP sockets, written by `--writers` processes as
+the app's `serve --workers N`, with no HTTP, WebSocket, Starlette, Redis or app code at all.
 
-    python -m bench.send_floor --sockets 1000 --sizes 300,5400
+    python -m bench.send_floor --sockets 1000 --writers 2 --sizes 1400,5400 --rounds 100
 
-A child process opens `--sockets` connections to a bare server in this process and reads
-everything sent; this process then writes a payload of each size to every socket in turn,
-`--rounds` times, the way the hub's fan-out does (one `transport.write` per socket). The
-time one round takes is the least an app can need to reach its last socket on this
-machine: if it is above a latency target, no code in one process meets that target here.
+Each writer process listens on a port of its own and holds its share of the `--sockets`
+connections (as even as possible); one reading child process opens them all. Per round,
+every writer writes one payload to each of its sockets in turn (one `transport.write` per
+socket, as the hub's fan-out does), all starting at one agreed instant: this process picks
+a `time.monotonic()` instant a few ms ahead (system-wide on Linux) and sends it to every
+writer, which sleeps until half a millisecond before it and spins the rest, so each starts
+within microseconds of it (the report gives the latest start). The reader counts each
+socket's bytes and timestamps the moment a round's payload has fully arrived on it.
+
+Reported per size, over every (round, socket) pair: "start -> every socket" p50/p95/p99/max,
+and per round the first and the last socket: the same measures as `bench.fanout`'s "call ->
+every socket", and the least any server with that many processes can reach on this machine.
+Also the writers' own wall time per round (start to their last write) and their CPU per
+socket.
 """
 
 from __future__ import annotations
@@ -17,13 +27,33 @@ import asyncio
 import multiprocessing
 import sys
 import time
+from itertools import accumulate
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BenchError, machine, percentile, raise_nofile, run_main
+from bench.common import (
+    BenchError,
+    machine,
+    percentile,
+    raise_nofile,
+    run_main,
+    summary_ms,
+    use_uvloop,
+)
+
+LEAD_S = 0.005  # how far ahead the start instant is picked: time to reach every writer
+SPIN_S = 0.0005  # the last stretch before it, spun rather than slept (a sleep overshoots)
+TIMEOUT_S = 10.0  # for a round to reach every socket (far more than 1,000 sockets need)
+WARMUP = 1  # rounds first, not counted: the first writes of a process are slower
+
+
+def shares(sockets: int, writers: int) -> list[int]:
+    """How many sockets each writer holds: as even as possible, the first ones one more."""
+    return [sockets // writers + (i < sockets % writers) for i in range(writers)]
 
 
 class _Held(asyncio.Protocol):
@@ -34,87 +64,218 @@ class _Held(asyncio.Protocol):
         self.held.append(transport)  # type: ignore[arg-type]
 
 
-class _Drain(asyncio.Protocol):
-    def data_received(self, data: bytes) -> None:
-        pass
+async def _next(conn: Connection) -> Any:
+    """The next message on `conn`, awaited in the event loop: no thread to wake first."""
+    loop = asyncio.get_running_loop()
+    readable = loop.create_future()
+    loop.add_reader(conn.fileno(), lambda: readable.done() or readable.set_result(None))
+    try:
+        await readable
+    finally:
+        loop.remove_reader(conn.fileno())
+    return conn.recv()
 
 
-def read_all(port: int, count: int, ready: Any) -> None:
-    """The child: `count` connections that read and drop whatever comes, until killed."""
+def write_share(conn: Connection, count: int, loop_name: str) -> None:
+    """A writer: listen, send the port, wait for `count` connections and send how many came;
+    then per `(start, size)` received, write `size` bytes to each socket from `start` on
+    and answer `(late_s, done, cpu_s)`: how late it began, when it finished (monotonic)
+    and the CPU the writes took. `None` ends it."""
 
     async def main() -> None:
         raise_nofile(count + 256)
         loop = asyncio.get_running_loop()
-        for _ in range(count):
-            await loop.create_connection(_Drain, "127.0.0.1", port)
-        ready.set()
-        await asyncio.Event().wait()
+        held: list[asyncio.WriteTransport] = []
+        server = await loop.create_server(lambda: _Held(held), "127.0.0.1", 0)
+        conn.send(server.sockets[0].getsockname()[1])
+        deadline = time.monotonic() + 60
+        while len(held) < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        conn.send(len(held))
+        while (order := await _next(conn)) is not None:
+            start, size = order
+            payload = b"x" * size
+            # Nothing is pending between rounds (the reader had the last one whole), so
+            # blocking this loop until the start costs nothing.
+            time.sleep(max(0.0, start - SPIN_S - time.monotonic()))
+            while (now := time.monotonic()) < start:
+                pass
+            cpu = time.thread_time()
+            for transport in held:
+                transport.write(payload)
+            conn.send((now - start, time.monotonic(), time.thread_time() - cpu))
+        server.close()
 
+    use_uvloop(loop_name == "uvloop")
     asyncio.run(main())
 
 
-async def _written(transports: list[asyncio.WriteTransport], timeout: float = 10.0) -> None:
-    """Wait until the reader has taken everything (no write buffer is left holding bytes)."""
-    deadline = time.monotonic() + timeout
-    while any(t.get_write_buffer_size() for t in transports):
-        if time.monotonic() > deadline:
-            raise BenchError("the reader did not keep up; fewer --sockets?")
-        await asyncio.sleep(0.01)
+class _Counted(asyncio.Protocol):
+    """One reading socket: counts its bytes and notes when each round's payload is whole."""
+
+    def __init__(self, tally: _Tally) -> None:
+        self.tally = tally
+        self.received = 0
+        self.times: list[float] = []
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic()
+        self.received += len(data)
+        marks = self.tally.marks
+        while len(self.times) < len(marks) and self.received >= marks[len(self.times)]:
+            self.times.append(now)
+            self.tally.arrived(len(self.times) - 1)
+
+
+class _Tally:
+    """What the reader shares between its sockets: the byte count at which each round is
+    whole, and how many sockets have it; a round on every socket is told to the parent."""
+
+    def __init__(self, marks: list[int], sockets: int, conn: Connection) -> None:
+        self.marks = marks
+        self.sockets = sockets
+        self.conn = conn
+        self.counts = [0] * len(marks)
+        self.done = asyncio.Event()
+
+    def arrived(self, index: int) -> None:
+        self.counts[index] += 1
+        if self.counts[index] == self.sockets:
+            self.conn.send(index)
+            if index == len(self.marks) - 1:
+                self.done.set()
+
+
+def read_all(conn: Connection, ports: list[tuple[int, int]], sizes: list[int],
+             loop_name: str) -> None:
+    """The reader: `count` connections to each `(port, count)`, then "ready"; the index of
+    each round once every socket has it whole (`sizes` is every round's payload, in order);
+    finally each socket's arrival times, one per round."""
+
+    async def main() -> None:
+        sockets = sum(count for _, count in ports)
+        raise_nofile(sockets + 256)
+        loop = asyncio.get_running_loop()
+        tally = _Tally(list(accumulate(sizes)), sockets, conn)
+        readers: list[_Counted] = []
+        for port, count in ports:
+            for _ in range(count):
+                _, protocol = await loop.create_connection(
+                    lambda: _Counted(tally), "127.0.0.1", port)
+                readers.append(protocol)
+        conn.send("ready")
+        await tally.done.wait()
+        conn.send([r.times for r in readers])
+
+    use_uvloop(loop_name == "uvloop")
+    asyncio.run(main())
+
+
+def _recv(conn: Connection, timeout: float, what: str) -> Any:
+    if not conn.poll(timeout):
+        raise BenchError(f"{what} within {timeout:g} s.")
+    return conn.recv()
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Start the writers and the reader, run every round, and sum them up."""
+    spawn = multiprocessing.get_context("spawn")
+    counts = shares(args.sockets, args.writers)
+    schedule = args.sizes[:1] * WARMUP + [size for size in args.sizes
+                                          for _ in range(args.rounds)]
+    writers: list[Connection] = []
+    procs = []
+    try:
+        for count in counts:
+            mine, theirs = spawn.Pipe()
+            procs.append(spawn.Process(target=write_share, daemon=True,
+                                       args=(theirs, count, args.loop_name)))
+            procs[-1].start()
+            writers.append(mine)
+        ports = [_recv(c, 60, "a writer did not listen") for c in writers]
+        reader, theirs = spawn.Pipe()
+        procs.append(spawn.Process(target=read_all, daemon=True, args=(
+            theirs, list(zip(ports, counts, strict=True)), schedule, args.loop_name)))
+        procs[-1].start()
+        _recv(reader, 60, "the reader did not connect")
+        held = [_recv(c, 65, "a writer did not see its connections") for c in writers]
+        if held != counts:
+            raise BenchError(f"the writers hold {held} connections, not {counts}.")
+        starts, answers = [], []
+        for index, size in enumerate(schedule):
+            start = time.monotonic() + LEAD_S
+            for c in writers:
+                c.send((start, size))
+            if _recv(reader, TIMEOUT_S, "a round did not reach every socket") != index:
+                raise BenchError("the reader saw the rounds out of order.")
+            starts.append(start)
+            answers.append([_recv(c, TIMEOUT_S, "a writer did not answer") for c in writers])
+            time.sleep(args.pause)
+        per_socket = _recv(reader, 60, "the reader did not report")
+    finally:
+        for proc in procs:
+            proc.kill()
+    results = []
+    for n, size in enumerate(args.sizes):
+        mine = range(WARMUP + n * args.rounds, WARMUP + (n + 1) * args.rounds)
+        results.append(_size_result(size, [starts[i] for i in mine], [answers[i] for i in mine],
+                                    [[t[i] for t in per_socket] for i in mine]))
+    return {"sockets": args.sockets, "writers": args.writers, "shares": counts,
+            "rounds": args.rounds, "loop": args.loop_name, "machine": machine(),
+            "sizes": results}
+
+
+def _size_result(size: int, starts: list[float], answers: list[list[tuple[float, float, float]]],
+                 arrivals: list[list[float]]) -> dict[str, Any]:
+    """One size's figures from its rounds' start instants, the writers' answers and each
+    round's arrival times per socket."""
+    sockets = len(arrivals[0])
+    after = [[t - start for t in round_] for start, round_ in zip(starts, arrivals, strict=True)]
+    writes = sorted((max(done for _, done, _ in a) - start) * 1000
+                    for start, a in zip(starts, answers, strict=True))
+    cpu = sorted(sum(c for _, _, c in a) * 1000 for a in answers)
+    cpu_p50 = percentile(cpu, 50) or 0.0
+    late = sorted(began * 1e6 for a in answers for began, _, _ in a)
+    return {
+        "bytes": size,
+        "every_socket_ms": summary_ms(t for round_ in after for t in round_),
+        "first_socket_ms": summary_ms(min(round_) for round_ in after),
+        "last_socket_ms": summary_ms(max(round_) for round_ in after),
+        "writes_ms": {"p50": round(percentile(writes, 50) or 0.0, 2),
+                      "p99": round(percentile(writes, 99) or 0.0, 2),
+                      "max": round(writes[-1], 2)},
+        "cpu_ms_p50": round(cpu_p50, 2),
+        "cpu_us_per_socket_p50": round(cpu_p50 * 1000 / sockets, 1),
+        "late_start_us": {"p50": round(percentile(late, 50) or 0.0, 1),
+                          "max": round(late[-1], 1)},
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    raise_nofile(args.sockets + 256)
-    loop = asyncio.get_running_loop()
-    held: list[asyncio.WriteTransport] = []
-    server = await loop.create_server(lambda: _Held(held), "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    spawn = multiprocessing.get_context("spawn")
-    ready = spawn.Event()
-    child = spawn.Process(target=read_all, args=(port, args.sockets, ready), daemon=True)
-    child.start()
-    try:
-        if not await asyncio.to_thread(ready.wait, 60):
-            raise BenchError("the reading process did not connect within 60 s.")
-        deadline = time.monotonic() + 5
-        while len(held) < args.sockets and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)  # the last accepts may still be under way
-        if len(held) < args.sockets:
-            raise BenchError(f"only {len(held)} of {args.sockets} connections arrived.")
-        results = []
-        for size in args.sizes:
-            payload = b"x" * size
-            wall, cpu = [], []
-            for _ in range(args.rounds):
-                started, started_cpu = time.perf_counter(), time.thread_time()
-                for transport in held:
-                    transport.write(payload)
-                wall.append((time.perf_counter() - started) * 1000)
-                cpu.append((time.thread_time() - started_cpu) * 1000)
-                await _written(held)
-                await asyncio.sleep(args.pause)
-            wall.sort()
-            cpu.sort()
-            results.append({
-                "bytes": size,
-                "round_ms": {"p50": round(percentile(wall, 50), 2),
-                             "p99": round(percentile(wall, 99), 2), "max": round(wall[-1], 2)},
-                "cpu_ms_p50": round(percentile(cpu, 50), 2),
-                "us_per_socket_p50": round(percentile(wall, 50) * 1000 / len(held), 1)})
-    finally:
-        child.kill()
-        server.close()
-    return {"sockets": len(held), "rounds": args.rounds, "loop": args.loop_name,
-            "machine": machine(), "sizes": results}
+    # The measuring is all in the child processes; this one only waits on pipes.
+    return measure(args)
 
 
 def report(r: dict[str, Any]) -> str:
-    lines = [f"one process writing to {r['sockets']} loopback sockets, {r['rounds']} rounds "
-             f"({r['loop']}; {r['machine']})"]
+    procs = "1 writer process" if r["writers"] == 1 else f"{r['writers']} writer processes"
+    lines = [f"{procs} holding {r['sockets']} loopback sockets "
+             f"({'+'.join(map(str, r['shares']))}), one reading process, {r['rounds']} rounds "
+             f"a size ({r['loop']}; {r['machine']})"]
     for s in r["sizes"]:
-        t = s["round_ms"]
-        lines.append(f"  {s['bytes']:6d} B: a round takes {t['p50']} ms p50, {t['p99']} p99, "
-                     f"{t['max']} max (CPU {s['cpu_ms_p50']} ms); "
-                     f"{s['us_per_socket_p50']} µs per socket")
+        head = f"{s['bytes']} B a socket"
+        lines += ["", f"  {head:28}{'n':>8}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}   (ms)"]
+        for label, key in (("start -> every socket", "every_socket_ms"),
+                           ("start -> first socket", "first_socket_ms"),
+                           ("start -> last socket", "last_socket_ms")):
+            v = s[key]
+            lines.append(f"  {label:28}{v['count']:>8}{v['p50']:>9}{v['p95']:>9}"
+                         f"{v['p99']:>9}{v['max']:>9}")
+        w = s["writes_ms"]
+        lines += [f"  writers' own writes, start -> their last: {w['p50']} ms p50, {w['p99']} p99, "
+                  f"{w['max']} max; their CPU {s['cpu_ms_p50']} ms a round, "
+                  f"{s['cpu_us_per_socket_p50']} µs a socket (p50)",
+                  f"  writers began {s['late_start_us']['p50']} µs after the agreed instant "
+                  f"p50, {s['late_start_us']['max']} µs max"]
     return "\n".join(lines)
 
 
@@ -132,9 +293,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench.send_floor",
                                 description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--sockets", type=int, default=1000)
+    p.add_argument("--writers", type=int, default=1,
+                   help="writer processes sharing the sockets, as `serve --workers N`")
     p.add_argument("--sizes", type=_sizes, default=[300, 5400],
                    help="payload sizes in bytes, comma-separated (default 300,5400)")
-    p.add_argument("--rounds", type=int, default=50)
+    p.add_argument("--rounds", type=int, default=50, help="rounds per size")
     p.add_argument("--pause", type=float, default=0.05, help="seconds between rounds")
     p.add_argument("--no-uvloop", action="store_true", help="use the plain asyncio loop")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -142,8 +305,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def check(args: argparse.Namespace) -> None:
-    if args.sockets < 1 or args.rounds < 1:
-        raise BenchError("--sockets and --rounds must be at least 1.")
+    if args.sockets < 1 or args.rounds < 1 or args.writers < 1:
+        raise BenchError("--sockets, --writers and --rounds must be at least 1.")
+    if args.writers > args.sockets:
+        raise BenchError("--writers cannot be more than --sockets.")
 
 
 def main(argv: list[str] | None = None) -> int:

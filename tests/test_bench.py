@@ -133,6 +133,23 @@ async def test_sites_matches_every_check_in_to_every_socket_of_its_site(
     assert r["idle"]["redis_commands_per_s"] is not None
 
 
+def test_send_floor_times_every_round_on_every_socket_of_every_writer() -> None:
+    from bench.send_floor import report
+
+    r = _bench("bench.send_floor", ["--sockets", "21", "--writers", "2", "--rounds", "3",
+                                    "--sizes", "300,5400", "--pause", "0.01", "--json"],
+               dict(os.environ))
+    assert (r["sockets"], r["writers"], r["shares"]) == (21, 2, [11, 10])
+    assert [s["bytes"] for s in r["sizes"]] == [300, 5400]
+    for s in r["sizes"]:
+        every, first, last = s["every_socket_ms"], s["first_socket_ms"], s["last_socket_ms"]
+        assert every["count"] == 21 * 3, "one arrival per (round, socket)"
+        assert first["count"] == last["count"] == 3, "a first and a last socket per round"
+        assert 0 < first["p50"] <= every["p50"] <= last["p50"]
+        assert last["max"] == every["max"]
+        assert s["writes_ms"]["p50"] > 0 and s["cpu_us_per_socket_p50"] > 0
+    assert "start -> every socket" in report(r)
+
 
 def test_a_servers_workers_are_watched_and_their_cpu_added() -> None:
     """`serve --workers N`: the process on the port is a supervisor; the benchmarks watch
