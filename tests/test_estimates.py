@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from app.visits import estimates
 from app.visits.estimates import Service, model
+from app.visits.state import QueueState
 
 MIN = 60_000
 NOON = 1_796_558_400_000  # 2026-12-07 12:00 UTC
@@ -239,3 +240,14 @@ def test_the_back_of_a_very_long_line_gets_the_rounds_wait() -> None:
     m = estimates.QueueModel(3, (4.0, 9.0), 10.0, 2.0, True, ((30.0, -1), (90.0, 2)))
     far = estimates.expected_wait(m, 100_000)
     assert far == pytest.approx(_one_at_a_time(m, 2_000)[-1] + (100_000 - 2_000) / 4 * 10)
+
+
+def test_a_screen_shows_the_wait_behind_a_long_line_as_walking_every_place_would():
+    """The lobby's "check in now" wait of a queue listing 3 of its 5,000: the same range as
+    the first 5,001 waits worked out one by one give."""
+    m = estimates.QueueModel(2, (3.0,), 8.0, 2.0, True, ((45.0, 1),))
+    listed = tuple({"id": f"v{i}", "ticket": f"A{i:03}"} for i in range(3))
+    queue = QueueState("reg", "Registration", "A", True, listed, m, total=5000)
+    walked = estimates.expected_waits(m, 5001)
+    assert queue.eta(5001) == estimates.eta_range(m, 5001, walked[-1])
+    assert queue.eta(2) == estimates.eta_range(m, 2, walked[1])

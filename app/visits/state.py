@@ -36,11 +36,16 @@ class QueueState:
         Worked out once per snapshot, and only for the positions some screen shows."""
         known = self._etas.get(position)
         if known is None:
-            if len(self._waits) < position:
-                self._waits[:] = estimates.expected_waits(
-                    self.model, max(position, 2 * len(self._waits)))
-            known = self._etas[position] = estimates.eta_range(
-                self.model, position, self._waits[position - 1])
+            if position > len(self.waiting) + 1:
+                # Past the listed (the wait of someone checking in behind a long line):
+                # that position alone, not a list of every wait up to it.
+                wait = estimates.expected_wait(self.model, position)
+            else:
+                if len(self._waits) < position:
+                    self._waits[:] = estimates.expected_waits(
+                        self.model, max(position, 2 * len(self._waits)))
+                wait = self._waits[position - 1]
+            known = self._etas[position] = estimates.eta_range(self.model, position, wait)
         return known
 
     @cached_property
