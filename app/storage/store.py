@@ -58,6 +58,7 @@ class Store:
         self._scripts = {name: redis.register_script(scripts.source(name)) for name in SCRIPTS}
         # (site, queue) -> (record's newest entry, hour, record, hour's history, staffing)
         self._records: OrderedDict[tuple[str, str], Held] = OrderedDict()
+        self._sites: dict[str, Site] = {}  # stored text -> parsed (see get_site())
         # site -> the ids of the visits its last snapshot listed (see snapshot())
         self._listed: OrderedDict[str, frozenset[str]] = OrderedDict()
 
@@ -94,8 +95,18 @@ class Store:
         await self.redis.ping()
 
     async def get_site(self, site_id: str) -> Site | None:
+        """The site as stored now. Every request reads it (a change made by any process
+        applies at once); the parsed site is kept by its stored text, which changes only
+        when the site is saved, so most reads skip the parse (a tenth of a check-in)."""
         raw = await self.redis.get(keys.site(site_id))
-        return site_from_stored(json.loads(raw)) if raw else None
+        if not raw:
+            return None
+        site = self._sites.get(raw)
+        if site is None:
+            site = self._sites[raw] = site_from_stored(json.loads(raw))
+            if len(self._sites) > RECORDS_KEPT:
+                del self._sites[next(iter(self._sites))]  # the oldest
+        return site
 
     async def audit_log(self, site: Site, day: str) -> list[dict[str, Any]]:
         """The local day's audit log of the site, oldest first."""
