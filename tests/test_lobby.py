@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import displays.lobby
 from app.sites import site_from_dict
 from app.visits.lobby import LobbyCall, LobbyQueue, LobbyTicket, LobbyView, lobby_view
 from app.visits.state import SiteState, parse_snapshot
@@ -195,3 +196,19 @@ def test_the_lobby_setting_must_be_true_or_false():
     with pytest.raises(SiteError, match="announce_rooming must be true or false"):
         site_from_dict({"id": "x", "name": "X", "queues": [{"id": "q", "name": "Q",
                         "prefix": "A"}], "lobby": {"announce_rooming": "no"}})
+
+
+def test_a_fragment_remembered_from_an_earlier_redraw_is_the_one_drawn_afresh():
+    """A redraw renders again only the fragments whose data changed: whatever it takes
+    from earlier redraws is what rendering the new state from scratch gives."""
+    states = [STATE, _calls_state(),
+              _with_calls(STATE, [_rec("v3", "A000", "call", 9_000, "room-3")]),
+              dataclasses.replace(STATE, message={"text": "Back at 2", "expires_at": "",
+                                                  "expires_ms": 1_900_000_000_000}),
+              STATE]
+    remembered = [lobby_fragments(s) for s in states]
+    displays.lobby._rendered.clear()
+    assert remembered == [lobby_fragments(s) for s in states]
+    assert "Back at 2" in remembered[3]["broadcast"]
+    assert "Back at 2" not in remembered[4]["broadcast"]
+    assert remembered[0]["calling"] != remembered[2]["calling"]
