@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from app.access.screens import screen_access
 from app.errors import error_page
+from app.kept import Kept
 from app.sites import Site
 from app.templating import macro, templates
 from app.visits.lobby import LobbyView, lobby_view
@@ -37,17 +38,12 @@ def fragments_from_view(view: LobbyView) -> dict[str, str]:
 # Fragments rendered lately, by macro and what the macro reads of its argument: a change
 # touches one queue or the calls, and a redraw renders only the fragments whose data
 # changed (the rest were two thirds of a lobby's render). The macros read nothing else.
-RENDERED_KEPT = 1024
-_rendered: dict[tuple[str, Hashable], str] = {}
+_rendered: Kept[tuple[str, Hashable], str] = Kept(1024)
 
 
 def _render(name: str, key: Hashable, arg: object) -> str:
-    html = _rendered.get((name, key))
-    if html is None:
-        html = _rendered[name, key] = str(macro("lobby_macros.html", name)(arg))
-        if len(_rendered) > RENDERED_KEPT:
-            del _rendered[next(iter(_rendered))]  # the oldest
-    return html
+    return _rendered.get((name, key)) or _rendered.put(
+        (name, key), str(macro("lobby_macros.html", name)(arg)))
 
 
 def queue_filter(site: Site, paired: tuple[str, ...], asked: str | None) -> tuple[str, ...]:

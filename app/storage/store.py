@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -23,6 +22,7 @@ from starlette.requests import HTTPConnection
 from app import clock
 from app.config import Settings
 from app.errors import ApiError, invalid, not_found
+from app.kept import Kept
 from app.sites import Site, site_from_stored
 from app.storage import due, keys, scripts
 from app.visits import MOVES, estimates, expected, visit_json
@@ -36,8 +36,9 @@ HEAD = 16  # ids a call-next declares from the head of its queue
 # the returns and transfers that withdraw some of them.
 LOBBY_CALLS_KEPT = 60
 SNAPSHOT_TRIES = 5  # strict snapshots before one that takes its event id from its pre-read
-# Queues whose service record and hour's history a Store keeps between snapshots, so a
-# redraw reads them again only once they have changed (snapshot.lua's `seen`).
+# What a Store remembers between reads, per kind: queues whose service record and hour's
+# history a redraw reads again only once they have changed (snapshot.lua's `seen`); sites'
+# parsed settings; the visits each site's last snapshot listed.
 RECORDS_KEPT = 512
 Held = tuple[str, int, list[str], list[str], dict[str, str]]
 
@@ -57,10 +58,10 @@ class Store:
         self.settings = settings
         self._scripts = {name: redis.register_script(scripts.source(name)) for name in SCRIPTS}
         # (site, queue) -> (record's newest entry, hour, record, hour's history, staffing)
-        self._records: OrderedDict[tuple[str, str], Held] = OrderedDict()
-        self._sites: dict[str, Site] = {}  # stored text -> parsed (see get_site())
+        self._records: Kept[tuple[str, str], Held] = Kept(RECORDS_KEPT)
+        self._sites: Kept[str, Site] = Kept(RECORDS_KEPT)  # stored text -> parsed (get_site)
         # site -> the ids of the visits its last snapshot listed (see snapshot())
-        self._listed: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self._listed: Kept[str, frozenset[str]] = Kept(RECORDS_KEPT)
 
     async def run(self, name: str, keys_: dict[str, str], args: dict[str, Any]) -> Any:
         """Run the script `name` (one of SCRIPTS, loaded once for this Redis) with `keys_`
@@ -101,12 +102,7 @@ class Store:
         raw = await self.redis.get(keys.site(site_id))
         if not raw:
             return None
-        site = self._sites.get(raw)
-        if site is None:
-            site = self._sites[raw] = site_from_stored(json.loads(raw))
-            if len(self._sites) > RECORDS_KEPT:
-                del self._sites[next(iter(self._sites))]  # the oldest
-        return site
+        return self._sites.get(raw) or self._sites.put(raw, site_from_stored(json.loads(raw)))
 
     async def audit_log(self, site: Site, day: str) -> list[dict[str, Any]]:
         """The local day's audit log of the site, oldest first."""
@@ -350,7 +346,7 @@ class Store:
         for tries_left in range(SNAPSHOT_TRIES, -1, -1):
             first: list[Any] = []
             guessed = guess is not None
-            if guess is not None:
+            if guessed:
                 # The visits this Store saw listed last time and those the caller knows
                 # are new (a check-in's): most often every one listed now, and the
                 # pre-read's round trip is saved; if not, the script says retry.
@@ -389,9 +385,9 @@ class Store:
                 if lenient:
                     data["event_id"] = first[0][0] if first else "0-0"
                 self._remember_records(s, hour, data, held)
-                self._remember_listed(s, data)
                 now = clock.now()
                 state = parse_snapshot(site, data, clock.ms(now))
+                self._listed.put(s, state.visit_ids())
                 if not appointments:
                     return state
                 return replace(state, appointments=await self.appointments(site, now))
@@ -400,17 +396,6 @@ class Store:
     async def appointments(self, site: Site, now: datetime) -> tuple[dict[str, str], ...]:
         """Today's appointments at `now`, as the board shows them (app/visits/expected.py)."""
         return await expected.today(self.redis, self._scripts["expected"], site, now)
-
-    def _remember_listed(self, site_id: str, data: dict[str, Any]) -> None:
-        """Keep the ids of the visits this snapshot listed, for the next one's guess."""
-        ids = {v["id"] for group in (data.get("waiting") or {}).values()
-               for v in (group or []) if isinstance(v, dict) and "id" in v}
-        ids.update(v["id"] for v in data.get("active") or [] if isinstance(v, dict) and "id" in v)
-        ids.update(i for i in (data.get("room_visits") or {}).values() if isinstance(i, str))
-        self._listed[site_id] = frozenset(ids)
-        self._listed.move_to_end(site_id)
-        if len(self._listed) > RECORDS_KEPT:
-            self._listed.popitem(last=False)
 
     def _remember_records(self, site_id: str, hour: int, data: dict[str, Any],
                           held: dict[str, Held]) -> None:
@@ -422,18 +407,13 @@ class Store:
             key = (site_id, q)
             if record is False:
                 service[q], history[q], staffing[q] = held[q][2:]
-                if key in self._records:
-                    self._records.move_to_end(key)
             elif isinstance(record, list) and record:
                 got, staff = history.get(q), staffing.get(q)
-                self._records[key] = (record[0], hour, record,
-                                      got if isinstance(got, list) else [],
-                                      staff if isinstance(staff, dict) else {})
-                self._records.move_to_end(key)
-                if len(self._records) > RECORDS_KEPT:
-                    self._records.popitem(last=False)
+                self._records.put(key, (record[0], hour, record,
+                                        got if isinstance(got, list) else [],
+                                        staff if isinstance(staff, dict) else {}))
             else:
-                self._records.pop(key, None)
+                self._records.drop(key)
 
     async def events_after(self, site_id: str, after: str, limit: int) -> list[Event]:
         """Events after `after` ("0" for the oldest the stream holds), oldest first."""
