@@ -9,7 +9,7 @@ wait, and where to go once called, never a name. Pure: built from a SiteState or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.sites import Site, translated
 from app.timefmt import hour12, site_clock_ms
@@ -128,6 +128,19 @@ def lobby_calls(state: SiteState) -> list[dict[str, Any]]:
     return sorted(latest.values(), key=lambda c: int(c.get("ms") or 0), reverse=True)
 
 
+class _Call(NamedTuple):
+    """A call on the lobby's list before it is built into a `LobbyCall`."""
+
+    ticket: str
+    room_id: str
+    ms: int
+    at: str
+    queue: str
+    language: str | None
+    current: bool
+    kind: str
+
+
 def lobby_view(state: SiteState, only: tuple[str, ...] = ()) -> LobbyView:
     """The lobby-safe view of `state`; with `only`, just those queues and their calls."""
     rooms = {r.id: r for r in state.site.rooms}
@@ -148,21 +161,20 @@ def lobby_view(state: SiteState, only: tuple[str, ...] = ()) -> LobbyView:
                                  (new["low"], new["high"]), config.names if config else (),
                                  q.name))
 
-    def call(ticket: str, room_id: str, ms: int, at: str, queue: str, language: str | None,
-             current: bool, kind: str) -> LobbyCall:
-        room = rooms.get(room_id)
+    def call(m: _Call) -> LobbyCall:
+        room = rooms.get(m.room_id)
         return LobbyCall(
-            ticket, room.name_in(state.site.language) if room else None, at, ms, queue,
-            site_clock_ms(ms, state.site), current,
-            kind=kind, hold_until_ms=ms + ROOM_CALL_HOLD_MS if kind == "room" else 0,
-            says=announcements(lang, language, ticket, room.name if room else None,
+            m.ticket, room.name_in(state.site.language) if room else None, m.at, m.ms,
+            m.queue, site_clock_ms(m.ms, state.site), m.current,
+            kind=m.kind, hold_until_ms=m.ms + ROOM_CALL_HOLD_MS if m.kind == "room" else 0,
+            says=announcements(lang, m.language, m.ticket, room.name if room else None,
                                room.kind if room else None, room.names if room else ()))
 
     # What each call is made of, chosen before any is built: a busy day's list holds
     # dozens of calls, the lobby shows `RECENT_PER_QUEUE` of each queue, and building one
     # (its time in the site's words, its announcements) is the costly part.
     active = {v.get("id"): v for v in state.active}
-    made = []
+    made: list[_Call] = []
     seen = set()
     for c in lobby_calls(state):
         v = active.get(c["visit"]) or {}
@@ -172,28 +184,27 @@ def lobby_view(state: SiteState, only: tuple[str, ...] = ()) -> LobbyView:
         else:
             current = status == "called"
         seen.add(c["visit"])
-        made.append((str(c["ticket"]), str(c.get("room") or ""), int(c["ms"]),
-                     str(c.get("at") or ""), str(c.get("queue") or ""),
-                     c.get("lang") or None, current, c["kind"]))
+        made.append(_Call(str(c["ticket"]), str(c.get("room") or ""), int(c["ms"]),
+                          str(c.get("at") or ""), str(c.get("queue") or ""),
+                          c.get("lang") or None, current, c["kind"]))
     # A visit called and still called or in its room whose call is not on the list (made
     # more than an hour ago, when the list has expired): from the visit as it stands.
     for v in state.active:
         if v.get("called_ms") and v.get("status") in ("called", "in_room") \
                 and v.get("id") not in seen:
-            made.append((v["ticket"], v.get("room") or "", int(v["called_ms"]),
-                         v.get("called_at", ""), v.get("queue", ""), v.get("language"),
-                         v.get("status") == "called", "call"))
-    made.sort(key=lambda m: m[2], reverse=True)
+            made.append(_Call(v["ticket"], v.get("room") or "", int(v["called_ms"]),
+                              v.get("called_at", ""), v.get("queue", ""), v.get("language"),
+                              v.get("status") == "called", "call"))
+    made.sort(key=lambda m: m.ms, reverse=True)
     per_queue: dict[str, int] = {}
     recent = []
     for m in made:
-        queue = m[4]
-        if only and queue not in only:
+        if only and m.queue not in only:
             continue
-        seen_q = per_queue.get(queue, 0)
+        seen_q = per_queue.get(m.queue, 0)
         if seen_q < RECENT_PER_QUEUE:
-            per_queue[queue] = seen_q + 1
-            recent.append(call(*m))
+            per_queue[m.queue] = seen_q + 1
+            recent.append(call(m))
     calling = tuple(c for c in recent if c.current)[:CALLING_SHOWN]
     message = state.message or {}
     return LobbyView(state.site.name, state.event_id, tuple(queues), calling, tuple(recent),
