@@ -231,8 +231,8 @@ def _size_result(size: int, starts: list[float], answers: list[list[tuple[float,
     round's arrival times per socket."""
     sockets = len(arrivals[0])
     after = [[t - start for t in round_] for start, round_ in zip(starts, arrivals, strict=True)]
-    writes = sorted((max(done for _, done, _ in a) - start) * 1000
-                    for start, a in zip(starts, answers, strict=True))
+    writes = [max(done for _, done, _ in a) - start
+              for start, a in zip(starts, answers, strict=True)]
     cpu = sorted(sum(c for _, _, c in a) * 1000 for a in answers)
     cpu_p50 = percentile(cpu, 50) or 0.0
     late = sorted(began * 1e6 for a in answers for began, _, _ in a)
@@ -241,9 +241,7 @@ def _size_result(size: int, starts: list[float], answers: list[list[tuple[float,
         "every_socket_ms": summary_ms(t for round_ in after for t in round_),
         "first_socket_ms": summary_ms(min(round_) for round_ in after),
         "last_socket_ms": summary_ms(max(round_) for round_ in after),
-        "writes_ms": {"p50": round(percentile(writes, 50) or 0.0, 2),
-                      "p99": round(percentile(writes, 99) or 0.0, 2),
-                      "max": round(writes[-1], 2)},
+        "writes_ms": summary_ms(writes),
         "cpu_ms_p50": round(cpu_p50, 2),
         "cpu_us_per_socket_p50": round(cpu_p50 * 1000 / sockets, 1),
         "late_start_us": {"p50": round(percentile(late, 50) or 0.0, 1),
