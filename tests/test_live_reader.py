@@ -283,10 +283,10 @@ async def test_a_site_followed_again_as_its_old_hub_leaves_keeps_its_wake_ups(
     reader = Reader(client)
     woken: list[str] = []
 
-    def old() -> None:
+    def old(_: str | None) -> None:
         woken.append("old")
 
-    def new() -> None:
+    def new(_: str | None) -> None:
         woken.append("new")
 
     try:

@@ -264,6 +264,41 @@ async def test_events_socket_resumes_after_an_id_with_none_missed_and_none_twice
     assert got[-1]["visit"]["name"] == "After 4"
 
 
+async def test_an_event_its_wake_up_carries_reaches_the_socket_with_no_stream_read(
+        server, site, tokens, desk, store):
+    # The message a script publishes carries the event and the id before it: a process
+    # that has read up to that id sends the event on as it is. This one is published by
+    # hand and never written to the stream, so only the message can bring it.
+    async with listening(server, ws_path(site.id, "events"), tokens["desk"]) as events:
+        visit = await desk.check_in("reg", name="Read Up To Here")
+        await events.wait_containing(visit["id"])
+        last = json.loads(events.frames[-1])["id"]
+        carried = f"{int(last.split('-')[0]) + 1}-0"
+        await store.redis.publish(keys.events(site.id), json.dumps({
+            "prev": last, "id": carried, "fields": {
+                "type": "queue.updated", "at": clock.now().isoformat(), "actor": "test",
+                "queue": json.dumps({"id": "lab", "open": False})}}))
+        await events.wait_for(lambda f: json.loads(f)["id"] == carried)
+        assert json.loads(events.frames[-1])["queue"] == {"id": "lab", "open": False}
+
+
+async def test_after_a_lost_wake_up_the_next_one_has_the_stream_read_and_none_missed(
+        server, site, tokens, desk, store):
+    async with listening(server, ws_path(site.id, "events"), tokens["desk"]) as events:
+        first = await desk.check_in("reg", name="Before The Gap")
+        await events.wait_containing(first["id"])
+        # An event whose wake-up never arrived (as while the reader reconnects): the next
+        # wake-up names it as the one before, so the hub reads the stream.
+        lost = await store.redis.xadd(keys.events(site.id), {
+            "type": "queue.updated", "at": clock.now().isoformat(), "actor": "test",
+            "queue": json.dumps({"id": "lab", "open": True})})
+        after = await desk.check_in("reg", name="After The Gap")
+        await events.wait_containing(after["id"])
+        got = [json.loads(f) for f in events.frames]
+    assert [e["id"] for e in got] == [e["id"] for e in await desk.events()][-3:]
+    assert got[1]["id"] == lost and got[1]["queue"] == {"id": "lab", "open": True}
+
+
 # The lobby never sees a name
 
 

@@ -3,8 +3,11 @@ sockets, rendered once per audience.
 
 Every push starts from the stream, so what any process writes reaches the sockets of
 every process. A site's hub does not hold a connection or a blocking read of its own: the
-process's reader (app/live/reader.py) wakes it when the site's stream may have grown, and
-it reads what is new with XRANGE from its last id through the request client. JSON clients
+process's reader (app/live/reader.py) hands it each new event as the script that wrote it
+published it, with the id of the event before; while those ids follow on from the hub's
+last id, the events are taken from the messages as they are, and at a gap (a message
+lost, or a wake-up with none) the hub reads what is new with XRANGE from its last id
+through the request client. JSON clients
 get each event as it is read. Screens are redrawn as soon as a change is read and no
 redraw is under way; changes read during one share the next, which starts when it ends,
 so coalescing follows the load, not a clock. A redraw reads the site's state once (one
@@ -44,6 +47,7 @@ from app.visits.state import SiteState
 log = logging.getLogger(__name__)
 
 Renderer = Callable[[SiteState], dict[str, str]]
+Entry = tuple[str, dict[str, str]]  # a stream entry: the event's id and its fields
 
 BATCH = 500
 CATCH_UP_TRIES = 200  # x 10 ms
@@ -114,6 +118,8 @@ class SiteHub:
         self.on_stop: Callable[[SiteHub], None] | None = None
         self.last_id = "0-0"
         self.unread = False  # the stream may hold events after last_id (see wake())
+        # Events handed over by wake() and not taken yet, each after the previous event's id
+        self.pushed: list[tuple[str, Entry]] = []
         self.woken = asyncio.Event()
         self.ready = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -158,9 +164,17 @@ class SiteHub:
             sub.resume()
         return sub
 
-    def wake(self) -> None:
-        """The reader's call: the site's stream may hold events after `last_id`."""
-        self.unread = True
+    def wake(self, message: str | None = None) -> None:
+        """The reader's call: the site's stream has grown by the event `message` carries
+        (emit() in app/storage/scripts/lib.lua), or, with none, may hold events after
+        `last_id`: read it."""
+        carried = _carried(message) if message is not None else None
+        if carried is None or len(self.pushed) >= BATCH:
+            # The read takes everything published so far, these included.
+            self.unread = True
+            self.pushed.clear()
+        else:
+            self.pushed.append(carried)
         self.woken.set()
 
     async def run(self) -> None:
@@ -180,8 +194,7 @@ class SiteHub:
                     await self._refresh()
                     self.ready.set()
                     backoff.reset()
-                if self.unread:
-                    self.unread = False
+                if self.unread or self.pushed:
                     await self._read()
                     backoff.reset()
                 else:
@@ -214,7 +227,7 @@ class SiteHub:
         """Wait for a wake-up; with no socket left, at most until it is time to stop.
         A hub with sockets and no change costs no timer at all."""
         self.woken.clear()
-        if self.unread or self.stopping:
+        if self.unread or self.pushed or self.stopping:
             return
         if self.users:
             await self.woken.wait()
@@ -225,29 +238,53 @@ class SiteHub:
 
     async def _read(self) -> None:
         """Everything the stream holds after `last_id`, to the JSON clients in order, and
-        one redraw for all of it."""
+        one redraw for all of it: the events handed over, when they follow on from
+        `last_id`, else read from the stream."""
+        if not self.unread and (entries := self._following()) is not None:
+            if entries:
+                await self._take(entries)
+            return
+        self.unread = False
+        self.pushed.clear()  # published before the read: it gets them too
         stream = keys.events(self.site.id)
         while True:
             async with self.reads:
                 with in_flight.work:
                     entries = await self.store.redis.xrange(stream, f"({self.last_id}", "+",
                                                             count=BATCH)
-            if not entries:
-                return
-            events = [Event.from_stream(i, f) for i, f in entries]
-            metrics.events_read(len(events))
-            self.last_id = events[-1].id
-            self._close_revoked([f for _, f in entries if f.get("type") == "device.revoked"])
-            if self.events:
-                await self.events.send([json.dumps(e.to_json()) for e in events])
-            if any(e.type == "site.updated" for e in events):
-                self.site = await self.store.get_site(self.site.id) or self.site
-            self.arrived.update(e.visit["id"] for e in events if e.visit and "id" in e.visit)
-            self.dirty = True
-            if self.drawing is None:
-                self.drawing = asyncio.create_task(self._draw(), name=f"draw:{self.site.id}")
+            if entries:
+                await self._take(entries)
             if len(entries) < BATCH:
                 return
+
+    def _following(self) -> list[Entry] | None:
+        """The handed-over events after `last_id`, oldest first, or None if one between
+        is missing (a message lost while the reader reconnected): then read the stream."""
+        last, entries = self.last_id, []
+        for prev, entry in self.pushed:
+            if _id_key(entry[0]) <= _id_key(last):
+                continue  # read from the stream already
+            if prev != last:
+                return None
+            entries.append(entry)
+            last = entry[0]
+        self.pushed.clear()
+        return entries
+
+    async def _take(self, entries: list[Entry]) -> None:
+        """Events new to this hub, oldest first: to the JSON clients, and a redraw."""
+        events = [Event.from_stream(i, f) for i, f in entries]
+        metrics.events_read(len(events))
+        self.last_id = events[-1].id
+        self._close_revoked([f for _, f in entries if f.get("type") == "device.revoked"])
+        if self.events:
+            await self.events.send([json.dumps(e.to_json()) for e in events])
+        if any(e.type == "site.updated" for e in events):
+            self.site = await self.store.get_site(self.site.id) or self.site
+        self.arrived.update(e.visit["id"] for e in events if e.visit and "id" in e.visit)
+        self.dirty = True
+        if self.drawing is None:
+            self.drawing = asyncio.create_task(self._draw(), name=f"draw:{self.site.id}")
 
     def _close_revoked(self, revocations: list[dict[str, str]]) -> None:
         """Close the sockets of the devices these `device.revoked` events name, with code
@@ -336,6 +373,19 @@ class SiteHub:
         self.fragments[audience] = fresh
         self.stale.discard(audience)
         return {fid: html for fid, html in fresh.items() if old.get(fid) != html}
+
+
+def _carried(message: str) -> tuple[str, Entry] | None:
+    """(the previous event's id, (id, fields)) of the event a wake-up carries; None for a
+    message that carries none (a bare id, as an older version publishes)."""
+    try:
+        data = json.loads(message)
+        prev, event_id, fields = data["prev"], data["id"], data["fields"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not (isinstance(prev, str) and isinstance(event_id, str) and isinstance(fields, dict)):
+        return None
+    return prev, (event_id, fields)
 
 
 def _id_key(event_id: str) -> tuple[int, int]:

@@ -1,15 +1,16 @@
 """The reader: one pub/sub connection per process (one per master of a Redis Cluster)
 that tells each site's hub when its stream has something new.
 
-Every script that appends to a site's stream also publishes the new event's id on the
-channel named like the stream (`emit()` in app/storage/scripts/lib.lua; `SPUBLISH` on a Cluster,
-which keeps the message on the slot's shard). The reader subscribes to the channels of the
-sites this process has sockets for and, on a message, wakes that site's hub, which reads
-the stream from its last id (XRANGE): the message is only a wake-up, the stream is the
-truth. Pub/sub loses what is published while a subscriber is away, so every confirmed
-(re)subscription wakes its hub too: after a reconnect each followed site catches up from
-its last id, and nothing is missed. An idle process costs Redis one PING every
-`PING_SECONDS` per connection, whatever the number of sites.
+Every script that appends to a site's stream also publishes the new event, with the id of
+the one before it, on the channel named like the stream (`emit()` in
+app/storage/scripts/lib.lua; `SPUBLISH` on a Cluster, which keeps the message on the slot's
+shard). The reader subscribes to the channels of the sites this process has sockets for
+and hands each message to that site's hub, which takes the event from it when it follows
+on from the hub's last id, and otherwise reads the stream from there (XRANGE): the stream
+is the truth. Pub/sub loses what is published while a subscriber is away, so every
+confirmed (re)subscription wakes its hub too, with no message: after a reconnect each
+followed site catches up from its last id, and nothing is missed. An idle process costs
+Redis one PING every `PING_SECONDS` per connection, whatever the number of sites.
 
 On a Cluster each master gets its own connection, subscribed (SSUBSCRIBE) to the channels
 whose slots it serves. A connection that fails, or a shard channel the server drops (its
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 PING_SECONDS = 30.0  # a silent connection is checked this often (a dead peer is noticed)
 SUBSCRIBE_BATCH = 500  # channels per SUBSCRIBE when (re)subscribing many
 HEALTHY_SECONDS = 10.0  # a connection up this long resets the reconnect backoff
+
+Waker = Callable[[str | None], None]  # a hub's wake(): the message, or None
 
 
 class Moved(Exception):
@@ -85,7 +88,7 @@ class Reader:
     def __init__(self, redis: Redis | RedisCluster) -> None:
         self.redis = redis
         self.cluster = isinstance(redis, RedisCluster)
-        self.wakers: dict[str, Callable[[], None]] = {}  # channel -> its hub's wake()
+        self.wakers: dict[str, Waker] = {}  # channel -> its hub's wake()
         self.links: dict[str, _Link] = {}  # by node name ("" for a single server)
         self.connected = asyncio.Event()  # every link is up and subscribed
         self.restart = asyncio.Event()  # set to start over (a topology change)
@@ -104,9 +107,10 @@ class Reader:
             self.task = None
         await self._close()
 
-    async def follow(self, site_id: str, wake: Callable[[], None]) -> None:
-        """Call `wake` whenever the site's stream may have grown: on each wake-up, and
-        once the subscription is confirmed (so the caller reads what came before it)."""
+    async def follow(self, site_id: str, wake: Waker) -> None:
+        """Call `wake` whenever the site's stream may have grown: with each message, and
+        with None once the subscription is confirmed (so the caller reads what came
+        before it)."""
         channel = keys.events(site_id)
         self.wakers[channel] = wake
         self.start()
@@ -121,7 +125,7 @@ class Reader:
         except RedisError:
             self.restart.set()  # run() notices the connection too; starting over is safe
 
-    def unfollow(self, site_id: str, wake: Callable[[], None]) -> None:
+    def unfollow(self, site_id: str, wake: Waker) -> None:
         """Stop calling `wake` for the site; a later `follow` of it is not undone."""
         channel = keys.events(site_id)
         if self.wakers.get(channel) != wake:
@@ -221,7 +225,7 @@ class Reader:
             if kind in ("message", "smessage", "subscribe", "ssubscribe"):
                 wake = self.wakers.get(channel)
                 if wake is not None:
-                    wake()
+                    wake(message["data"] if kind.endswith("message") else None)
             elif kind in ("unsubscribe", "sunsubscribe") and channel in self.wakers:
                 # Not ours to drop: the slot moved (Redis unsubscribes a shard channel
                 # whose slot a node gives up), or an unfollow crossed a new follow.

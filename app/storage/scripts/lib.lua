@@ -32,13 +32,18 @@ end
 
 -- Append an event to the site's stream and, when `audit` is given, its personal-field-free
 -- copy (ids, actor, action, time) to the day's audit log, which outlives the stream.
--- The event's id is published on the channel named like the stream: the processes
--- following the site wake up and read the stream (app/live/reader.py). `a.publish` is
--- PUBLISH, or SPUBLISH on a Cluster (the channel shares the site's slot).
+-- The event is published on the channel named like the stream, with the id of the event
+-- before it: a process following the site that has read up to that id takes the event
+-- from the message, and one that has not reads the stream (app/live/hub.py). `a.publish`
+-- is PUBLISH, or SPUBLISH on a Cluster (the channel shares the site's slot).
 local function emit(event_type, field, value, audit)
+  local last = redis.call("XREVRANGE", K.events, "+", "-", "COUNT", 1)
+  local fields = {type = event_type, at = a.now, actor = a.actor}
+  fields[field] = value
   local event_id = redis.call("XADD", K.events, "MAXLEN", "~", a.maxlen, "*",
     "type", event_type, "at", a.now, "actor", a.actor, field, value)
-  redis.call(a.publish or "PUBLISH", K.events, event_id)
+  redis.call(a.publish or "PUBLISH", K.events, cjson.encode(
+    {prev = last[1] and last[1][1] or "0-0", id = event_id, fields = fields}))
   if audit then
     audit.id, audit.type, audit.actor, audit.at = event_id, event_type, a.actor, a.now
     redis.call("RPUSH", K.audit, cjson.encode(audit))
