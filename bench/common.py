@@ -195,7 +195,7 @@ def cpu_report(a: CpuSample, b: CpuSample) -> dict[str, float | None]:
     for name, before in a.procs.items():
         after = b.procs.get(name)
         if before is not None and after is not None and wall:
-            out[f"{name}_cores"] = round((after - before) / hz / wall, 2)
+            out[f"{name}_cores"] = round((after - before) / hz / wall, 3)
     return out
 
 
@@ -225,7 +225,7 @@ def server_cores(cpu: dict[str, float | None]) -> float | None:
     """The server's cores: its process and, with workers, theirs."""
     parts = [v for k, v in cpu.items()
              if (k == "server_cores" or k.startswith("worker")) and v is not None]
-    return round(sum(parts), 2) if parts else None
+    return round(sum(parts), 3) if parts else None
 
 
 def watched_pids(server_port: int, server_pid: int | None) -> dict[str, int | None]:
