@@ -78,20 +78,33 @@ def parse_record(entries: Iterable[str]) -> tuple[Service, ...]:
 def _parse(entries: tuple[str, ...]) -> tuple[Service, ...]:
     # A record changes only when a service starts or ends: every redraw in between reads
     # the same one again.
-    ended: dict[str, Service] = {}
+    ended: set[tuple[str, int]] = set()
     out: list[Service] = []
     for entry in entries:
-        parts = entry.split("|")
-        try:
-            if parts[0] in ("e", "x") and len(parts) == 5:
-                svc = Service(parts[4], parts[3], int(parts[1]), int(parts[2]), parts[0] == "e")
-                ended[svc.visit_id + "|" + parts[1]] = svc
-                out.append(svc)
-            elif parts[0] == "s" and len(parts) == 4 and parts[3] + "|" + parts[1] not in ended:
-                out.append(Service(parts[3], parts[2], int(parts[1])))
-        except ValueError:
+        svc = _entry(entry)
+        if svc is None:
             continue
+        if svc.end_ms is not None:
+            ended.add((svc.visit_id, svc.start_ms))
+        elif (svc.visit_id, svc.start_ms) in ended:
+            continue
+        out.append(svc)
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _entry(entry: str) -> Service | None:
+    # Each service that starts or ends changes the record by one entry: the rest were
+    # parsed for the redraws before.
+    parts = entry.split("|")
+    try:
+        if parts[0] in ("e", "x") and len(parts) == 5:
+            return Service(parts[4], parts[3], int(parts[1]), int(parts[2]), parts[0] == "e")
+        if parts[0] == "s" and len(parts) == 4:
+            return Service(parts[3], parts[2], int(parts[1]))
+    except ValueError:
+        pass
+    return None
 
 
 def _quantile(values: Sequence[float], q: float) -> float:

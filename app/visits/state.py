@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from app.sites import Site
@@ -175,15 +175,19 @@ def parse_snapshot(site: Site, raw: str | bytes | Mapping[str, Any], now_ms: int
 
 
 def _calls(raw: Any) -> list[dict[str, Any]]:
-    out = []
-    for item in _list(raw):
-        try:
-            call = json.loads(item)
-        except (TypeError, ValueError):
-            continue
-        if isinstance(call, dict) and call.get("visit"):
-            out.append(call)
-    return out
+    return [call for item in _list(raw) if isinstance(item, str)
+            and (call := _call(item)) is not None]
+
+
+@lru_cache(maxsize=1024)
+def _call(item: str) -> dict[str, Any] | None:
+    """One entry of the lobby's list of calls, parsed once: every redraw reads the whole
+    list (dozens) again, and only its newest entry is new. Shared: read, never changed."""
+    try:
+        call = json.loads(item)
+    except ValueError:
+        return None
+    return call if isinstance(call, dict) and call.get("visit") else None
 
 
 # The message and the calls for help, as the snapshot reads them (written by
