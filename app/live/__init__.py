@@ -4,16 +4,18 @@
       │  one Lua script per move (app/storage/store.py, app/storage/scripts/*.lua)
       ▼
     Redis: the script writes the state, XADDs the event to the site's stream
-      │    `lq:{site}:events` and PUBLISHes its id on the channel of the same name
-      │    (SPUBLISH on a Cluster): emit() in app/storage/scripts/lib.lua, atomic with the write
+      │    `lq:{site}:events` and PUBLISHes it, with the id before it, on the channel of
+      │    the same name (SPUBLISH on a Cluster): emit() in app/storage/scripts/lib.lua,
+      │    atomic with the write
       ▼
     reader.py: ONE pub/sub connection per process (per master of a Cluster), subscribed
-      │  to the channels of the sites this process has sockets for; a wake-up, or a
-      │  (re)subscribe, tells the site's hub to read what is new
+      │  to the channels of the sites this process has sockets for; hands each message,
+      │  or a (re)subscribe, to the site's hub
       ▼
-    hub.py: per site, XRANGE from its last id (so a lost wake-up costs latency, never an
-      │  event); JSON clients get each event; screens are redrawn once per batch of
-      │  changes: one snapshot read, one render per audience that has a socket
+    hub.py: per site, takes the event a message carries when it follows on from its last
+      │  id, else XRANGE from that id (so a lost wake-up costs latency, never an event);
+      │  JSON clients get each event; screens are redrawn once per batch of changes: one
+      │  snapshot read, one render per audience that has a socket
       ▼
     fanout.py: each audience's changed fragments, merged per socket, written without
       │  letting a slow socket hold up the rest (in_flight.py: turn the event loop more
