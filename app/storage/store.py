@@ -99,7 +99,11 @@ class Store:
         """The site as stored now. Every request reads it (a change made by any process
         applies at once); the parsed site is kept by its stored text, which changes only
         when the site is saved, so most reads skip the parse (a tenth of a check-in)."""
-        raw = await self.redis.get(keys.site(site_id))
+        return self.site_of(await self.redis.get(keys.site(site_id)))
+
+    def site_of(self, raw: str | None) -> Site | None:
+        """The site stored as `raw` (the text at its key; None or empty: no such site),
+        parsed once per stored text: for a caller that read the key along with others."""
         if not raw:
             return None
         return self._sites.get(raw) or self._sites.put(raw, site_from_stored(json.loads(raw)))
