@@ -325,6 +325,33 @@ async def test_bearer_calls_need_no_csrf_token(api):
     assert r.status_code == 204
 
 
+async def test_a_refusal_tells_a_caller_no_more_than_its_credentials_may_know(
+        site, store, users, browser_for):
+    # 401 before 404 before 403: a stranger cannot learn which sites exist, and a
+    # credential of one site learns only that another site is not its own.
+    token = {"Authorization": f"Bearer {await auth.create_token(store.redis, site.id, 'desk')}"}
+    stranger = {"Authorization": "Bearer llt_not-a-token-anyone-was-given"}
+    desk = browser_for()
+    await desk.sign_in(users["desk"])
+    nobody = browser_for()
+
+    def snapshot(site_id: str) -> str:
+        return f"/api/v1/sites/{site_id}/snapshot"
+
+    for client, headers in ((nobody.client, stranger), (nobody.client, {})):
+        for where in (site.id, "no-such-site"):
+            r = await client.get(snapshot(where), headers=headers)
+            assert (r.status_code, r.json()["error"]) == (401, "unauthorized")
+    for client, headers in ((nobody.client, token), (desk.client, {})):
+        r = await client.get(snapshot("no-such-site"), headers=headers)
+        assert (r.status_code, r.json()["error"]) == (404, "not_found")
+        assert (await client.get(snapshot(site.id), headers=headers)).status_code == 200
+    display = {"Authorization": "Bearer " + await auth.create_token(store.redis, site.id,
+                                                                    "display")}
+    r = await nobody.client.get(snapshot(site.id), headers=display)
+    assert (r.status_code, r.json()["error"]) == (403, "forbidden")
+
+
 async def test_disabling_a_user_ends_their_session_at_once(site, users, browser_for):
     desk, admin = browser_for(), browser_for()
     await desk.sign_in(users["desk"])

@@ -1,11 +1,16 @@
 """The service times an estimate learns from, as stored in Redis: the per-hour history
-that move.lua writes and keeps over the days, and the snapshot's copy of a queue's record
-and history, read again only once a service has ended (real Redis, real scripts)."""
+that move.lua writes and keeps over the days, and a Store's copy of a queue's record and
+history, which a snapshot, a check-in or a transfer reads again only once a service has
+started or ended (real Redis, real scripts)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from app import clock
 from app.storage import keys
@@ -143,5 +148,108 @@ async def test_yesterdays_lunch_closing_is_expected_today(store, chicago_site):
         # called at 12:15, not 12:05 as three rooms to the end would have it.
         assert estimates.expected_waits(lab.model, 8)[-2:] == [25, 35]
         assert estimates.expected_waits(replace(lab.model, changes=()), 8)[-2:] == [25, 25]
+    finally:
+        clock.configure()
+
+
+def record_answers(monkeypatch: pytest.MonkeyPatch, store: Store) -> list[bool]:
+    """Whether each check-in or move `store` runs from now on is answered its queue's
+    service record (False: the script left it out, the Store holding it unchanged)."""
+    sent: list[bool] = []
+    run = store.run
+
+    async def recording(name: str, keys_: dict[str, str], args: dict[str, Any]) -> Any:
+        answer = await run(name, keys_, args)
+        if name in ("checkin", "move") and answer[0] in ("created", "moved"):
+            inputs = json.loads(answer[4])
+            sent.append(inputs is not False and inputs["record"] is not False)
+        return answer
+
+    monkeypatch.setattr(store, "run", recording)
+    return sent
+
+
+async def estimate_read_afresh(store: Store, site, visit: dict[str, Any]) -> Any:
+    read = await store.get_visit(site, visit["id"])  # reads the record itself, every time
+    assert read is not None and read["position"] == visit["position"]
+    return read["eta_minutes"]
+
+
+async def test_a_check_in_answers_the_same_estimate_whether_its_store_held_the_record(
+        store, chicago_site, settings, monkeypatch):
+    site = chicago_site
+    start = at(site, DAY1, "16:00")
+    await serve(store, site, "lab", start, 3, estimates.MIN_SAMPLES + 2)
+    try:
+        clock.configure(start + timedelta(minutes=30), speed=0)
+        await store.check_in(site, "lab", actor="test")
+        await store.move(site, None, "call", actor="test", room="room-2", next_queue="lab")
+        await store.snapshot(site)  # this Store holds the lab's record from now on
+        fresh = Store(store.redis, settings)  # another process, which has read nothing
+        held_sent, fresh_sent = record_answers(monkeypatch, store), record_answers(
+            monkeypatch, fresh)
+        visits = [(await s.check_in(site, "lab", actor="test"))[0]
+                  for s in (store, fresh, fresh, store)]
+
+        # The fresh Store is sent the record once, then holds it too.
+        assert (held_sent, fresh_sent) == ([False, False], [True, False])
+        assert [v["position"] for v in visits] == [1, 2, 3, 4]
+        for visit in visits:
+            assert visit["eta_minutes"] == await estimate_read_afresh(store, site, visit)
+        assert visits[-1]["eta_minutes"]["high"] > visits[0]["eta_minutes"]["high"]
+    finally:
+        clock.configure()
+
+
+async def test_a_record_another_process_changed_is_not_answered_stale(
+        store, chicago_site, settings, monkeypatch):
+    site = chicago_site
+    start = at(site, DAY1, "16:00")
+    await serve(store, site, "lab", start, 2, estimates.MIN_SAMPLES - 1)
+    other = Store(store.redis, settings)
+    try:
+        clock.configure(start + timedelta(minutes=10), speed=0)
+        before = [(await store.check_in(site, "lab", actor="test"))[0] for _ in range(4)]
+        # Another process ends the fifth two-minute service: the lab's estimate now learns
+        # from its record instead of the configured six minutes.
+        called = await other.move(site, None, "call", actor="test", room="room-1",
+                                  next_queue="lab")
+        assert called is not None and called["id"] == before[0]["id"]
+        clock.configure(start + timedelta(minutes=12), speed=0)
+        await other.move(site, called["id"], "done", actor="test")
+        sent = record_answers(monkeypatch, store)
+        after, _ = await store.check_in(site, "lab", actor="test")
+
+        assert sent == [True]
+        assert after["eta_minutes"] == await estimate_read_afresh(store, site, after)
+        assert after["position"] == before[-1]["position"]  # one called, one more in line
+        assert after["eta_minutes"]["high"] < before[-1]["eta_minutes"]["high"]
+    finally:
+        clock.configure()
+
+
+async def test_a_transfer_answers_the_estimate_of_its_new_queue_from_a_held_record(
+        store, chicago_site, settings, monkeypatch):
+    site = chicago_site
+    start = at(site, DAY1, "16:00")
+    await serve(store, site, "nurse", start, 5, estimates.MIN_SAMPLES + 1)
+    try:
+        clock.configure(start + timedelta(minutes=40), speed=0)
+        await store.check_in(site, "nurse", actor="test")
+        first, second = [(await store.check_in(site, "reg", actor="test"))[0] for _ in "ab"]
+        await store.snapshot(site)
+        fresh = Store(store.redis, settings)
+        held_sent, fresh_sent = record_answers(monkeypatch, store), record_answers(
+            monkeypatch, fresh)
+        moved = [await s.move(site, v["id"], "transfer", actor="test", queue="nurse")
+                 for s, v in ((store, first), (fresh, second))]
+
+        # The nurse's record is unchanged since the snapshot: left out for the Store that
+        # holds it, sent to the one that does not.
+        assert (held_sent, fresh_sent) == ([False], [True])
+        assert [v and v["position"] for v in moved] == [2, 3]
+        for visit in moved:
+            assert visit is not None
+            assert visit["eta_minutes"] == await estimate_read_afresh(store, site, visit)
     finally:
         clock.configure()

@@ -14,6 +14,7 @@ transaction rather than a site's Lua scripts; what a device does to a site goes 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -264,7 +265,7 @@ async def principal_of_session(redis: Redis, session_id: str,
 
 def session_of(conn: HTTPConnection, principal: Principal) -> str | None:
     """The staff session `principal` was read from, if it came from the session cookie."""
-    if conn.headers.get("authorization", "").lower().startswith("bearer "):
+    if _bearer(conn) is not None:
         return None
     if principal.device_id is not None or not principal.actor.startswith("user:"):
         return None
@@ -309,17 +310,27 @@ async def _device(conn: HTTPConnection, cookie: str) -> Principal | None:
                      queues=tuple(record.get("queues") or ()))
 
 
+def _bearer(conn: HTTPConnection) -> str | None:
+    """The bearer token of the Authorization header ("" for an empty one); None without."""
+    header = conn.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+
+def _token_principal(raw: str | None) -> Principal | None:
+    """The caller named by a token's stored record (None: no such token)."""
+    if raw is None:
+        return None
+    record = json.loads(raw)
+    return Principal(record["site"], record["role"], f"token:{record['id']}",
+                     name=f"token {record['id']}")
+
+
 async def authenticate(conn: HTTPConnection) -> Principal | None:
     """The caller of a request or WebSocket, from its bearer token or its cookies."""
     redis: Redis = redis_of(conn)
-    header = conn.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        raw = await redis.hget(keys.token_index(), _digest(header[7:].strip()))
-        if raw is None:
-            return None
-        record = json.loads(raw)
-        return Principal(record["site"], record["role"], f"token:{record['id']}",
-                         name=f"token {record['id']}")
+    token = _bearer(conn)
+    if token is not None:
+        return _token_principal(await redis.hget(keys.token_index(), _digest(token)))
     session_id = conn.cookies.get(SESSION_COOKIE)
     if session_id:
         idle = idle_limit(conn.app.state.settings.staff_idle_minutes)
@@ -338,10 +349,22 @@ async def require(conn: HTTPConnection, site_id: str,
     403. A browser's state-changing request must also come from this server's own pages
     (its Origin); with its CSRF token (app/access/csrf.py) that stops a cross-site form from
     using the cookies."""
-    principal = await authenticate(conn)
+    store = conn.app.state.store
+    token = _bearer(conn)
+    if token is not None:
+        # The API's every request: the token and the site in one round trip, by a
+        # pipeline without MULTI (their keys are in different Cluster slots, and the
+        # cluster client splits such a pipeline by node).
+        async with store.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.token_index(), _digest(token))
+            pipe.get(keys.site(site_id))
+            raw_token, raw_site = await pipe.execute()
+        principal, site = _token_principal(raw_token), store.site_of(raw_site)
+    else:
+        # A session or a device may read and write keys of its own: alongside the site.
+        principal, site = await asyncio.gather(authenticate(conn), store.get_site(site_id))
     if principal is None:
         raise ApiError(401, "unauthorized", "Sign in or send a valid bearer token.")
-    site = await conn.app.state.store.get_site(site_id)
     if site is None:
         raise ApiError(404, "not_found", f"There is no site '{site_id}'.")
     if principal.site != site_id:

@@ -37,8 +37,8 @@ HEAD = 16  # ids a call-next declares from the head of its queue
 LOBBY_CALLS_KEPT = 60
 SNAPSHOT_TRIES = 5  # strict snapshots before one that takes its event id from its pre-read
 # What a Store remembers between reads, per kind: queues whose service record and hour's
-# history a redraw reads again only once they have changed (snapshot.lua's `seen`); sites'
-# parsed settings; the visits each site's last snapshot listed.
+# history a redraw, a check-in or a transfer reads again only once they have changed (the
+# scripts' `seen`); sites' parsed settings; the visits each site's last snapshot listed.
 RECORDS_KEPT = 512
 Held = tuple[str, int, list[str], list[str], dict[str, str]]
 
@@ -99,7 +99,11 @@ class Store:
         """The site as stored now. Every request reads it (a change made by any process
         applies at once); the parsed site is kept by its stored text, which changes only
         when the site is saved, so most reads skip the parse (a tenth of a check-in)."""
-        raw = await self.redis.get(keys.site(site_id))
+        return self.site_of(await self.redis.get(keys.site(site_id)))
+
+    def site_of(self, raw: str | None) -> Site | None:
+        """The site stored as `raw` (the text at its key; None or empty: no such site),
+        parsed once per stored text: for a caller that read the key along with others."""
         if not raw:
             return None
         return self._sites.get(raw) or self._sites.put(raw, site_from_stored(json.loads(raw)))
@@ -171,11 +175,13 @@ class Store:
         idem = keys.idempotency(s, hashlib.sha256((idempotency_key or "").encode()).hexdigest())
         appt = keys.appointment(s, appointment_id)
         retention = self.settings.retention_days * 86400
+        hour = hour_of_day(now, site)[0]
+        held = self._held(s, queue, hour)
         base = {
             "queues": keys.queue_state(s), "rooms": keys.room_status(s),
             "visit": keys.visit(s, visit_id),
             "waiting": keys.waiting(s, queue), "service": keys.service(s, queue),
-            "durations": keys.durations(s, queue, hour_of_day(now, site)[0]),
+            "durations": keys.durations(s, queue, hour),
             "staffing": keys.staffing(s, queue),
             "ticket": keys.ticket_counter(s, date, queue), "day": keys.day(s, date),
             "events": keys.events(s), "audit": keys.audit(s, date),
@@ -192,6 +198,7 @@ class Store:
             # An idempotency key never outlives the visit it names.
             "idem_ttl": min(86400, retention), "date": date,
             "consented_at": consented_at, "desk_reason": desk_reason,
+            "seen": held[0] if held else "",
         }
 
         async def attempt() -> Any:
@@ -214,7 +221,7 @@ class Store:
                 visit = await self.get_visit(site, result[1])
                 return scripts.RETRY if visit is None else (visit, False)
             if result[0] == "created":
-                return _script_visit(site, result), True
+                return self._script_visit(site, result, hour, held), True
             return result
 
         return await scripts.settle(attempt)
@@ -249,6 +256,9 @@ class Store:
             "lobby_calls": keys.lobby_calls(s),
         }
         hour, hour_start_ms = hour_of_day(now, site)
+        # The record of the queue a transfer sends the visit to is often unchanged since
+        # this Store last had it (a return changes its queue's record itself).
+        held = self._held(s, queue, hour) if queue else None
         if queue:
             base |= {"target_waiting": keys.waiting(s, queue),
                      "target_service": keys.service(s, queue),
@@ -263,7 +273,7 @@ class Store:
             "lobby_calls_kept": LOBBY_CALLS_KEPT, "record_max": estimates.RECORD_ENTRIES,
             "hour_start_ms": hour_start_ms, "history_max": estimates.HOUR_HISTORY,
             "hour": f"{hour:02d}", "date": date,
-            "history_ttl": estimates.HISTORY_DAYS * 86400,
+            "history_ttl": estimates.HISTORY_DAYS * 86400, "seen": held[0] if held else "",
         }
 
         async def attempt() -> Any:
@@ -298,7 +308,7 @@ class Store:
         result = await scripts.settle(attempt)
         if result[0] == "empty":
             return None
-        return _script_visit(site, result)
+        return self._script_visit(site, result, hour, held)
 
     async def get_visit(self, site: Site, visit_id: str) -> dict[str, Any] | None:
         """The staff view of one visit, with its live position and estimate."""
@@ -369,8 +379,7 @@ class Store:
             # between and answers the event id read before them, so those come as deltas:
             # every event carries its whole record, so applying one again is harmless.
             lenient = tries_left == 0
-            held = {q: kept for q in queue_ids
-                    if (kept := self._records.get((s, q))) and kept[1] == hour}
+            held = {q: kept for q in queue_ids if (kept := self._held(s, q, hour))}
             args = {"queue_ids": queue_ids, "limit": last, "lenient": lenient,
                     "seen": {q: kept[0] for q, kept in held.items()}}
             try:
@@ -397,6 +406,13 @@ class Store:
         """Today's appointments at `now`, as the board shows them (app/visits/expected.py)."""
         return await expected.today(self.redis, self._scripts["expected"], site, now)
 
+    def _held(self, site_id: str, queue: str, hour: int) -> Held | None:
+        """This Store's copy of the queue's record, if it has one with the history of
+        `hour`; a script is told its newest entry (`seen`) and leaves the record out when
+        that is still the newest."""
+        kept = self._records.get((site_id, queue))
+        return kept if kept is not None and kept[1] == hour else None
+
     def _remember_records(self, site_id: str, hour: int, data: dict[str, Any],
                           held: dict[str, Held]) -> None:
         """Put the records, histories and staffing the snapshot left out (unchanged since
@@ -404,16 +420,43 @@ class Store:
         service, history = data.setdefault("service", {}), data.setdefault("history", {})
         staffing = data.setdefault("staffing", {})
         for q, record in service.items():
-            key = (site_id, q)
-            if record is False:
-                service[q], history[q], staffing[q] = held[q][2:]
-            elif isinstance(record, list) and record:
-                got, staff = history.get(q), staffing.get(q)
-                self._records.put(key, (record[0], hour, record,
-                                        got if isinstance(got, list) else [],
-                                        staff if isinstance(staff, dict) else {}))
-            else:
-                self._records.drop(key)
+            service[q], history[q], staffing[q] = self._remember_record(
+                site_id, q, hour, record, history.get(q), staffing.get(q), held.get(q))
+
+    def _remember_record(self, site_id: str, queue: str, hour: int, record: Any,
+                         history: Any, staffing: Any,
+                         held: Held | None) -> tuple[list[str], list[str], dict[str, str]]:
+        """A queue's record, history of `hour` and staffing as a script answered them
+        (lib.lua's service_record): the copy `held` when it left them out (false), else
+        those it read, kept for the next read."""
+        if record is False and held is not None:
+            return held[2:]
+        record = record if isinstance(record, list) else []
+        history = history if isinstance(history, list) else []
+        staffing = staffing if isinstance(staffing, dict) else {}
+        if record:
+            self._records.put((site_id, queue), (record[0], hour, record, history, staffing))
+        else:
+            self._records.drop((site_id, queue))
+        return record, history, staffing
+
+    def _script_visit(self, site: Site, result: list[Any], hour: int,
+                      held: Held | None) -> dict[str, Any]:
+        """The staff view of the visit a check-in or a move answered with, its estimate
+        included: from the queue's record the script answered, or the copy `held` when it
+        left the record out."""
+        fields = json.loads(result[3])
+        position = int(fields["position"]) if fields.get("position") else None
+        eta = None
+        if position is not None and fields.get("status") == "waiting":
+            inputs = json.loads(result[4])
+            record, history, staffing = self._remember_record(
+                site.id, fields["queue"], hour, inputs["record"], inputs["history"],
+                inputs["staffing"], held)
+            closed = inputs["closed"]
+            eta = _eta(site, fields["queue"], position, record,
+                       closed if isinstance(closed, list) else [], history, staffing)
+        return visit_json(fields, position, eta)
 
     async def events_after(self, site_id: str, after: str, limit: int) -> list[Event]:
         """Events after `after` ("0" for the oldest the stream holds), oldest first."""
@@ -438,20 +481,6 @@ def _eta(site: Site, queue_id: str, position: int, record: list[str], closed: li
                         queue.minutes_per_patient, closed, estimates.parse_history(history),
                         estimates.staffing_changes(staffing, now.astimezone(site.tz)))
     return estimates.eta_at(m, position)
-
-
-def _script_visit(site: Site, result: list[Any]) -> dict[str, Any]:
-    """The staff view of the visit a script answered with, its estimate included."""
-    fields = json.loads(result[3])
-    position = int(fields["position"]) if fields.get("position") else None
-    record, closed, history, staffing = (json.loads(x) for x in result[4:8])
-    eta = None
-    if position is not None and fields.get("status") == "waiting":
-        eta = _eta(site, fields["queue"], position, record if isinstance(record, list) else [],
-                   closed if isinstance(closed, list) else [],
-                   history if isinstance(history, list) else [],
-                   staffing if isinstance(staffing, dict) else {})
-    return visit_json(fields, position, eta)
 
 
 def _refusal(message: str) -> ApiError:

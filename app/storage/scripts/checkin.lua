@@ -8,13 +8,13 @@
 -- a: visit_id, site, queue, prefix, name, priority, flags, language, appointment_id,
 --    early_ms, late_ms, use_idem, idem_seen, linked_seen, idem_ttl, retention_at (epoch
 --    seconds: check-in time plus RETENTION_DAYS, so the clock a test injects decides),
---    date.
+--    date, seen (the newest entry of the queue's service record the caller holds, or "").
 --    Optional: consented_at (when the patient acknowledged the site's consent texts) and
 --    desk_reason (why the kiosk sent the patient to the desk), kept on the visit.
--- Answers {"created", visit_id, event_id, visit JSON, JSON of the queue's service
--- record, JSON of the rooms now closed, JSON of the queue's history of the hour, JSON of its
--- staffing}, {"existing", visit_id} for a repeat, or {"retry"} when a link the caller read
--- changed in between.
+-- Answers {"created", visit_id, event_id, visit JSON, JSON of what its estimate is made from
+-- (lib.lua's estimate_inputs: the record, history and staffing false when the record's newest
+-- entry is a.seen)}, {"existing", visit_id} for a repeat, or {"retry"} when a link the
+-- caller read changed in between.
 
 if a.use_idem then
   local seen = redis.call("GET", K.idem) or ""
@@ -98,6 +98,5 @@ end
 redis.call("HINCRBY", K.stats, "checked_in", 1)
 redis.call("HINCRBY", K.stats, "checked_in:" .. a.queue, 1)
 redis.call("EXPIRE", K.stats, a.audit_ttl)
-return {"created", visit_id, event_id, visit, list_json(redis.call("LRANGE", K.service, 0, -1)),
-  closed_rooms(), list_json(redis.call("LRANGE", K.durations, 0, -1)),
-  cjson.encode(hash(K.staffing))}
+return {"created", visit_id, event_id, visit,
+  estimate_inputs(K.service, K.durations, K.staffing, a.seen)}

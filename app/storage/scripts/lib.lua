@@ -20,14 +20,31 @@ local function list_json(t)
   return cjson.encode(t)
 end
 
--- The ids of the site's closed rooms (K.rooms), as JSON: the estimates leave them out.
-local function closed_rooms()
-  local out = {}
+-- A queue's service record, its history of the current hour and its staffing, from which
+-- its wait estimates are made (app/visits/estimates.py); false for all three when the
+-- record's newest entry is `seen`: the caller holds them already (the history and the
+-- staffing change only along with the record, in move.lua).
+local function service_record(record_key, history_key, staffing_key, seen)
+  if seen and seen ~= "" and redis.call("LINDEX", record_key, 0) == seen then
+    return false, false, false
+  end
+  return redis.call("LRANGE", record_key, 0, -1),
+    history_key and redis.call("LRANGE", history_key, 0, -1) or {},
+    staffing_key and hash(staffing_key) or {}
+end
+
+-- What the estimate of a visit waiting in a queue is made from, as the JSON a check-in or a
+-- move answers: the ids of the site's closed rooms (K.rooms; the estimates leave them out)
+-- and the queue's service_record.
+local function estimate_inputs(record_key, history_key, staffing_key, seen)
+  local closed = {}
   local flat = redis.call("HGETALL", K.rooms)
   for i = 1, #flat, 2 do
-    if flat[i + 1] == "closed" then out[#out + 1] = flat[i] end
+    if flat[i + 1] == "closed" then closed[#closed + 1] = flat[i] end
   end
-  return list_json(out)
+  local record, history, staffing = service_record(record_key, history_key, staffing_key, seen)
+  return cjson.encode({closed = closed, record = record, history = history,
+                       staffing = staffing})
 end
 
 -- Append an event to the site's stream and, when `audit` is given, its personal-field-free

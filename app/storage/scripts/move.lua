@@ -11,11 +11,11 @@
 --      appt (the visit's appointment, if any); "visit:<id>" for the
 --      visit, or for each of the first ids of the queue on a call-next, and for the visit
 --      holding a.room.
--- Answers {"moved", visit_id, event_id, visit JSON, JSON of the service record of the
--- queue the visit is in now, JSON of the rooms now closed, JSON of that queue's history of
--- the current hour, JSON of its staffing}, {"empty"}, or {"retry"} when what the caller read
--- has changed; refusals are
--- error replies.
+-- a.seen: the newest entry of the transfer's queue's service record the caller holds, or "".
+-- Answers {"moved", visit_id, event_id, visit JSON, JSON of what the estimate of a visit now
+-- waiting is made from (lib.lua's estimate_inputs for the queue it waits in: the record,
+-- history and staffing false when the record's newest entry is a.seen), else false},
+-- {"empty"}, or {"retry"} when what the caller read has changed; refusals are error replies.
 local visit_id = a.visit_id
 
 if visit_id == "" then
@@ -220,7 +220,6 @@ for _, r in ipairs(changed_rooms) do
 end
 redis.call("HINCRBY", K.stats, a.action, 1)
 redis.call("EXPIRE", K.stats, a.audit_ttl)
-return {"moved", visit_id, event_id, visit_json,
-  list_json(redis.call("LRANGE", service_key, 0, -1)), closed_rooms(),
-  history_key and list_json(redis.call("LRANGE", history_key, 0, -1)) or "[]",
-  staffing_key and cjson.encode(hash(staffing_key)) or "{}"}
+-- Only a visit waiting has a position in line, and so an estimate.
+return {"moved", visit_id, event_id, visit_json, a.to == "waiting" and
+  estimate_inputs(service_key, history_key, staffing_key, a.seen) or "false"}

@@ -35,15 +35,8 @@ for _, q in ipairs(a.queue_ids) do
     local key = K["waiting:" .. q]
     waiting[q] = visits(key, redis.call("ZRANGE", key, 0, a.limit))
     totals[q] = redis.call("ZCARD", key)
-    local record = K["service:" .. q]
-    if seen[q] and redis.call("LINDEX", record, 0) == seen[q] then
-      service[q], history[q], staffing[q] = false, false, false
-    else
-      service[q] = redis.call("LRANGE", record, 0, -1)
-      history[q] = K["durations:" .. q] and redis.call("LRANGE", K["durations:" .. q], 0, -1)
-        or {}
-      staffing[q] = K["staffing:" .. q] and hash(K["staffing:" .. q]) or {}
-    end
+    service[q], history[q], staffing[q] = service_record(K["service:" .. q],
+      K["durations:" .. q], K["staffing:" .. q], seen[q])
   end
 end
 local active = visits(K.active, redis.call("ZRANGE", K.active, 0, -1))
