@@ -51,6 +51,13 @@ TIMEOUT_S = 10.0  # for a round to reach every socket (far more than 1,000 socke
 WARMUP = 1  # rounds first, not counted: the first writes of a process are slower
 
 
+def connect_seconds(sockets: int) -> float:
+    """How long the reader may take to open its sockets: a minute, and 10 ms more a
+    socket (10,000 loopback connects took over a minute beside 11,000 sockets in
+    TIME_WAIT, which slow the kernel's search for a free port)."""
+    return 60 + sockets / 100
+
+
 def shares(sockets: int, writers: int) -> list[int]:
     """How many sockets each writer holds: as even as possible, the first ones one more."""
     return [sockets // writers + (i < sockets % writers) for i in range(writers)]
@@ -88,7 +95,7 @@ def write_share(conn: Connection, count: int, loop_name: str) -> None:
         held: list[asyncio.WriteTransport] = []
         server = await loop.create_server(lambda: _Held(held), "127.0.0.1", 0)
         conn.send(server.sockets[0].getsockname()[1])
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + connect_seconds(count)
         while len(held) < count and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         conn.send(len(held))
@@ -197,8 +204,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         procs.append(spawn.Process(target=read_all, daemon=True, args=(
             theirs, list(zip(ports, counts, strict=True)), schedule, args.loop_name)))
         procs[-1].start()
-        _recv(reader, 60, "the reader did not connect")
-        held = [_recv(c, 65, "a writer did not see its connections") for c in writers]
+        _recv(reader, connect_seconds(args.sockets), "the reader did not connect")
+        held = [_recv(c, 5, "a writer did not see its connections") for c in writers]
         if held != counts:
             raise BenchError(f"the writers hold {held} connections, not {counts}.")
         starts, answers = [], []
