@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from helpers import TEST_SITE, make_settings
+from redis import asyncio as aioredis
 
 from app import clock
 from app.errors import ApiError
@@ -170,6 +172,58 @@ async def test_a_snapshot_lists_what_another_process_changed_since_the_last(stor
     assert [v["id"] for v in guessed.queue("reg").waiting] == [kept["id"], new["id"]]
     assert guessed.queue("lab").waiting == () and guessed.active == ()
     assert guessed == fresh
+
+
+async def test_a_call_next_after_another_process_changed_the_queue_calls_who_is_first_now(
+        store, site):
+    """A call-next declares the queue's head as the Store's last snapshot listed it: what
+    another process changed since (a check-in ahead, a queue no longer empty, a room
+    taken) is still what the call acts on."""
+    early, _ = await store.check_in(site, "reg", actor="t", name="Early normal")
+    await store.snapshot(site)
+    other = Store(store.redis, store.settings)
+    await other.check_in(site, "reg", actor="t", name="Later urgent", priority=2)
+    await other.check_in(site, "lab", actor="t", name="First in lab")
+    await other.move(site, early["id"], "room", actor="t", room="room-1")
+    assert (await store.move(site, None, "call", actor="t", next_queue="reg"))["name"] \
+        == "Later urgent"
+    assert (await store.move(site, None, "call", actor="t", next_queue="lab"))["name"] \
+        == "First in lab"
+    await other.check_in(site, "reg", actor="t", name="Next one")
+    with pytest.raises(ApiError) as err:
+        await store.move(site, None, "room", actor="t", next_queue="reg", room="room-1")
+    assert err.value.code == "room_occupied"
+
+
+async def test_a_call_next_after_a_snapshot_reads_nothing_before_its_script(
+        redis_factory, tmp_path):
+    own = redis_factory()  # its own server: MONITOR sees this test's commands alone
+    client = aioredis.Redis.from_url(own.url, decode_responses=True)
+    try:
+        store = Store(client, make_settings(own.url, tmp_path))
+        site = site_from_dict({"id": "heads", **TEST_SITE})
+        await store.save_site(site)
+        first, _ = await store.check_in(site, "reg", actor="t")
+        await store.snapshot(site)
+        sent: list[str] = []
+        async with client.monitor() as monitor:
+            async def watch() -> None:
+                async for command in monitor.listen():
+                    if command["client_type"] != "lua":
+                        sent.append(command["command"].split()[0].upper())
+                    if command["command"] == "ECHO done":
+                        return
+            watching = asyncio.create_task(watch())
+            await asyncio.sleep(0.1)
+            called = await store.move(site, None, "call", actor="t", next_queue="reg",
+                                      room="room-1")
+            await client.echo("done")
+            await asyncio.wait_for(watching, 5)
+    finally:
+        await client.aclose()
+    assert called["id"] == first["id"] and called["room"] == "room-1"
+    # The script alone: no read of the queue's head or the room's visit before it.
+    assert "EVALSHA" in sent and not {"ZRANGE", "HGET", "HMGET"} & set(sent), sent
 
 
 async def test_arrivals_in_the_same_instant_keep_their_order(store, site):

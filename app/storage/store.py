@@ -41,6 +41,7 @@ SNAPSHOT_TRIES = 5  # strict snapshots before one that takes its event id from i
 # scripts' `seen`); sites' parsed settings; the visits each site's last snapshot listed.
 RECORDS_KEPT = 512
 Held = tuple[str, int, list[str], list[str], dict[str, str]]
+Heads = tuple[dict[str, tuple[str, ...]], dict[str, str]]
 
 
 def redis_of(conn: HTTPConnection) -> Redis:
@@ -62,6 +63,9 @@ class Store:
         self._sites: Kept[str, Site] = Kept(RECORDS_KEPT)  # stored text -> parsed (get_site)
         # site -> the ids of the visits its last snapshot listed (see snapshot())
         self._listed: Kept[str, frozenset[str]] = Kept(RECORDS_KEPT)
+        # site -> the same snapshot's first HEAD ids of each queue and visit of each room,
+        # a call-next's guess at what to declare (see move())
+        self._heads: Kept[str, Heads] = Kept(RECORDS_KEPT)
 
     async def run(self, name: str, keys_: dict[str, str], args: dict[str, Any]) -> Any:
         """Run the script `name` (one of SCRIPTS, loaded once for this Redis) with `keys_`
@@ -276,16 +280,26 @@ class Store:
             "history_ttl": estimates.HISTORY_DAYS * 86400, "seen": held[0] if held else "",
         }
 
+        # A call-next first declares the queue's head and the room's visit as this Store's
+        # last snapshot of the site listed them, saving the read before the script: if
+        # either has changed since, the script answers retry and the next try reads them.
+        guess = None if visit_id else self._heads.get(s)
+
         async def attempt() -> Any:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                if visit_id:
-                    pipe.hmget(keys.visit(s, visit_id), ["queue", "appointment_id"])
-                else:
-                    pipe.zrange(keys.waiting(s, next_queue), 0, HEAD - 1)
-                if room:
-                    pipe.hget(keys.room_visit(s), room)
-                found, *held = await pipe.execute()
-            holder = held[0] if held else None
+            nonlocal guess
+            if guess is not None and next_queue in guess[0]:
+                found, holder = list(guess[0][next_queue]), guess[1].get(room)
+            else:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    if visit_id:
+                        pipe.hmget(keys.visit(s, visit_id), ["queue", "appointment_id"])
+                    else:
+                        pipe.zrange(keys.waiting(s, next_queue), 0, HEAD - 1)
+                    if room:
+                        pipe.hget(keys.room_visit(s), room)
+                    found, *held = await pipe.execute()
+                holder = held[0] if held else None
+            guessed, guess = guess is not None, None
             keys_ = dict(base)
             if visit_id:
                 (current, appointment_id), ids = found, [visit_id]
@@ -301,9 +315,14 @@ class Store:
                           "staffing": keys.staffing(s, current)}
             for id_ in (*ids, *([holder] if holder else [])):
                 keys_["visit:" + id_] = keys.visit(s, id_)
-            return await self.run("move", keys_, {
-                **args, "queue": current or "", "appointment_id": appointment_id or "",
-                "holder_seen": holder or ""})
+            try:
+                return await self.run("move", keys_, {
+                    **args, "queue": current or "", "appointment_id": appointment_id or "",
+                    "holder_seen": holder or ""})
+            except (AskError, ClusterError, TryAgainError):
+                if not guessed:
+                    raise
+                return scripts.RETRY  # the slot is moving: the read waits it out (snapshot())
 
         result = await scripts.settle(attempt)
         if result[0] == "empty":
@@ -397,6 +416,9 @@ class Store:
                 now = clock.now()
                 state = parse_snapshot(site, data, clock.ms(now))
                 self._listed.put(s, state.visit_ids())
+                self._heads.put(s, (
+                    {q.id: tuple(v["id"] for v in q.waiting[:HEAD]) for q in state.queues},
+                    {r.id: r.visit_id for r in state.rooms if r.visit_id}))
                 if not appointments:
                     return state
                 return replace(state, appointments=await self.appointments(site, now))
