@@ -25,6 +25,7 @@ from app.errors import ApiError, invalid, not_found
 from app.kept import Kept
 from app.sites import Site, site_from_stored
 from app.storage import due, keys, scripts
+from app.storage.service_records import ServiceRecords, estimate
 from app.visits import MOVES, estimates, expected, visit_json
 from app.visits.events import Event
 from app.visits.state import SiteState, parse_snapshot
@@ -36,11 +37,10 @@ HEAD = 16  # ids a call-next declares from the head of its queue
 # the returns and transfers that withdraw some of them.
 LOBBY_CALLS_KEPT = 60
 SNAPSHOT_TRIES = 5  # strict snapshots before one that takes its event id from its pre-read
-# What a Store remembers between reads, per kind: queues whose service record and hour's
-# history a redraw, a check-in or a transfer reads again only once they have changed (the
-# scripts' `seen`); sites' parsed settings; the visits each site's last snapshot listed.
+# What a Store remembers between reads, per kind: queues' service records
+# (app/storage/service_records.py); sites' parsed settings; the visits each site's last
+# snapshot listed, and its queues' heads.
 RECORDS_KEPT = 512
-Held = tuple[str, int, list[str], list[str], dict[str, str]]
 Heads = tuple[dict[str, tuple[str, ...]], dict[str, str]]
 
 
@@ -58,8 +58,7 @@ class Store:
         self.redis = redis
         self.settings = settings
         self._scripts = {name: redis.register_script(scripts.source(name)) for name in SCRIPTS}
-        # (site, queue) -> (record's newest entry, hour, record, hour's history, staffing)
-        self._records: Kept[tuple[str, str], Held] = Kept(RECORDS_KEPT)
+        self.records = ServiceRecords(RECORDS_KEPT)
         self._sites: Kept[str, Site] = Kept(RECORDS_KEPT)  # stored text -> parsed (get_site)
         # site -> the ids of the visits its last snapshot listed (see snapshot())
         self._listed: Kept[str, frozenset[str]] = Kept(RECORDS_KEPT)
@@ -180,7 +179,7 @@ class Store:
         appt = keys.appointment(s, appointment_id)
         retention = self.settings.retention_days * 86400
         hour = hour_of_day(now, site)[0]
-        held = self._held(s, queue, hour)
+        held = self.records.held(s, queue, hour)
         base = {
             "queues": keys.queue_state(s), "rooms": keys.room_status(s),
             "visit": keys.visit(s, visit_id),
@@ -225,7 +224,7 @@ class Store:
                 visit = await self.get_visit(site, result[1])
                 return scripts.RETRY if visit is None else (visit, False)
             if result[0] == "created":
-                return self._script_visit(site, result, hour, held), True
+                return self.records.script_visit(site, result, hour, held), True
             return result
 
         return await scripts.settle(attempt)
@@ -262,7 +261,7 @@ class Store:
         hour, hour_start_ms = hour_of_day(now, site)
         # The record of the queue a transfer sends the visit to is often unchanged since
         # this Store last had it (a return changes its queue's record itself).
-        held = self._held(s, queue, hour) if queue else None
+        held = self.records.held(s, queue, hour) if queue else None
         if queue:
             base |= {"target_waiting": keys.waiting(s, queue),
                      "target_service": keys.service(s, queue),
@@ -327,7 +326,7 @@ class Store:
         result = await scripts.settle(attempt)
         if result[0] == "empty":
             return None
-        return self._script_visit(site, result, hour, held)
+        return self.records.script_visit(site, result, hour, held)
 
     async def get_visit(self, site: Site, visit_id: str) -> dict[str, Any] | None:
         """The staff view of one visit, with its live position and estimate."""
@@ -347,7 +346,8 @@ class Store:
             if rank is not None:
                 position = rank + 1
                 closed = [r for r, status in rooms.items() if status == "closed"]
-                eta = _eta(site, fields["queue"], position, record, closed, history, staffing)
+                eta = estimate(site, fields["queue"], position, record, closed, history,
+                               staffing)
         return visit_json(fields, position, eta)
 
     async def snapshot(self, site: Site, limit: int | None = None,
@@ -398,7 +398,7 @@ class Store:
             # between and answers the event id read before them, so those come as deltas:
             # every event carries its whole record, so applying one again is harmless.
             lenient = tries_left == 0
-            held = {q: kept for q in queue_ids if (kept := self._held(s, q, hour))}
+            held = {q: kept for q in queue_ids if (kept := self.records.held(s, q, hour))}
             args = {"queue_ids": queue_ids, "limit": last, "lenient": lenient,
                     "seen": {q: kept[0] for q, kept in held.items()}}
             try:
@@ -412,7 +412,7 @@ class Store:
             if not data.get("retry"):
                 if lenient:
                     data["event_id"] = first[0][0] if first else "0-0"
-                self._remember_records(s, hour, data, held)
+                self.records.remember_snapshot(s, hour, data, held)
                 now = clock.now()
                 state = parse_snapshot(site, data, clock.ms(now))
                 self._listed.put(s, state.visit_ids())
@@ -428,58 +428,6 @@ class Store:
         """Today's appointments at `now`, as the board shows them (app/visits/expected.py)."""
         return await expected.today(self.redis, self._scripts["expected"], site, now)
 
-    def _held(self, site_id: str, queue: str, hour: int) -> Held | None:
-        """This Store's copy of the queue's record, if it has one with the history of
-        `hour`; a script is told its newest entry (`seen`) and leaves the record out when
-        that is still the newest."""
-        kept = self._records.get((site_id, queue))
-        return kept if kept is not None and kept[1] == hour else None
-
-    def _remember_records(self, site_id: str, hour: int, data: dict[str, Any],
-                          held: dict[str, Held]) -> None:
-        """Put the records, histories and staffing the snapshot left out (unchanged since
-        `held`: false) back into `data`, and keep those it read for the next one."""
-        service, history = data.setdefault("service", {}), data.setdefault("history", {})
-        staffing = data.setdefault("staffing", {})
-        for q, record in service.items():
-            service[q], history[q], staffing[q] = self._remember_record(
-                site_id, q, hour, record, history.get(q), staffing.get(q), held.get(q))
-
-    def _remember_record(self, site_id: str, queue: str, hour: int, record: Any,
-                         history: Any, staffing: Any,
-                         held: Held | None) -> tuple[list[str], list[str], dict[str, str]]:
-        """A queue's record, history of `hour` and staffing as a script answered them
-        (lib.lua's service_record): the copy `held` when it left them out (false), else
-        those it read, kept for the next read."""
-        if record is False and held is not None:
-            return held[2:]
-        record = record if isinstance(record, list) else []
-        history = history if isinstance(history, list) else []
-        staffing = staffing if isinstance(staffing, dict) else {}
-        if record:
-            self._records.put((site_id, queue), (record[0], hour, record, history, staffing))
-        else:
-            self._records.drop((site_id, queue))
-        return record, history, staffing
-
-    def _script_visit(self, site: Site, result: list[Any], hour: int,
-                      held: Held | None) -> dict[str, Any]:
-        """The staff view of the visit a check-in or a move answered with, its estimate
-        included: from the queue's record the script answered, or the copy `held` when it
-        left the record out."""
-        fields = json.loads(result[3])
-        position = int(fields["position"]) if fields.get("position") else None
-        eta = None
-        if position is not None and fields.get("status") == "waiting":
-            inputs = json.loads(result[4])
-            record, history, staffing = self._remember_record(
-                site.id, fields["queue"], hour, inputs["record"], inputs["history"],
-                inputs["staffing"], held)
-            closed = inputs["closed"]
-            eta = _eta(site, fields["queue"], position, record,
-                       closed if isinstance(closed, list) else [], history, staffing)
-        return visit_json(fields, position, eta)
-
     async def events_after(self, site_id: str, after: str, limit: int) -> list[Event]:
         """Events after `after` ("0" for the oldest the stream holds), oldest first."""
         entries = await self.redis.xrange(keys.events(site_id), f"({after}", "+", count=limit)
@@ -491,18 +439,6 @@ def hour_of_day(now: datetime, site: Site) -> tuple[int, int]:
     history of service times a script reads or writes."""
     local = now.astimezone(site.tz)
     return local.hour, clock.ms(local.replace(minute=0, second=0, microsecond=0))
-
-
-def _eta(site: Site, queue_id: str, position: int, record: list[str], closed: list[str],
-         history: list[str], staffing: dict[str, str]) -> dict[str, int] | None:
-    queue = site.queue(queue_id)
-    if queue is None:
-        return None
-    now = clock.now()
-    m = estimates.model(estimates.parse_record(record), clock.ms(now),
-                        queue.minutes_per_patient, closed, estimates.parse_history(history),
-                        estimates.staffing_changes(staffing, now.astimezone(site.tz)))
-    return estimates.eta_at(m, position)
 
 
 def _refusal(message: str) -> ApiError:
