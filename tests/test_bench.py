@@ -66,11 +66,20 @@ async def test_checkin_counts_every_answer_and_drains_its_visits(bench_args, sto
 async def test_fanout_bursts_see_every_call_on_every_socket(bench_args, store, site,
                                                             mode) -> None:
     args, env = bench_args
+    # Seed 15's arrivals at 10/s: each call-next comes 133 ms or more after the check-in
+    # it calls (a call-next that overtook it would find nobody waiting), and a check-in
+    # follows a call-next by 1 ms and by 17 ms: the bursts.
     r = _bench("bench.fanout", [*args, "--sockets", "3", "--calls", "6", "--warmup", "0",
-                                "--mode", mode, "--interval", "0.3", "--rate", "10"], env)
+                                "--mode", mode, "--interval", "0.3", "--rate", "10",
+                                "--seed", "15"], env)
     assert r["mode"] == mode
-    assert r["missed"]["pairs"] == 0 and r["frame_ms"]["count"] == 3 * 6
-    assert r["calls"]["statuses"] == {"201": 3, "200": 3}
+    # A pair's call-next is sent 5 ms after its check-in: on a busy machine it can reach
+    # the server first, find nobody waiting (204) and change nothing.
+    statuses = r["calls"]["statuses"]
+    nobody = statuses.get("204", 0)
+    assert statuses.get("201") == 3 and statuses.get("200", 0) + nobody == 3
+    assert mode == "pairs" or nobody == 0
+    assert r["missed"]["pairs"] == 0 and r["frame_ms"]["count"] == 3 * (6 - nobody)
     state = await store.snapshot(site)
     assert all(not q.waiting for q in state.queues), "its patients were cleaned up"
 
