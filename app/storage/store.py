@@ -286,8 +286,10 @@ class Store:
 
         async def attempt() -> Any:
             nonlocal guess
-            if guess is not None and next_queue in guess[0]:
-                found, holder = list(guess[0][next_queue]), guess[1].get(room)
+            heads, rooms = guess or ({}, {})
+            guessed = next_queue in heads
+            if guessed:
+                found, holder = list(heads[next_queue]), rooms.get(room)
             else:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     if visit_id:
@@ -296,9 +298,9 @@ class Store:
                         pipe.zrange(keys.waiting(s, next_queue), 0, HEAD - 1)
                     if room:
                         pipe.hget(keys.room_visit(s), room)
-                    found, *held = await pipe.execute()
-                holder = held[0] if held else None
-            guessed, guess = guess is not None, None
+                    found, *holders = await pipe.execute()
+                holder = holders[0] if holders else None
+            guess = None
             keys_ = dict(base)
             if visit_id:
                 (current, appointment_id), ids = found, [visit_id]
