@@ -169,6 +169,16 @@ def record_answers(monkeypatch: pytest.MonkeyPatch, store: Store) -> list[bool]:
     return sent
 
 
+async def held_and_fresh(store: Store, site, settings,
+                         monkeypatch: pytest.MonkeyPatch) -> tuple[Store, list[bool], list[bool]]:
+    """After `store` snapshots the site (it holds every queue's record from then on):
+    another Store, which has read nothing, and what each is answered from now on
+    (record_answers)."""
+    await store.snapshot(site)
+    fresh = Store(store.redis, settings)
+    return fresh, record_answers(monkeypatch, store), record_answers(monkeypatch, fresh)
+
+
 async def estimate_read_afresh(store: Store, site, visit: dict[str, Any]) -> Any:
     read = await store.get_visit(site, visit["id"])  # reads the record itself, every time
     assert read is not None and read["position"] == visit["position"]
@@ -184,10 +194,7 @@ async def test_a_check_in_answers_the_same_estimate_whether_its_store_held_the_r
         clock.configure(start + timedelta(minutes=30), speed=0)
         await store.check_in(site, "lab", actor="test")
         await store.move(site, None, "call", actor="test", room="room-2", next_queue="lab")
-        await store.snapshot(site)  # this Store holds the lab's record from now on
-        fresh = Store(store.redis, settings)  # another process, which has read nothing
-        held_sent, fresh_sent = record_answers(monkeypatch, store), record_answers(
-            monkeypatch, fresh)
+        fresh, held_sent, fresh_sent = await held_and_fresh(store, site, settings, monkeypatch)
         visits = [(await s.check_in(site, "lab", actor="test"))[0]
                   for s in (store, fresh, fresh, store)]
 
@@ -237,10 +244,7 @@ async def test_a_transfer_answers_the_estimate_of_its_new_queue_from_a_held_reco
         clock.configure(start + timedelta(minutes=40), speed=0)
         await store.check_in(site, "nurse", actor="test")
         first, second = [(await store.check_in(site, "reg", actor="test"))[0] for _ in "ab"]
-        await store.snapshot(site)
-        fresh = Store(store.redis, settings)
-        held_sent, fresh_sent = record_answers(monkeypatch, store), record_answers(
-            monkeypatch, fresh)
+        fresh, held_sent, fresh_sent = await held_and_fresh(store, site, settings, monkeypatch)
         moved = [await s.move(site, v["id"], "transfer", actor="test", queue="nurse")
                  for s, v in ((store, first), (fresh, second))]
 

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
 from redis.exceptions import AskError, ClusterError, ResponseError, TryAgainError
@@ -41,7 +41,18 @@ SNAPSHOT_TRIES = 5  # strict snapshots before one that takes its event id from i
 # (app/storage/service_records.py); sites' parsed settings; the visits each site's last
 # snapshot listed, and its queues' heads.
 RECORDS_KEPT = 512
-Heads = tuple[dict[str, tuple[str, ...]], dict[str, str]]
+# What a guess that met a Cluster slot moving between masters raises: the read it saved
+# waits the move out, so the store goes back to it.
+SLOT_MOVING = (AskError, ClusterError, TryAgainError)
+
+
+class Listed(NamedTuple):
+    """What a site's last snapshot listed: the snapshot's and the call-next's guesses at
+    which keys to declare, saving the read before their scripts."""
+
+    visits: frozenset[str]  # every visit it listed (snapshot())
+    heads: dict[str, tuple[str, ...]]  # each queue's first HEAD ids (move())
+    holders: dict[str, str]  # each occupied room's visit (move())
 
 
 def redis_of(conn: HTTPConnection) -> Redis:
@@ -60,11 +71,7 @@ class Store:
         self._scripts = {name: redis.register_script(scripts.source(name)) for name in SCRIPTS}
         self.records = ServiceRecords(RECORDS_KEPT)
         self._sites: Kept[str, Site] = Kept(RECORDS_KEPT)  # stored text -> parsed (get_site)
-        # site -> the ids of the visits its last snapshot listed (see snapshot())
-        self._listed: Kept[str, frozenset[str]] = Kept(RECORDS_KEPT)
-        # site -> the same snapshot's first HEAD ids of each queue and visit of each room,
-        # a call-next's guess at what to declare (see move())
-        self._heads: Kept[str, Heads] = Kept(RECORDS_KEPT)
+        self._listed: Kept[str, Listed] = Kept(RECORDS_KEPT)  # site -> its last snapshot's
 
     async def run(self, name: str, keys_: dict[str, str], args: dict[str, Any]) -> Any:
         """Run the script `name` (one of SCRIPTS, loaded once for this Redis) with `keys_`
@@ -282,14 +289,14 @@ class Store:
         # A call-next first declares the queue's head and the room's visit as this Store's
         # last snapshot of the site listed them, saving the read before the script: if
         # either has changed since, the script answers retry and the next try reads them.
-        guess = None if visit_id else self._heads.get(s)
+        guess = None if visit_id else self._listed.get(s)
 
         async def attempt() -> Any:
             nonlocal guess
-            heads, rooms = guess or ({}, {})
-            guessed = next_queue in heads
-            if guessed:
-                found, holder = list(heads[next_queue]), rooms.get(room)
+            guessed = False
+            if guess is not None and next_queue in guess.heads:
+                guessed, found = True, list(guess.heads[next_queue])
+                holder = guess.holders.get(room)
             else:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     if visit_id:
@@ -320,7 +327,7 @@ class Store:
                 return await self.run("move", keys_, {
                     **args, "queue": current or "", "appointment_id": appointment_id or "",
                     "holder_seen": holder or ""})
-            except (AskError, ClusterError, TryAgainError):
+            except SLOT_MOVING:
                 if not guessed:
                     raise
                 return scripts.RETRY  # the slot is moving: the read waits it out (snapshot())
@@ -381,7 +388,7 @@ class Store:
                 # The visits this Store saw listed last time and those the caller knows
                 # are new (a check-in's): most often every one listed now, and the
                 # pre-read's round trip is saved; if not, the script says retry.
-                ids, guess = guess | set(expect), None
+                ids, guess = guess.visits | set(expect), None
             else:
                 # The visits listed now, and the last event before them: the script
                 # declares their keys and, if the lists changed in between, reads again.
@@ -405,7 +412,7 @@ class Store:
                     "seen": {q: kept[0] for q, kept in held.items()}}
             try:
                 data = json.loads(await self.run("snapshot", keys_, args))
-            except (AskError, ClusterError, TryAgainError):
+            except SLOT_MOVING:
                 if not guessed:
                     raise
                 # A guess met the site's slot half-way between two Cluster masters: the
@@ -417,8 +424,8 @@ class Store:
                 self.records.remember_snapshot(s, hour, data, held)
                 now = clock.now()
                 state = parse_snapshot(site, data, clock.ms(now))
-                self._listed.put(s, state.visit_ids())
-                self._heads.put(s, (
+                self._listed.put(s, Listed(
+                    state.visit_ids(),
                     {q.id: tuple(v["id"] for v in q.waiting[:HEAD]) for q in state.queues},
                     {r.id: r.visit_id for r in state.rooms if r.visit_id}))
                 if not appointments:
