@@ -15,8 +15,10 @@ import pytest
 import redis
 
 from app.access.auth import create_token
+from app.live.protocol import encode_text_frame
 from app.storage import keys
 from app.storage.redis_server import free_port
+from bench.clients import Clock, Listener
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -199,3 +201,18 @@ def test_gclog_logs_a_servers_collections_and_sums_them(live_server, tmp_path) -
                           capture_output=True, text=True, timeout=60, check=True)
     line = next(x for x in proc.stdout.splitlines() if x.startswith(f"pid {server.pid}:"))
     assert f"gen2 {mine[-1]['counts'][2]} in" in line
+
+
+async def test_listeners_hold_one_copy_of_a_frame_every_socket_got() -> None:
+    """The listeners' own cost is time the sockets still to be read wait: the same frame
+    on many sockets is kept once, and each socket still reads its own frames."""
+    clock = Clock()
+    first, second = (Listener(b"", b"key", clock) for _ in range(2))
+    for listener in (first, second):
+        listener.state = 2  # past the upgrade and the snapshot: recording
+        listener.data_received(bytes(bytearray(encode_text_frame("<div id=a>A001</div>"))))
+    second.data_received(encode_text_frame("<div id=a>A002</div>"))
+    assert first.chunks[0][1] is second.chunks[0][1]
+    assert [m.payload for m in first.messages()[0]] == [b"<div id=a>A001</div>"]
+    assert [m.payload for m in second.messages()[0]] == [b"<div id=a>A001</div>",
+                                                         b"<div id=a>A002</div>"]
