@@ -42,3 +42,10 @@ def ms(moment: datetime) -> int:
 def local_date(moment: datetime, tz: ZoneInfo) -> str:
     """The site's local calendar day, which is when ticket numbers restart."""
     return moment.astimezone(tz).date().isoformat()
+
+
+def local_hour(moment: datetime, tz: ZoneInfo) -> tuple[int, int]:
+    """The site's local hour at `moment` (0-23) and when it began (epoch ms): which hour's
+    history of service times a script reads or writes."""
+    local = moment.astimezone(tz)
+    return local.hour, ms(local.replace(minute=0, second=0, microsecond=0))

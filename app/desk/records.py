@@ -15,9 +15,10 @@ from redis.exceptions import ResponseError
 
 from app import clock
 from app.config import Settings
-from app.errors import ApiError, invalid, not_found
+from app.errors import invalid, not_found
 from app.sites import Site
 from app.storage import keys, scripts
+from app.storage.refusals import refusal
 from app.visits import FINAL, FLAG_LABELS, visit_json
 
 PAYMENT_METHODS = ("cash", "card", "check")
@@ -100,18 +101,7 @@ class DeskStore:
                                           {**base, "waiting": keys.waiting(s, queue)},
                                           {**payload, "queue": queue})
             except ResponseError as exc:
-                raise _refusal(str(exc)) from None
+                raise refusal(str(exc)) from None
 
         return staff_view(json.loads(await scripts.settle(attempt)))
 
-
-def _refusal(message: str) -> ApiError:
-    code, _, arg = message.partition(" ")
-    if code == "not_found":
-        return not_found("The visit")
-    if code == "flag_not_set":
-        return ApiError(409, "already_done", "That flag is already cleared.")
-    if code == "final":
-        return ApiError(409, "conflict", f"That visit is already {arg.replace('_', ' ')}.",
-                        status=arg)
-    raise RuntimeError(f"unexpected script error: {message}")

@@ -2,7 +2,7 @@
 
 Every write is one script, so each move is atomic across any number of app processes.
 Refusals come back from the scripts as error replies with a machine code, and leave
-here as ApiError.
+here as ApiError (app/storage/refusals.py).
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from starlette.requests import HTTPConnection
 
 from app import clock
 from app.config import Settings
-from app.errors import ApiError, invalid, not_found
+from app.errors import invalid
 from app.kept import Kept
 from app.sites import Site, site_from_stored
 from app.storage import due, keys, scripts
+from app.storage.refusals import refusal
 from app.storage.service_records import ServiceRecords, estimate
 from app.visits import MOVES, estimates, expected, visit_json
 from app.visits.events import Event
@@ -79,7 +80,7 @@ class Store:
         try:
             return await scripts.call(self._scripts[name], keys_, args)
         except ResponseError as exc:
-            raise _refusal(str(exc)) from None
+            raise refusal(str(exc)) from None
 
     # Sites
 
@@ -185,7 +186,7 @@ class Store:
         idem = keys.idempotency(s, hashlib.sha256((idempotency_key or "").encode()).hexdigest())
         appt = keys.appointment(s, appointment_id)
         retention = self.settings.retention_days * 86400
-        hour = hour_of_day(now, site)[0]
+        hour = clock.local_hour(now, site.tz)[0]
         held = self.records.held(s, queue, hour)
         base = {
             "queues": keys.queue_state(s), "rooms": keys.room_status(s),
@@ -265,7 +266,7 @@ class Store:
             "queues": keys.queue_state(s), "seq": keys.sequence(s),
             "lobby_calls": keys.lobby_calls(s),
         }
-        hour, hour_start_ms = hour_of_day(now, site)
+        hour, hour_start_ms = clock.local_hour(now, site.tz)
         # The record of the queue a transfer sends the visit to is often unchanged since
         # this Store last had it (a return changes its queue's record itself).
         held = self.records.held(s, queue, hour) if queue else None
@@ -344,12 +345,12 @@ class Store:
             return None
         position = eta = None
         if fields.get("status") == "waiting":
+            hour = clock.local_hour(clock.now(), site.tz)[0]
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.zrank(keys.waiting(site.id, fields["queue"]), visit_id)
                 pipe.lrange(keys.service(site.id, fields["queue"]), 0, -1)
                 pipe.hgetall(keys.room_status(site.id))
-                pipe.lrange(keys.durations(site.id, fields["queue"],
-                                           hour_of_day(clock.now(), site)[0]), 0, -1)
+                pipe.lrange(keys.durations(site.id, fields["queue"], hour), 0, -1)
                 pipe.hgetall(keys.staffing(site.id, fields["queue"]))
                 rank, record, rooms, history, staffing = await pipe.execute()
             if rank is not None:
@@ -371,7 +372,7 @@ class Store:
         s = site.id
         last = -1 if limit is None else limit - 1
         queue_ids = [q.id for q in site.queues]
-        hour = hour_of_day(clock.now(), site)[0]
+        hour = clock.local_hour(clock.now(), site.tz)[0]
         base = {"queues": keys.queue_state(s), "rooms": keys.room_status(s),
                 "room_visit": keys.room_visit(s), "active": keys.active(s),
                 "events": keys.events(s), "message": keys.message(s),
@@ -443,35 +444,3 @@ class Store:
         return [Event.from_stream(i, f) for i, f in entries]
 
 
-def hour_of_day(now: datetime, site: Site) -> tuple[int, int]:
-    """The site's local hour at `now` (0-23) and when it began (epoch ms): which hour's
-    history of service times a script reads or writes."""
-    local = now.astimezone(site.tz)
-    return local.hour, clock.ms(local.replace(minute=0, second=0, microsecond=0))
-
-
-def _refusal(message: str) -> ApiError:
-    code, _, arg = message.partition(" ")
-    if code == "conflict":
-        return ApiError(409, "conflict", f"That move is not allowed while the visit is {arg}.",
-                        status=arg)
-    if code == "not_found":
-        return not_found("The visit")
-    if code == "queue_closed":
-        return ApiError(409, "queue_closed", "That queue is closed to new check-ins.")
-    if code == "unknown_queue":
-        return invalid("There is no such queue at this site.", field="queue")
-    if code == "unknown_appointment":
-        return invalid("There is no such appointment at this site; check the id, or check "
-                       "the patient in without it.", field="appointment_id")
-    if code == "appointment_cancelled":
-        return invalid("That appointment was cancelled; check the patient in without it, or "
-                       "book it again.", field="appointment_id")
-    if code == "unknown_room":
-        return invalid("There is no such room at this site.", field="room")
-    if code == "room_occupied":
-        return ApiError(409, "room_occupied", "That room already has a patient in it.",
-                        visit_id=arg)
-    if code == "room_closed":
-        return ApiError(409, "room_closed", "That room is closed.")
-    raise RuntimeError(f"unexpected script error: {message}")
