@@ -199,7 +199,7 @@ def snapshot_keys(site: Site) -> dict[str, str]:
 async def test_a_snapshot_not_given_a_listed_visit_asks_to_read_again(store, site):
     visit, _ = await store.check_in(site, "reg", actor="t")
     args = {"queue_ids": [q.id for q in site.queues], "limit": -1}
-    script = store._scripts["snapshot"]
+    script = store.snapshots._script
 
     strict = json.loads(await scripts.call(script, snapshot_keys(site),
                                            {**args, "lenient": False}))

@@ -13,10 +13,10 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import AskError, ClusterError, ResponseError, TryAgainError
+from redis.exceptions import ResponseError
 from starlette.requests import HTTPConnection
 
 from app import clock
@@ -27,33 +27,19 @@ from app.sites import Site, site_from_stored
 from app.storage import due, keys, scripts
 from app.storage.refusals import refusal
 from app.storage.service_records import ServiceRecords, estimate
+from app.storage.snapshot import HEAD, SLOT_MOVING, Snapshots
 from app.visits import MOVES, estimates, expected, visit_json
 from app.visits.events import Event
-from app.visits.state import SiteState, parse_snapshot
+from app.visits.state import SiteState
 
-SCRIPTS = ("checkin", "move", "snapshot", "room", "queue", "site", "message", "help",
-           "expected")
-HEAD = 16  # ids a call-next declares from the head of its queue
+SCRIPTS = ("checkin", "move", "room", "queue", "site", "message", "help", "expected")
 # The lobby's list of calls holds this many: six per queue for four queues' displays, and
 # the returns and transfers that withdraw some of them.
 LOBBY_CALLS_KEPT = 60
-SNAPSHOT_TRIES = 5  # strict snapshots before one that takes its event id from its pre-read
 # What a Store remembers between reads, per kind: queues' service records
-# (app/storage/service_records.py); sites' parsed settings; the visits each site's last
-# snapshot listed, and its queues' heads.
+# (app/storage/service_records.py); sites' parsed settings; what each site's last
+# snapshot listed (app/storage/snapshot.py).
 RECORDS_KEPT = 512
-# What a guess that met a Cluster slot moving between masters raises: the read it saved
-# waits the move out, so the store goes back to it.
-SLOT_MOVING = (AskError, ClusterError, TryAgainError)
-
-
-class Listed(NamedTuple):
-    """What a site's last snapshot listed: the snapshot's and the call-next's guesses at
-    which keys to declare, saving the read before their scripts."""
-
-    visits: frozenset[str]  # every visit it listed (snapshot())
-    heads: dict[str, tuple[str, ...]]  # each queue's first HEAD ids (move())
-    holders: dict[str, str]  # each occupied room's visit (move())
 
 
 def redis_of(conn: HTTPConnection) -> Redis:
@@ -72,7 +58,7 @@ class Store:
         self._scripts = {name: redis.register_script(scripts.source(name)) for name in SCRIPTS}
         self.records = ServiceRecords(RECORDS_KEPT)
         self._sites: Kept[str, Site] = Kept(RECORDS_KEPT)  # stored text -> parsed (get_site)
-        self._listed: Kept[str, Listed] = Kept(RECORDS_KEPT)  # site -> its last snapshot's
+        self.snapshots = Snapshots(redis, self.records, RECORDS_KEPT)
 
     async def run(self, name: str, keys_: dict[str, str], args: dict[str, Any]) -> Any:
         """Run the script `name` (one of SCRIPTS, loaded once for this Redis) with `keys_`
@@ -290,7 +276,7 @@ class Store:
         # A call-next first declares the queue's head and the room's visit as this Store's
         # last snapshot of the site listed them, saving the read before the script: if
         # either has changed since, the script answers retry and the next try reads them.
-        guess = None if visit_id else self._listed.get(s)
+        guess = None if visit_id else self.snapshots.listed(s)
 
         async def attempt() -> Any:
             nonlocal guess
@@ -362,77 +348,13 @@ class Store:
 
     async def snapshot(self, site: Site, limit: int | None = None,
                        appointments: bool = True, expect: Iterable[str] = ()) -> SiteState:
-        """The site's live state as one atomic read, with the id of the last event it
-        includes; `limit` caps each queue's list (the screens show a few dozen, however
-        long the queue). Ids whose visit has expired are dropped on the way. A queue's
-        service record and hour's history are read only when they have changed since this
-        Store last read them. Today's appointments (the board's) are read after it, unless
-        `appointments` is false: then the state has none. `expect`: ids of visits the
-        caller has seen appear since its last snapshot (from the events)."""
-        s = site.id
-        last = -1 if limit is None else limit - 1
-        queue_ids = [q.id for q in site.queues]
-        hour = clock.local_hour(clock.now(), site.tz)[0]
-        base = {"queues": keys.queue_state(s), "rooms": keys.room_status(s),
-                "room_visit": keys.room_visit(s), "active": keys.active(s),
-                "events": keys.events(s), "message": keys.message(s),
-                "help": keys.help_requests(s), "lobby_calls": keys.lobby_calls(s)}
-        for q in queue_ids:
-            base |= {"waiting:" + q: keys.waiting(s, q), "service:" + q: keys.service(s, q),
-                     "durations:" + q: keys.durations(s, q, hour),
-                     "staffing:" + q: keys.staffing(s, q)}
-        guess = self._listed.get(s)
-        for tries_left in range(SNAPSHOT_TRIES, -1, -1):
-            first: list[Any] = []
-            guessed = guess is not None
-            if guessed:
-                # The visits this Store saw listed last time and those the caller knows
-                # are new (a check-in's): most often every one listed now, and the
-                # pre-read's round trip is saved; if not, the script says retry.
-                ids, guess = guess.visits | set(expect), None
-            else:
-                # The visits listed now, and the last event before them: the script
-                # declares their keys and, if the lists changed in between, reads again.
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    pipe.xrevrange(keys.events(s), count=1)
-                    for q in queue_ids:
-                        pipe.zrange(keys.waiting(s, q), 0, last)
-                    pipe.zrange(keys.active(s), 0, -1)
-                    pipe.hvals(keys.room_visit(s))
-                    first, *listed = await pipe.execute()
-                ids = frozenset(i for group in listed for i in group)
-            keys_ = dict(base)
-            for id_ in ids:
-                keys_["visit:" + id_] = keys.visit(s, id_)
-            # Under a flood of changes the last try leaves out the visits that arrived in
-            # between and answers the event id read before them, so those come as deltas:
-            # every event carries its whole record, so applying one again is harmless.
-            lenient = tries_left == 0
-            held = {q: kept for q in queue_ids if (kept := self.records.held(s, q, hour))}
-            args = {"queue_ids": queue_ids, "limit": last, "lenient": lenient,
-                    "seen": {q: kept[0] for q, kept in held.items()}}
-            try:
-                data = json.loads(await self.run("snapshot", keys_, args))
-            except SLOT_MOVING:
-                if not guessed:
-                    raise
-                # A guess met the site's slot half-way between two Cluster masters: the
-                # pre-read's MULTI waits for the move to end (app/storage/redis_client.py).
-                continue
-            if not data.get("retry"):
-                if lenient:
-                    data["event_id"] = first[0][0] if first else "0-0"
-                self.records.remember_snapshot(s, hour, data, held)
-                now = clock.now()
-                state = parse_snapshot(site, data, clock.ms(now))
-                self._listed.put(s, Listed(
-                    state.visit_ids(),
-                    {q.id: tuple(v["id"] for v in q.waiting[:HEAD]) for q in state.queues},
-                    {r.id: r.visit_id for r in state.rooms if r.visit_id}))
-                if not appointments:
-                    return state
-                return replace(state, appointments=await self.appointments(site, now))
-        raise AssertionError("unreachable: the last snapshot try is lenient")
+        """The site's live state as one atomic read (app/storage/snapshot.py), then
+        today's appointments (the board's), unless `appointments` is false: then the
+        state has none."""
+        state = await self.snapshots.read(site, limit, expect)
+        if not appointments:
+            return state
+        return replace(state, appointments=await self.appointments(site, clock.now()))
 
     async def appointments(self, site: Site, now: datetime) -> tuple[dict[str, str], ...]:
         """Today's appointments at `now`, as the board shows them (app/visits/expected.py)."""
