@@ -31,6 +31,10 @@ Work = Callable[[Site, datetime], Awaitable[datetime]]
 # Sites claimed at once: small, so that a burst (every site's closing time) is shared by
 # the processes rather than leased to the first.
 BATCH = 20
+# The soonest a site is due again after its work: a work function that answered a time
+# already past would otherwise have its sites claimed again at once, and a pass over 20
+# or more of them would loop without a wait.
+SOONEST = timedelta(seconds=1)
 
 
 async def run_due(store: Store, kind: str, work: Work, stop: asyncio.Event,
@@ -73,7 +77,7 @@ async def _pass(store: Store, schedule: Schedule, work: Work, stop: asyncio.Even
             if next_at is None:
                 await schedule.forget(site_id)
             else:
-                await schedule.done(site_id, lease, next_at)
+                await schedule.done(site_id, lease, max(next_at, clock.now() + SOONEST))
         worked += len(claimed)
         if len(claimed) < BATCH:
             break
