@@ -572,6 +572,10 @@ async def test_two_changes_moments_apart_both_reach_the_screens_in_order(server,
         await asyncio.sleep(0.005)
         r = await desk.client.post("/queues/reg/call-next", json={"room": "room-3"})
         visit = await arrival
+        if r.status_code == 204:
+            # On a loaded machine the call can reach the server before the check-in it
+            # takes, and find nobody waiting: then it follows the check-in's answer.
+            r = await desk.client.post("/queues/reg/call-next", json={"room": "room-3"})
         assert r.status_code == 200 and r.json()["id"] == visit["id"], r.text
         ticket = visit["ticket"]
         await lobby.wait_for(lambda f: ticket in fragment_texts(f).get("calling", ""))
