@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import ARTIFACTS
-from helpers import axe_problems
+from helpers import TEST_SITE, axe_problems
 from playwright.async_api import Page, expect
 from websockets.asyncio.client import connect
 
@@ -25,6 +25,7 @@ from app import clock
 from app.access.auth import create_pairing_code, create_token
 from app.appointments.model import Appointment
 from app.appointments.store import AppointmentStore
+from app.sites import Site, site_from_dict
 from app.storage import keys
 from app.visits.status_links import read_token
 
@@ -694,6 +695,51 @@ async def test_every_control_of_the_welcome_screen_is_on_it_and_uncovered(browse
         assert await page.get_by_label("Or scan the code on your appointment letter or phone") \
             .count() == 1
         assert await hidden_controls(page) == []
+    finally:
+        await ctx.close()
+
+
+# Services a bigger clinic adds to the test site's three: the welcome screen is laid out for
+# a "Waiting now" list of up to six (docs/kiosk.md).
+MORE_SERVICES = [
+    {"id": "xray", "name": "X-ray", "prefix": "X", "minutes_per_patient": 8},
+    {"id": "vacc", "name": "Vaccinations", "prefix": "V", "minutes_per_patient": 5},
+    {"id": "pharm", "name": "Pharmacy", "prefix": "P", "minutes_per_patient": 3},
+]
+
+
+async def with_services(store, site: Site, count: int) -> Site:
+    """The test site saved again with `count` open services (3 to 6)."""
+    bigger = site_from_dict({"id": site.id, **TEST_SITE,
+                             "queues": [*TEST_SITE["queues"], *MORE_SERVICES][:count]})
+    await store.save_site(bigger)
+    return bigger
+
+
+@pytest.mark.parametrize("count", [4, 5, 6])
+@pytest.mark.parametrize("size", KIOSK_SIZES, ids=["1080x1920", "768x1366"])
+async def test_with_up_to_six_services_the_scan_field_is_above_the_bottom_bar(
+        browser, server, site, store, size, count):
+    """However many services the welcome screen lists (up to six), the scan field, its
+    last control, is wholly on the first screen and clear of the sticky bottom bar, in
+    English and in Spanish (whose prompt is longer)."""
+    site = await with_services(store, site, count)
+    ctx = await browser.new_context(viewport=size, device_scale_factor=1)
+    try:
+        page = await paired_kiosk(ctx, server, site, store)
+        for lang in ("en", "es"):
+            if lang == "es":
+                await tap(page, "Español")
+                await heading(page, "Bienvenido. Regístrese aquí.")
+            await expect(page.locator("#kiosk-queues").get_by_role("listitem")).to_have_count(count)
+            await page.wait_for_timeout(150)
+            await page.screenshot(
+                path=str(SHOTS / f"welcome-{size['width']}-{count}-services-{lang}.png"))
+            scan = await page.get_by_role("textbox").bounding_box()
+            bar = await page.get_by_role("navigation").bounding_box()
+            assert scan["y"] >= 0 and scan["x"] >= 0 and scan["x"] + scan["width"] <= size["width"]
+            assert scan["y"] + scan["height"] <= bar["y"], (lang, scan, bar)
+            assert await hidden_controls(page) == [], lang
     finally:
         await ctx.close()
 
