@@ -524,6 +524,58 @@ async def test_a_long_message_never_covers_the_call_at_any_screen_size(
         assert await queues_showing_no_ticket(tv) == [], (width, height)
 
 
+
+async def test_a_5_4_screen_with_a_message_shows_several_waiting_tickets_a_page(
+        page_factory, server, site, store, desk):
+    tv = await page_factory(TV_ARGS, SPEECH_STUB, {"width": 1280, "height": 1024})
+    names = [f"Waiting Patient-{n:02d}" for n in range(12)]
+    for name in names:
+        await desk.check_in("reg", name=name)
+    for queue, n in (("nurse", 4), ("lab", 2)):
+        for _ in range(n):
+            await desk.check_in(queue)
+    r = await desk.client.post("/message", json={
+        "text": "Flu shots today at Desk 2 — ask at the front desk", "minutes": 60})
+    assert r.status_code == 200, r.text
+    await pair_display(tv, server, site, store)
+    await expect(tv.get_by_role("status").filter(has_text="Flu shots")).to_be_visible()
+    registration = queue_column(tv, "Registration")
+    # Three a page, at the size a 16:9 TV of the same diagonal shows them (docs/lobby.md);
+    # it showed one, and paged through the twelve one at a time.
+    await expect(registration.get_by_role("heading")).to_contain_text(
+        re.compile(r"12 waiting · (page )?1/4$"))
+    whole = await whole_tickets(tv)
+    assert len(whole["reg"]) >= 3 and len(whole["nurse"]) >= 3, whole
+    assert len(whole["lab"]) == 2, whole
+    size = await registration.locator(".tickets .ticket").first.evaluate(
+        "e => parseFloat(getComputedStyle(e).fontSize)")
+    assert size >= 50, size  # 7.2 rem of 1280/172.8 px: legible, not shrunk to fit
+    assert await broken_ranges(tv) == []
+    assert await spilt_headings(tv) == []
+    await expect(tv.locator("body")).not_to_contain_text("Patient-")
+
+    # A 16:9 screen keeps its layout: 1 rem is 10 px at 1080p, tickets two a row.
+    await tv.set_viewport_size({"width": 1920, "height": 1080})
+    await tv.wait_for_timeout(300)
+    assert await registration.locator(".tickets .ticket").first.evaluate(
+        "e => getComputedStyle(e).fontSize") == "72px"
+    await expect(registration.get_by_role("heading")).to_contain_text(
+        re.compile(r"12 waiting · (page )?1/6$"))
+
+
+async def whole_tickets(tv: Page) -> dict[str, list[str]]:
+    """Per queue, the tickets shown whole inside their list (not hidden, not cut)."""
+    return await tv.evaluate("""() => Object.fromEntries([...document.querySelectorAll('.queue')]
+        .map(q => {
+          const list = q.querySelector('.tickets');
+          const box = list ? list.getBoundingClientRect() : null;
+          return [q.dataset.queue, list ? [...list.querySelectorAll('li')].filter(li => {
+            if (li.offsetParent === null) return false;
+            const r = li.getBoundingClientRect();
+            return r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
+          }).map(li => li.querySelector('.ticket').textContent) : []];
+        }))""")
+
 async def spilt_headings(tv: Page) -> list[str]:
     """The queue headings any of whose text reaches past its column's content box or is
     cut short (measured on the text itself, so hidden overflow counts too)."""
