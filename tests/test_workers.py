@@ -135,8 +135,12 @@ async def test_killing_one_of_two_workers_loses_no_screen_and_no_event(
             if sum(map(len, screens.values())) <= len(pages) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
+        # A connection Chromium opened and never used may outlive the wait: it is counted
+        # with the screens, so the victim's screens are known to within those extras.
+        extras = sum(map(len, screens.values())) - len(pages)
         victim = max(workers, key=lambda w: len(screens[w]))
-        assert screens[victim], f"no lobby socket on either worker: {screens}"
+        held = range(max(len(screens[victim]) - extras, 0), len(screens[victim]) + 1)
+        assert held.start, f"no lobby socket on the worker to kill: {screens}"
         on_victim = [c for c in consumers if c.port in peers(victim, server.port)]
         assert on_victim, "no consumer on the worker to kill"
 
@@ -152,7 +156,7 @@ async def test_killing_one_of_two_workers_loses_no_screen_and_no_event(
                 during[-1]["ticket"], timeout=SHORT)
         back_after = time.monotonic() - killed_at
         reconnected = sum(sockets.opened > 1 for _, sockets in pages)
-        assert reconnected == len(screens[victim]), (reconnected, screens)
+        assert reconnected in held, (reconnected, screens)
 
         expected = [e["id"] for e in await desk.events(start)]
         deadline = time.monotonic() + SHORT / 1000
