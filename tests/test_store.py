@@ -174,6 +174,43 @@ async def test_a_snapshot_lists_what_another_process_changed_since_the_last(stor
     assert guessed == fresh
 
 
+async def test_a_snapshot_reads_again_only_the_visits_changed_since_the_last(store, site):
+    """A Store keeps the records its last snapshot listed, and the next one reads only
+    those written since: a record written twice in one instant (the same time on it) is
+    read both times; one left alone is the record already held."""
+    still, _ = await store.check_in(site, "reg", actor="t", name="Still Waiting")
+    moved, _ = await store.check_in(site, "lab", actor="t", name="Moved Twice")
+    before = await store.snapshot(site)
+    other = Store(store.redis, store.settings)
+    clock.configure(clock.now(), speed=0)  # every write below in the same millisecond
+    try:
+        await other.move(site, moved["id"], "call", actor="t", room="room-1")
+        called = await store.snapshot(site)
+        await other.move(site, moved["id"], "room", actor="t", room="room-1")
+        roomed = await store.snapshot(site)
+    finally:
+        clock.configure()
+    assert [v["status"] for v in called.active] == ["called"]
+    assert [v["status"] for v in roomed.active] == ["in_room"]
+    fresh = await Store(store.redis, store.settings).snapshot(site)
+    assert list(roomed.visits()) == list(fresh.visits())
+    # The waiting patient's record was not read again: it is the one the first read made.
+    assert roomed.queue("reg").waiting[0]["id"] == still["id"]
+    assert roomed.queue("reg").waiting[0] is before.queue("reg").waiting[0]
+
+
+async def test_a_record_without_a_revision_is_read_every_time(store, site):
+    """A visit written by a version before revisions (or by hand) has none: a snapshot
+    never takes it as unchanged."""
+    visit, _ = await store.check_in(site, "reg", actor="t", name="Old Record")
+    key = keys.visit(site.id, visit["id"])
+    await store.redis.hdel(key, "rev")
+    await store.snapshot(site)
+    await store.redis.hset(key, "name", "Renamed By Hand")
+    state = await store.snapshot(site)
+    assert state.queue("reg").waiting[0]["name"] == "Renamed By Hand"
+
+
 async def test_a_call_next_after_another_process_changed_the_queue_calls_who_is_first_now(
         store, site):
     """A call-next declares the queue's head as the Store's last snapshot listed it: what

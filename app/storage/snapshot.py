@@ -6,6 +6,11 @@ snapshot in this process listed plus the visits the caller saw arrive since (mos
 every one listed now, saving a round trip); if they are not all there, the script says
 retry and the next try reads them first with a MULTI of the lists. A call-next guesses its
 queue's head and its room's visit from the same record (app/storage/store.py, `move`).
+
+The same record keeps the visits' records themselves, with their revisions: the script
+answers a record still at the revision held with its id alone. A site's redraw then costs
+what changed since the last one, not every visit listed (a hundred patients called and in
+rooms made the script's answer 64 KB, and the redraw 3.6 ms instead of 1.3).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from app.kept import Kept
 from app.sites import Site
 from app.storage import keys, scripts
 from app.storage.service_records import ServiceRecords
-from app.visits.state import SiteState, parse_snapshot
+from app.visits.state import Fields, SiteState, parse_snapshot
 
 HEAD = 16  # ids a call-next declares from the head of its queue
 TRIES = 5  # strict snapshots before one that takes its event id from its pre-read
@@ -36,6 +41,7 @@ class Listed(NamedTuple):
     which keys to declare, saving the read before their scripts."""
 
     visits: frozenset[str]  # every visit it listed (Snapshots.read)
+    records: dict[str, Fields]  # the records of those waiting or active, by id (ditto)
     heads: dict[str, tuple[str, ...]]  # each queue's first HEAD ids (Store.move)
     holders: dict[str, str]  # each occupied room's visit (Store.move)
 
@@ -74,6 +80,7 @@ class Snapshots:
                      "durations:" + q: keys.durations(s, q, hour),
                      "staffing:" + q: keys.staffing(s, q)}
         guess = self._listed.get(s)
+        known = guess.records if guess is not None else {}
         for tries_left in range(TRIES, -1, -1):
             first: list[Any] = []
             guessed = guess is not None
@@ -99,7 +106,9 @@ class Snapshots:
             lenient = tries_left == 0
             held = {q: kept for q in queue_ids if (kept := self.records.held(s, q, hour))}
             args = {"queue_ids": queue_ids, "limit": last, "lenient": lenient,
-                    "seen": {q: kept[0] for q, kept in held.items()}}
+                    "seen": {q: kept[0] for q, kept in held.items()},
+                    "held": {i: rev for i in ids
+                             if (rev := known.get(i, {}).get("rev")) is not None}}
             try:
                 data = json.loads(await scripts.call(self._script, keys_, args))
             except SLOT_MOVING:
@@ -112,10 +121,21 @@ class Snapshots:
                 if lenient:
                     data["event_id"] = first[0][0] if first else "0-0"
                 self.records.remember_snapshot(s, hour, data, held)
+                _fill(data, known)
                 state = parse_snapshot(site, data, clock.ms(clock.now()))
                 self._listed.put(s, Listed(
                     state.visit_ids(),
+                    {v["id"]: v for v in state.visits()},
                     {q.id: tuple(v["id"] for v in q.waiting[:HEAD]) for q in state.queues},
                     {r.id: r.visit_id for r in state.rooms if r.visit_id}))
                 return state
         raise AssertionError("unreachable: the last snapshot try is lenient")
+
+
+def _fill(data: dict[str, Any], records: dict[str, Fields]) -> None:
+    """Put back, in the script's answer, each record it left out (answered by its id alone
+    because `records` holds it at its current revision)."""
+    lists = [*(data.get("waiting") or {}).values(), data.get("active")]
+    for visits in lists:
+        if isinstance(visits, list):
+            visits[:] = [records[v] if isinstance(v, str) else v for v in visits]

@@ -7,7 +7,7 @@ the same moment of the same data.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, lru_cache
@@ -90,6 +90,12 @@ class SiteState:
         return frozenset([*(v["id"] for q in self.queues for v in q.waiting),
                           *(v["id"] for v in self.active),
                           *(r.visit_id for r in self.rooms if r.visit_id)])
+
+    def visits(self) -> Iterator[Fields]:
+        """The records of every visit listed waiting or active."""
+        for q in self.queues:
+            yield from q.waiting
+        yield from self.active
 
     def queue(self, queue_id: str) -> QueueState | None:
         return next((q for q in self.queues if q.id == queue_id), None)

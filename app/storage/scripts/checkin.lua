@@ -73,6 +73,7 @@ redis.call("HSET", K.visit,
 for _, field in ipairs({"consented_at", "desk_reason"}) do
   if (a[field] or "") ~= "" then redis.call("HSET", K.visit, field, a[field]) end
 end
+revise(K.visit)
 redis.call("ZADD", K.waiting, score, visit_id)
 redis.call("SADD", K.day, visit_id)
 redis.call("EXPIREAT", K.day, a.retention_at)

@@ -44,6 +44,7 @@ for _, set_key in ipairs(sets) do
       end
       redis.call("HSET", key, "status", "left", "left_reason", a.reason, "room", "",
                  "done_at", a.now, "updated_at", a.now)
+      revise(key)
       emit("visit.left", "visit", cjson.encode(hash(key)),
            {visit_id = id, ticket = visit.ticket, queue = visit.queue, reason = a.reason,
             was = visit.status})

@@ -58,6 +58,7 @@ else
 end
 
 redis.call("HSET", K.visit, "updated_at", a.now)
+revise(K.visit)
 local fresh = hash(K.visit)
 if fresh.status == "waiting" then
   local rank = redis.call("ZRANK", K.waiting, fresh.id)

@@ -14,6 +14,16 @@ local function hash(key)
   return t
 end
 
+-- A visit's record was written: it gets a new revision, so that a snapshot can leave out
+-- the records its reader holds at their current revision (snapshot.lua). Every script
+-- that writes a visit's record calls this once. A count alone could come round again to a
+-- revision a reader holds, after Redis lost a write (a failover, a restart from an older
+-- save) and the record was written anew: the time of the write tells the two apart.
+local function revise(key)
+  local count = tonumber((redis.call("HGET", key, "rev") or ""):match("^%d+")) or 0
+  redis.call("HSET", key, "rev", (count + 1) .. "@" .. a.now)
+end
+
 -- cjson writes an empty table as {}; a list must stay a list.
 local function list_json(t)
   if #t == 0 then return "[]" end

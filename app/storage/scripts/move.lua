@@ -191,6 +191,7 @@ else
 end
 
 redis.call("HSET", visit_key, "status", a.to, "updated_at", a.now)
+revise(visit_key)
 if a.to == "done" or a.to == "no_show" or a.to == "left" then
   redis.call("HSET", visit_key, "done_at", a.now)
   local appt_status = ({done = "fulfilled", no_show = "noshow"})[a.to]

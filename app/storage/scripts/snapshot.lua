@@ -6,12 +6,15 @@
 --      before.
 -- a: queue_ids, limit (the last index listed per queue; -1 lists them all), lenient, seen
 --    (queue id -> the newest entry of its record the caller holds with that history and
---    staffing: then none has changed and the answer has false for each, not them again).
+--    staffing: then none has changed and the answer has false for each, not them again),
+--    held (visit id -> the revision of its record the caller holds: a record still at
+--    that revision is answered as its id alone; see revise() in lib.lua).
 -- A visit listed now that the caller did not declare arrived in between: the answer is
 -- {"retry": true} — or, when lenient, the state without it (the caller then gives the
 -- snapshot the event id it read first, so the skipped change comes as a delta).
 -- An id whose visit has expired is dropped from its set here, and a room it held is freed.
 local missing = false
+local held = a.held or {}
 
 local function visits(set_key, ids)
   local out = {}
@@ -19,6 +22,8 @@ local function visits(set_key, ids)
     local key = K["visit:" .. id]
     if not key then
       missing = true
+    elseif held[id] and redis.call("HGET", key, "rev") == held[id] then
+      out[#out + 1] = id
     else
       local visit = hash(key)
       if visit.id then out[#out + 1] = visit else redis.call("ZREM", set_key, id) end
