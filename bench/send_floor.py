@@ -18,6 +18,11 @@ and per round the first and the last socket: the same measures as `bench.fanout`
 every socket", and the least any server with that many processes can reach on this machine.
 Also the writers' own wall time per round (start to their last write) and their CPU per
 socket.
+
+With `--gap S` a round is two changes S apart, as `bench.fanout --mode pairs` makes them,
+and the writers merge as the app's fan-out does: a socket not yet written when the second
+change is due gets both in one write, and those written before get the second in a walk
+after the first. Each change is timed from its own instant, both counted in "every socket".
 """
 
 from __future__ import annotations
@@ -100,21 +105,46 @@ def write_share(conn: Connection, count: int, loop_name: str) -> None:
             await asyncio.sleep(0.01)
         conn.send(len(held))
         while (order := await _next(conn)) is not None:
-            start, size = order
+            start, size, gap = order
             payload = b"x" * size
             # Nothing is pending between rounds (the reader had the last one whole), so
             # blocking this loop until the start costs nothing.
-            time.sleep(max(0.0, start - SPIN_S - time.monotonic()))
-            while (now := time.monotonic()) < start:
-                pass
+            _wait_until(start)
+            now = time.monotonic()
             cpu = time.thread_time()
-            for transport in held:
-                transport.write(payload)
+            if gap is None:
+                for transport in held:
+                    transport.write(payload)
+            else:
+                _write_pair(held, payload, start + gap)
             conn.send((now - start, time.monotonic(), time.thread_time() - cpu))
         server.close()
 
     use_uvloop(loop_name == "uvloop")
     asyncio.run(main())
+
+
+def _wait_until(instant: float) -> None:
+    time.sleep(max(0.0, instant - SPIN_S - time.monotonic()))
+    while time.monotonic() < instant:
+        pass
+
+
+def _write_pair(held: list[asyncio.WriteTransport], payload: bytes, second: float) -> None:
+    """Write `payload` to every socket, and again from the instant `second` on: the sockets
+    not reached by then get both in one write, then those reached before get the second."""
+    reached = 0
+    for transport in held:
+        if time.monotonic() >= second:
+            break
+        transport.write(payload)
+        reached += 1
+    both = payload + payload
+    for transport in held[reached:]:
+        transport.write(both)
+    _wait_until(second)
+    for transport in held[:reached]:
+        transport.write(payload)
 
 
 class _Counted(asyncio.Protocol):
@@ -188,8 +218,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Start the writers and the reader, run every round, and sum them up."""
     spawn = multiprocessing.get_context("spawn")
     counts = shares(args.sockets, args.writers)
-    schedule = args.sizes[:1] * WARMUP + [size for size in args.sizes
-                                          for _ in range(args.rounds)]
+    rounds = args.sizes[:1] * WARMUP + [size for size in args.sizes
+                                        for _ in range(args.rounds)]
+    changes = 1 if args.gap is None else 2  # a round's payloads, as the reader counts them
+    schedule = [size for size in rounds for _ in range(changes)]
     writers: list[Connection] = []
     procs = []
     try:
@@ -209,13 +241,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         if held != counts:
             raise BenchError(f"the writers hold {held} connections, not {counts}.")
         starts, answers = [], []
-        for index, size in enumerate(schedule):
+        for index, size in enumerate(rounds):
             start = time.monotonic() + LEAD_S
             for c in writers:
-                c.send((start, size))
-            if _recv(reader, TIMEOUT_S, "a round did not reach every socket") != index:
-                raise BenchError("the reader saw the rounds out of order.")
-            starts.append(start)
+                c.send((start, size, args.gap))
+            for change in range(changes):
+                if (_recv(reader, TIMEOUT_S, "a round did not reach every socket")
+                        != index * changes + change):
+                    raise BenchError("the reader saw the rounds out of order.")
+                starts.append(start + change * (args.gap or 0.0))
             answers.append([_recv(c, TIMEOUT_S, "a writer did not answer") for c in writers])
             time.sleep(args.pause)
         per_socket = _recv(reader, 60, "the reader did not report")
@@ -225,29 +259,31 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     results = []
     for n, size in enumerate(args.sizes):
         mine = range(WARMUP + n * args.rounds, WARMUP + (n + 1) * args.rounds)
-        results.append(_size_result(size, [starts[i] for i in mine], [answers[i] for i in mine],
-                                    [[t[i] for t in per_socket] for i in mine]))
+        timed = range(mine.start * changes, mine.stop * changes)
+        results.append(_size_result(size, [starts[i] for i in timed], [answers[i] for i in mine],
+                                    [[t[i] for t in per_socket] for i in timed]))
     return {"sockets": args.sockets, "writers": args.writers, "shares": counts,
-            "rounds": args.rounds, "loop": args.loop_name, "machine": machine(),
-            "sizes": results}
+            "rounds": args.rounds, "gap_ms": None if args.gap is None else args.gap * 1000,
+            "loop": args.loop_name, "machine": machine(), "sizes": results}
 
 
 def _size_result(size: int, starts: list[float], answers: list[list[tuple[float, float, float]]],
                  arrivals: list[list[float]]) -> dict[str, Any]:
-    """One size's figures from its rounds' start instants, the writers' answers and each
-    round's arrival times per socket."""
+    """One size's figures from its changes' start instants (one a round, or two with
+    `--gap`), the writers' answers per round and each change's arrival times per socket."""
     sockets = len(arrivals[0])
     after = [[t - start for t in round_] for start, round_ in zip(starts, arrivals, strict=True)]
+    per_round = len(starts) // len(answers)
     writes = [max(done for _, done, _ in a) - start
-              for start, a in zip(starts, answers, strict=True)]
+              for start, a in zip(starts[::per_round], answers, strict=True)]
     cpu = sorted(sum(c for _, _, c in a) * 1000 for a in answers)
     cpu_p50 = percentile(cpu, 50) or 0.0
     late = sorted(began * 1e6 for a in answers for began, _, _ in a)
     return {
         "bytes": size,
         "every_socket_ms": summary_ms(t for round_ in after for t in round_),
-        "first_socket_ms": summary_ms(min(round_) for round_ in after),
-        "last_socket_ms": summary_ms(max(round_) for round_ in after),
+        "first_socket_ms": summary_ms(min(change) for change in after),
+        "last_socket_ms": summary_ms(max(change) for change in after),
         "writes_ms": summary_ms(writes),
         "cpu_ms_p50": round(cpu_p50, 2),
         "cpu_us_per_socket_p50": round(cpu_p50 * 1000 / sockets, 1),
@@ -263,9 +299,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(r: dict[str, Any]) -> str:
     procs = "1 writer process" if r["writers"] == 1 else f"{r['writers']} writer processes"
+    pairs = "" if r["gap_ms"] is None else f" of two changes {r['gap_ms']:g} ms apart"
     lines = [f"{procs} holding {r['sockets']} loopback sockets "
-             f"({'+'.join(map(str, r['shares']))}), one reading process, {r['rounds']} rounds "
-             f"a size ({r['loop']}; {r['machine']})"]
+             f"({'+'.join(map(str, r['shares']))}), one reading process, {r['rounds']} rounds"
+             f"{pairs} a size ({r['loop']}; {r['machine']})"]
     for s in r["sizes"]:
         head = f"{s['bytes']} B a socket"
         lines += ["", f"  {head:28}{'n':>8}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}   (ms)"]
@@ -304,6 +341,9 @@ def parser() -> argparse.ArgumentParser:
                    help="payload sizes in bytes, comma-separated (default 300,5400)")
     p.add_argument("--rounds", type=int, default=50, help="rounds per size")
     p.add_argument("--pause", type=float, default=0.05, help="seconds between rounds")
+    p.add_argument("--gap", type=float, default=None,
+                   help="seconds between two changes a round, merged as the app merges them "
+                        "(bench.fanout --mode pairs sends them 0.005 apart)")
     p.add_argument("--no-uvloop", action="store_true", help="use the plain asyncio loop")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
@@ -314,6 +354,8 @@ def check(args: argparse.Namespace) -> None:
         raise BenchError("--sockets, --writers and --rounds must be at least 1.")
     if args.writers > args.sockets:
         raise BenchError("--writers cannot be more than --sockets.")
+    if args.gap is not None and not 0 < args.gap < 1:
+        raise BenchError("--gap is seconds between a round's two changes: more than 0, under 1.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -162,6 +162,21 @@ def test_send_floor_times_every_round_on_every_socket_of_every_writer() -> None:
     assert "start -> every socket" in report(r)
 
 
+def test_send_floor_with_a_gap_times_both_changes_of_every_round() -> None:
+    from bench.send_floor import report
+
+    r = _bench("bench.send_floor", ["--sockets", "21", "--writers", "2", "--rounds", "3",
+                                    "--sizes", "1400", "--pause", "0.01", "--gap", "0.005",
+                                    "--json"], dict(os.environ))
+    assert r["gap_ms"] == 5
+    s = r["sizes"][0]
+    assert s["every_socket_ms"]["count"] == 21 * 3 * 2, "one arrival per (change, socket)"
+    assert s["first_socket_ms"]["count"] == s["last_socket_ms"]["count"] == 3 * 2
+    # The writers finish no sooner than the second change is due.
+    assert s["writes_ms"]["p50"] >= 5
+    assert "two changes 5 ms apart" in report(r)
+
+
 def test_a_servers_workers_are_watched_and_their_cpu_added() -> None:
     """`serve --workers N`: the process on the port is a supervisor; the benchmarks watch
     its children too and report the server's cores as the sum."""
