@@ -27,6 +27,7 @@ from helpers import TEST_SITE, Api, make_settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from app import clock
 from app.access.auth import ROLES, create_token
 from app.config import Settings
 from app.main import create_app
@@ -83,6 +84,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture(autouse=True)
+def real_clock() -> Iterator[None]:
+    """A test may set the app's clock (`clock.configure`); the next one starts on real
+    time whatever happened in it."""
+    yield
+    clock.configure()
 
 
 @pytest.fixture(scope="session")

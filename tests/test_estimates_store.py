@@ -60,20 +60,17 @@ async def test_service_times_are_kept_by_hour_of_day_across_days(store, chicago_
     # visit (3 minutes), not the day's mix that the record's newest services would give
     # (about 6, so "About 1-11 min"). At 14:05 the hour's five services are too few:
     # the record's mix stands in.
-    try:
-        clock.configure(at(site, DAY2, "09:05"))
-        visit, _ = await store.check_in(site, "nurse", actor="test")
-        assert visit["eta_minutes"]["low"] <= 3 <= visit["eta_minutes"]["high"] < 8
-        seen = await store.get_visit(site, visit["id"])
-        assert seen is not None and seen["eta_minutes"] == visit["eta_minutes"]
-        state = await store.snapshot(site)
-        nurse = state.queue("nurse")
-        assert nurse is not None and nurse.eta(1) == visit["eta_minutes"]
-        clock.configure(at(site, DAY2, "14:05"))
-        afternoon = (await store.snapshot(site)).queue("nurse")
-        assert afternoon is not None and 3 < afternoon.model.minutes < 10
-    finally:
-        clock.configure()
+    clock.configure(at(site, DAY2, "09:05"))
+    visit, _ = await store.check_in(site, "nurse", actor="test")
+    assert visit["eta_minutes"]["low"] <= 3 <= visit["eta_minutes"]["high"] < 8
+    seen = await store.get_visit(site, visit["id"])
+    assert seen is not None and seen["eta_minutes"] == visit["eta_minutes"]
+    state = await store.snapshot(site)
+    nurse = state.queue("nurse")
+    assert nurse is not None and nurse.eta(1) == visit["eta_minutes"]
+    clock.configure(at(site, DAY2, "14:05"))
+    afternoon = (await store.snapshot(site)).queue("nurse")
+    assert afternoon is not None and 3 < afternoon.model.minutes < 10
 
 
 async def test_a_service_that_started_in_the_hour_before_counts_there(store, chicago_site):
@@ -107,15 +104,12 @@ async def test_a_redraw_sees_a_service_end_though_the_record_is_kept(store, chic
         clock.configure()
     # One more service ends: the next redraw learns from the five.
     await serve(store, site, "lab", start + timedelta(minutes=10), 2, 1)
-    try:
-        clock.configure(start + timedelta(minutes=13))
-        after = (await store.snapshot(site)).queue("lab")
-        assert after is not None and after.model.learned and after.model.minutes == 2
-        # Another process (its own Store) that reads everything agrees.
-        other = (await Store(store.redis, settings).snapshot(site)).queue("lab")
-        assert other is not None and other.model == after.model
-    finally:
-        clock.configure()
+    clock.configure(start + timedelta(minutes=13))
+    after = (await store.snapshot(site)).queue("lab")
+    assert after is not None and after.model.learned and after.model.minutes == 2
+    # Another process (its own Store) that reads everything agrees.
+    other = (await Store(store.redis, settings).snapshot(site)).queue("lab")
+    assert other is not None and other.model == after.model
 
 
 async def test_yesterdays_lunch_closing_is_expected_today(store, chicago_site):
@@ -131,25 +125,22 @@ async def test_yesterdays_lunch_closing_is_expected_today(store, chicago_site):
     assert await store.redis.ttl(keys.staffing(site.id, "lab")) > 27 * 86400
 
     # Day 2 at 11:40, the three rooms busy and eight waiting: two rooms go at noon.
-    try:
-        for room in ("room-1", "room-2", "room-3"):
-            clock.configure(at(site, DAY2, "11:35"), speed=0)
-            await store.check_in(site, "lab", actor="test")
-            await store.move(site, None, "call", actor="test", room=room, next_queue="lab")
-        clock.configure(at(site, DAY2, "11:40"), speed=0)
-        waiting = [(await store.check_in(site, "lab", actor="test"))[0] for _ in range(8)]
-        lab = (await store.snapshot(site)).queue("lab")
-        assert lab is not None and lab.model.changes == ((20.0, -2),)
-        assert await store.redis.hget(keys.staffing(site.id, "lab"), "11|room-1") == \
-            f"{DAY2.isoformat()},{DAY1.isoformat()}"
-        last = waiting[-1]["eta_minutes"]
-        assert lab.eta(8) == last
-        # Three rooms free at 11:45, 11:55, 12:05; at 12:05 two of them go: the eighth is
-        # called at 12:15, not 12:05 as three rooms to the end would have it.
-        assert estimates.expected_waits(lab.model, 8)[-2:] == [25, 35]
-        assert estimates.expected_waits(replace(lab.model, changes=()), 8)[-2:] == [25, 25]
-    finally:
-        clock.configure()
+    for room in ("room-1", "room-2", "room-3"):
+        clock.configure(at(site, DAY2, "11:35"), speed=0)
+        await store.check_in(site, "lab", actor="test")
+        await store.move(site, None, "call", actor="test", room=room, next_queue="lab")
+    clock.configure(at(site, DAY2, "11:40"), speed=0)
+    waiting = [(await store.check_in(site, "lab", actor="test"))[0] for _ in range(8)]
+    lab = (await store.snapshot(site)).queue("lab")
+    assert lab is not None and lab.model.changes == ((20.0, -2),)
+    assert await store.redis.hget(keys.staffing(site.id, "lab"), "11|room-1") == \
+        f"{DAY2.isoformat()},{DAY1.isoformat()}"
+    last = waiting[-1]["eta_minutes"]
+    assert lab.eta(8) == last
+    # Three rooms free at 11:45, 11:55, 12:05; at 12:05 two of them go: the eighth is
+    # called at 12:15, not 12:05 as three rooms to the end would have it.
+    assert estimates.expected_waits(lab.model, 8)[-2:] == [25, 35]
+    assert estimates.expected_waits(replace(lab.model, changes=()), 8)[-2:] == [25, 25]
 
 
 def record_answers(monkeypatch: pytest.MonkeyPatch, store: Store) -> list[bool]:
@@ -190,22 +181,19 @@ async def test_a_check_in_answers_the_same_estimate_whether_its_store_held_the_r
     site = chicago_site
     start = at(site, DAY1, "16:00")
     await serve(store, site, "lab", start, 3, estimates.MIN_SAMPLES + 2)
-    try:
-        clock.configure(start + timedelta(minutes=30), speed=0)
-        await store.check_in(site, "lab", actor="test")
-        await store.move(site, None, "call", actor="test", room="room-2", next_queue="lab")
-        fresh, held_sent, fresh_sent = await held_and_fresh(store, site, settings, monkeypatch)
-        visits = [(await s.check_in(site, "lab", actor="test"))[0]
-                  for s in (store, fresh, fresh, store)]
+    clock.configure(start + timedelta(minutes=30), speed=0)
+    await store.check_in(site, "lab", actor="test")
+    await store.move(site, None, "call", actor="test", room="room-2", next_queue="lab")
+    fresh, held_sent, fresh_sent = await held_and_fresh(store, site, settings, monkeypatch)
+    visits = [(await s.check_in(site, "lab", actor="test"))[0]
+              for s in (store, fresh, fresh, store)]
 
-        # The fresh Store is sent the record once, then holds it too.
-        assert (held_sent, fresh_sent) == ([False, False], [True, False])
-        assert [v["position"] for v in visits] == [1, 2, 3, 4]
-        for visit in visits:
-            assert visit["eta_minutes"] == await estimate_read_afresh(store, site, visit)
-        assert visits[-1]["eta_minutes"]["high"] > visits[0]["eta_minutes"]["high"]
-    finally:
-        clock.configure()
+    # The fresh Store is sent the record once, then holds it too.
+    assert (held_sent, fresh_sent) == ([False, False], [True, False])
+    assert [v["position"] for v in visits] == [1, 2, 3, 4]
+    for visit in visits:
+        assert visit["eta_minutes"] == await estimate_read_afresh(store, site, visit)
+    assert visits[-1]["eta_minutes"]["high"] > visits[0]["eta_minutes"]["high"]
 
 
 async def test_a_record_another_process_changed_is_not_answered_stale(
@@ -214,25 +202,22 @@ async def test_a_record_another_process_changed_is_not_answered_stale(
     start = at(site, DAY1, "16:00")
     await serve(store, site, "lab", start, 2, estimates.MIN_SAMPLES - 1)
     other = Store(store.redis, settings)
-    try:
-        clock.configure(start + timedelta(minutes=10), speed=0)
-        before = [(await store.check_in(site, "lab", actor="test"))[0] for _ in range(4)]
-        # Another process ends the fifth two-minute service: the lab's estimate now learns
-        # from its record instead of the configured six minutes.
-        called = await other.move(site, None, "call", actor="test", room="room-1",
-                                  next_queue="lab")
-        assert called is not None and called["id"] == before[0]["id"]
-        clock.configure(start + timedelta(minutes=12), speed=0)
-        await other.move(site, called["id"], "done", actor="test")
-        sent = record_answers(monkeypatch, store)
-        after, _ = await store.check_in(site, "lab", actor="test")
+    clock.configure(start + timedelta(minutes=10), speed=0)
+    before = [(await store.check_in(site, "lab", actor="test"))[0] for _ in range(4)]
+    # Another process ends the fifth two-minute service: the lab's estimate now learns
+    # from its record instead of the configured six minutes.
+    called = await other.move(site, None, "call", actor="test", room="room-1",
+                              next_queue="lab")
+    assert called is not None and called["id"] == before[0]["id"]
+    clock.configure(start + timedelta(minutes=12), speed=0)
+    await other.move(site, called["id"], "done", actor="test")
+    sent = record_answers(monkeypatch, store)
+    after, _ = await store.check_in(site, "lab", actor="test")
 
-        assert sent == [True]
-        assert after["eta_minutes"] == await estimate_read_afresh(store, site, after)
-        assert after["position"] == before[-1]["position"]  # one called, one more in line
-        assert after["eta_minutes"]["high"] < before[-1]["eta_minutes"]["high"]
-    finally:
-        clock.configure()
+    assert sent == [True]
+    assert after["eta_minutes"] == await estimate_read_afresh(store, site, after)
+    assert after["position"] == before[-1]["position"]  # one called, one more in line
+    assert after["eta_minutes"]["high"] < before[-1]["eta_minutes"]["high"]
 
 
 async def test_a_transfer_answers_the_estimate_of_its_new_queue_from_a_held_record(
@@ -240,20 +225,17 @@ async def test_a_transfer_answers_the_estimate_of_its_new_queue_from_a_held_reco
     site = chicago_site
     start = at(site, DAY1, "16:00")
     await serve(store, site, "nurse", start, 5, estimates.MIN_SAMPLES + 1)
-    try:
-        clock.configure(start + timedelta(minutes=40), speed=0)
-        await store.check_in(site, "nurse", actor="test")
-        first, second = [(await store.check_in(site, "reg", actor="test"))[0] for _ in "ab"]
-        fresh, held_sent, fresh_sent = await held_and_fresh(store, site, settings, monkeypatch)
-        moved = [await s.move(site, v["id"], "transfer", actor="test", queue="nurse")
-                 for s, v in ((store, first), (fresh, second))]
+    clock.configure(start + timedelta(minutes=40), speed=0)
+    await store.check_in(site, "nurse", actor="test")
+    first, second = [(await store.check_in(site, "reg", actor="test"))[0] for _ in "ab"]
+    fresh, held_sent, fresh_sent = await held_and_fresh(store, site, settings, monkeypatch)
+    moved = [await s.move(site, v["id"], "transfer", actor="test", queue="nurse")
+             for s, v in ((store, first), (fresh, second))]
 
-        # The nurse's record is unchanged since the snapshot: left out for the Store that
-        # holds it, sent to the one that does not.
-        assert (held_sent, fresh_sent) == ([False], [True])
-        assert [v and v["position"] for v in moved] == [2, 3]
-        for visit in moved:
-            assert visit is not None
-            assert visit["eta_minutes"] == await estimate_read_afresh(store, site, visit)
-    finally:
-        clock.configure()
+    # The nurse's record is unchanged since the snapshot: left out for the Store that
+    # holds it, sent to the one that does not.
+    assert (held_sent, fresh_sent) == ([False], [True])
+    assert [v and v["position"] for v in moved] == [2, 3]
+    for visit in moved:
+        assert visit is not None
+        assert visit["eta_minutes"] == await estimate_read_afresh(store, site, visit)
