@@ -9,8 +9,9 @@ queue's head and its room's visit from the same record (app/storage/store.py, `m
 
 The same record keeps the visits' records themselves, with their revisions: the script
 answers a record still at the revision held with its id alone. A site's redraw then costs
-what changed since the last one, not every visit listed (a hundred patients called and in
-rooms made the script's answer 64 KB, and the redraw 3.6 ms instead of 1.3).
+what changed since the last one, not every visit listed: with a hundred patients called
+or in rooms the script answered 64 KB and a snapshot took ~4 ms, against 14 KB and ~1.5 ms
+now (docs/benchmarks.md, round 15).
 """
 
 from __future__ import annotations
