@@ -6,7 +6,8 @@ A redraw is the hub's read of a site's state (`Store.snapshot`, one `snapshot.lu
 the lobby's render of it (`displays.lobby.fragments`). This builds a site of three queues,
 each with a full service record (`estimates.RECORD_ENTRIES` entries of services ending
 over the last hours at four rooms), a full history by hour of day (60 durations and four
-rooms every hour) and a dozen patients waiting, then times `--runs`
+rooms every hour), a dozen patients waiting and `--active` patients called (as a run of
+`bench.fanout` leaves them: 200 calls leave ~100), then times `--runs`
 redraws in a row and prints the median and the 90th percentile in milliseconds. Nothing
 changes between redraws, as between two ticks of a lobby whose queues only wait; `--churn`
 adds a service's end to one queue's record before every redraw instead (every redraw then
@@ -54,7 +55,7 @@ def record(now_ms: int, n: int, minutes: float = 9.0) -> list[str]:
     return out[:n]
 
 
-async def fill(store: Store, site_id: str, waiting: int, entries: int) -> None:
+async def fill(store: Store, site_id: str, waiting: int, entries: int, active: int) -> None:
     site = site_from_toml(site_toml(site_id))
     await store.save_site(site)
     now_ms = clock.ms(clock.now())
@@ -70,16 +71,19 @@ async def fill(store: Store, site_id: str, waiting: int, entries: int) -> None:
                 for hour in range(24) for r in range(1, 5)})
         for _ in range(waiting):
             await store.check_in(site, q, actor="bench")
+    for i in range(active):  # called to the desk and left there, spread over the queues
+        visit, _ = await store.check_in(site, QUEUES[i % 3], actor="bench")
+        await store.move(site, visit["id"], "call", actor="bench")
 
 
 async def measure(url: str, runs: int, waiting: int, churn: bool,
-                  entries: int) -> list[float]:
+                  entries: int, active: int) -> list[float]:
     settings = Settings.from_env({**os.environ, "REDIS_URL": url})
     client = await redis_client.connect(url, blocking=False)
     store = Store(client, settings)
     site_id = "redraw-" + secrets.token_hex(4)
     try:
-        await fill(store, site_id, waiting, entries)
+        await fill(store, site_id, waiting, entries, active)
         site = await store.get_site(site_id)
         assert site is not None
         times = []
@@ -108,11 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--waiting", type=int, default=12, help="patients waiting per queue")
     p.add_argument("--entries", type=int, default=estimates.RECORD_ENTRIES,
                    help="entries in each queue's record (0: a site that has served nobody)")
+    p.add_argument("--active", type=int, default=0,
+                   help="patients called and not yet done (the active set every redraw lists)")
     p.add_argument("--churn", action="store_true",
                    help="a service ends before every redraw (the record always changed)")
     args = p.parse_args(argv)
     times = asyncio.run(measure(args.redis_url, args.runs, args.waiting, args.churn,
-                                args.entries))
+                                args.entries, args.active))
     p90 = statistics.quantiles(times, n=10)[-1]
     print(f"snapshot + lobby render, {args.runs} redraws: median "
           f"{statistics.median(times):.2f} ms, p90 {p90:.2f} ms")

@@ -144,6 +144,18 @@ async def test_sites_matches_every_check_in_to_every_socket_of_its_site(
     assert r["idle"]["redis_commands_per_s"] is not None
 
 
+async def test_redraw_builds_a_site_with_the_patients_it_is_asked_for(store) -> None:
+    from bench.redraw import QUEUES, fill
+
+    site_id = "redraw-" + uuid.uuid4().hex[:8]
+    await fill(store, site_id, waiting=2, entries=0, active=4)
+    site = await store.get_site(site_id)
+    assert site is not None
+    state = await store.snapshot(site)
+    assert [(q.id, len(q.waiting)) for q in state.queues] == [(q, 2) for q in QUEUES]
+    assert [v["status"] for v in state.active] == ["called"] * 4
+
+
 def test_send_floor_times_every_round_on_every_socket_of_every_writer() -> None:
     from bench.send_floor import report
 
