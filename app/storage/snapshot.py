@@ -41,10 +41,13 @@ class Listed(NamedTuple):
     """What a site's last snapshot listed: the snapshot's and the call-next's guesses at
     which keys to declare, saving the read before their scripts."""
 
-    visits: frozenset[str]  # every visit it listed (Snapshots.read)
-    records: dict[str, Fields]  # the records of those waiting or active, by id (ditto)
+    records: dict[str, Fields]  # the records of the visits waiting or active, by id
     heads: dict[str, tuple[str, ...]]  # each queue's first HEAD ids (Store.move)
     holders: dict[str, str]  # each occupied room's visit (Store.move)
+
+    def visits(self) -> set[str]:
+        """Every visit it listed: waiting, active, or holding a room."""
+        return {*self.records, *self.holders.values()}
 
 
 class Snapshots:
@@ -86,7 +89,7 @@ class Snapshots:
             first: list[Any] = []
             guessed = guess is not None
             if guessed:
-                ids, guess = guess.visits | set(expect), None
+                ids, guess = guess.visits() | set(expect), None
             else:
                 # The visits listed now, and the last event before them: the script
                 # declares their keys and, if the lists changed in between, reads again.
@@ -125,7 +128,6 @@ class Snapshots:
                 _fill(data, known)
                 state = parse_snapshot(site, data, clock.ms(clock.now()))
                 self._listed.put(s, Listed(
-                    state.visit_ids(),
                     {v["id"]: v for v in state.visits()},
                     {q.id: tuple(v["id"] for v in q.waiting[:HEAD]) for q in state.queues},
                     {r.id: r.visit_id for r in state.rooms if r.visit_id}))

@@ -85,12 +85,6 @@ class SiteState:
     # kind}, kind being call, recall, room or withdrawn (app/storage/scripts/move.lua).
     lobby_calls: tuple[dict[str, Any], ...] = ()
 
-    def visit_ids(self) -> frozenset[str]:
-        """The ids of every visit listed: waiting, active, or holding a room."""
-        return frozenset([*(v["id"] for q in self.queues for v in q.waiting),
-                          *(v["id"] for v in self.active),
-                          *(r.visit_id for r in self.rooms if r.visit_id)])
-
     def visits(self) -> Iterator[Fields]:
         """The records of every visit listed waiting or active."""
         for q in self.queues:
